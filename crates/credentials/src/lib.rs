@@ -1,0 +1,14 @@
+//! Credential management without HTTP: rights, sealing each secret field, resolving a credential
+//! for a call, master-key checks and rewrap. The server, OAuth client and dispatcher share it.
+
+mod error;
+mod keys;
+mod material;
+mod service;
+mod view;
+
+pub use error::CredentialError;
+pub use keys::{check_keyring, passphrase_key, rewrap_all, KeySetupError, RewrapReport};
+pub use material::{ClientIdentity, Material, SecretInput, FIELD_MATERIAL, FIELD_MTLS_KEY};
+pub use service::{AuditFilter, Credentials, Need, NewCredentialInput, Resolved};
+pub use view::{rfc3339, AuditView, CredentialView, UsedBy};

@@ -1,0 +1,229 @@
+//! Secret material per kind and how it is sealed: one vault field per secret part, each bound
+//! to its org, credential and field name.
+
+use keyway_model::mtls::ValidatedMtls;
+use keyway_model::{ApiKeyPlacement, Kind};
+use keyway_store::SecretRow;
+use keyway_vault::{Context, Keyring, Sealed, VaultError};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::CredentialError;
+
+/// The kind's secret part (username and password, or the API key) as one JSON document.
+pub const FIELD_MATERIAL: &str = "material";
+/// The mTLS private key, PKCS#8 PEM.
+pub const FIELD_MTLS_KEY: &str = "mtls_key";
+
+/// What a credential signs with. Secrets stay in `SecretString`s.
+#[derive(Debug)]
+pub enum Material {
+    Basic {
+        username: SecretString,
+        password: SecretString,
+    },
+    ApiKey {
+        api_key: SecretString,
+        placement: ApiKeyPlacement,
+    },
+}
+
+/// New secret material for a credential: the kind's part and optional mTLS identity.
+#[derive(Debug)]
+pub struct SecretInput {
+    pub material: Material,
+    pub mtls: Option<ValidatedMtls>,
+}
+
+/// An mTLS identity opened for a call.
+#[derive(Debug)]
+pub struct ClientIdentity {
+    pub certificate_pem: String,
+    pub private_key_pem: SecretString,
+    pub ca_certificate_pem: Option<String>,
+}
+
+#[derive(Serialize)]
+struct BasicRef<'a> {
+    username: &'a str,
+    password: &'a str,
+}
+
+#[derive(Deserialize)]
+struct BasicOwned {
+    username: SecretString,
+    password: SecretString,
+}
+
+#[derive(Serialize)]
+struct ApiKeyRef<'a> {
+    api_key: &'a str,
+}
+
+#[derive(Deserialize)]
+struct ApiKeyOwned {
+    api_key: SecretString,
+}
+
+/// Non-secret settings stored beside the credential.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Settings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<ApiKeyPlacement>,
+}
+
+/// Non-secret mTLS facts stored beside the credential.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StoredMtls {
+    pub certificate_pem: String,
+    pub ca_certificate_pem: Option<String>,
+    pub summary: keyway_model::mtls::MtlsSummary,
+}
+
+impl Material {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Material::Basic { .. } => Kind::Basic,
+            Material::ApiKey { .. } => Kind::ApiKey,
+        }
+    }
+
+    pub(crate) fn settings(&self) -> Settings {
+        match self {
+            Material::Basic { .. } => Settings::default(),
+            Material::ApiKey { placement, .. } => Settings {
+                api_key: Some(placement.clone()),
+            },
+        }
+    }
+
+    fn plaintext(&self) -> Result<Zeroizing<Vec<u8>>, CredentialError> {
+        let mut out = Zeroizing::new(Vec::with_capacity(256));
+        let written = match self {
+            Material::Basic { username, password } => serde_json::to_writer(
+                &mut *out,
+                &BasicRef {
+                    username: username.expose_secret(),
+                    password: password.expose_secret(),
+                },
+            ),
+            Material::ApiKey { api_key, .. } => serde_json::to_writer(
+                &mut *out,
+                &ApiKeyRef {
+                    api_key: api_key.expose_secret(),
+                },
+            ),
+        };
+        written.map_err(|_| CredentialError::Corrupt("material could not be encoded"))?;
+        Ok(out)
+    }
+
+    pub(crate) fn open(
+        kind: Kind,
+        plaintext: &[u8],
+        settings: &Settings,
+    ) -> Result<Self, CredentialError> {
+        let corrupt = |_| CredentialError::Corrupt("material does not match the credential kind");
+        match kind {
+            Kind::Basic => {
+                let BasicOwned { username, password } =
+                    serde_json::from_slice(plaintext).map_err(corrupt)?;
+                Ok(Material::Basic { username, password })
+            }
+            Kind::ApiKey => {
+                let ApiKeyOwned { api_key } = serde_json::from_slice(plaintext).map_err(corrupt)?;
+                let placement = settings
+                    .api_key
+                    .clone()
+                    .ok_or(CredentialError::Corrupt("api_key placement missing"))?;
+                Ok(Material::ApiKey { api_key, placement })
+            }
+            Kind::Oauth2 => Err(CredentialError::NotImplemented(
+                "OAuth 2.0 credentials are not available in this build yet",
+            )),
+        }
+    }
+}
+
+impl SecretInput {
+    /// Seals every secret part for the credential `id` in `org`.
+    pub(crate) fn seal(
+        &self,
+        keyring: &Keyring,
+        org: &str,
+        id: &str,
+    ) -> Result<Vec<SecretRow>, CredentialError> {
+        let mut rows = vec![seal_field(
+            keyring,
+            org,
+            id,
+            FIELD_MATERIAL,
+            &self.material.plaintext()?,
+        )?];
+        if let Some(mtls) = &self.mtls {
+            rows.push(seal_field(
+                keyring,
+                org,
+                id,
+                FIELD_MTLS_KEY,
+                mtls.private_key_pem.expose_secret().as_bytes(),
+            )?);
+        }
+        Ok(rows)
+    }
+
+    pub(crate) fn stored_mtls(&self) -> Option<StoredMtls> {
+        self.mtls.as_ref().map(|m| StoredMtls {
+            certificate_pem: m.certificate_pem.clone(),
+            ca_certificate_pem: m.ca_certificate_pem.clone(),
+            summary: m.summary.clone(),
+        })
+    }
+}
+
+pub(crate) fn seal_field(
+    keyring: &Keyring,
+    org: &str,
+    id: &str,
+    field: &str,
+    plaintext: &[u8],
+) -> Result<SecretRow, VaultError> {
+    let ctx = Context {
+        org,
+        record: id,
+        field,
+    };
+    let sealed = keyring.seal(ctx, plaintext)?;
+    Ok(SecretRow {
+        field: field.to_owned(),
+        key_id: sealed.key_id,
+        wrapped_key: sealed.wrapped_key,
+        ciphertext: sealed.ciphertext,
+    })
+}
+
+pub(crate) fn open_field(
+    keyring: &Keyring,
+    org: &str,
+    id: &str,
+    row: SecretRow,
+) -> Result<secrecy::SecretSlice<u8>, VaultError> {
+    let SecretRow {
+        field,
+        key_id,
+        wrapped_key,
+        ciphertext,
+    } = row;
+    let ctx = Context {
+        org,
+        record: id,
+        field: &field,
+    };
+    let sealed = Sealed {
+        key_id,
+        wrapped_key,
+        ciphertext,
+    };
+    keyring.open(ctx, &sealed)
+}

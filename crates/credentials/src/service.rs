@@ -1,0 +1,366 @@
+//! The credential operations of the contract, with its tenancy rules and an audit event for each.
+
+use std::sync::Arc;
+
+use keyway_model::{AllowedHosts, Caller, CredentialName, Kind, Status};
+use keyway_store::{
+    AuditQuery, CredentialRow, DeleteOutcome, NewAuditEvent, NewCredential, SecretUpdate, Store,
+};
+use keyway_vault::Keyring;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::material::{open_field, Settings, StoredMtls};
+use crate::view::{AuditView, CredentialView};
+use crate::{
+    ClientIdentity, CredentialError, Material, SecretInput, FIELD_MATERIAL, FIELD_MTLS_KEY,
+};
+
+/// Credential management over one store and keyring; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    store: Store,
+    keyring: Arc<Keyring>,
+}
+
+#[derive(Debug)]
+pub struct NewCredentialInput {
+    pub name: CredentialName,
+    pub shared: bool,
+    pub allowed_hosts: AllowedHosts,
+    pub secret: SecretInput,
+}
+
+/// The right an operation needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    See,
+    /// Rename, remove.
+    Manage,
+    /// Replace the secret material.
+    ReplaceSecret,
+}
+
+/// A credential opened for a call.
+#[derive(Debug)]
+pub struct Resolved {
+    pub row: CredentialRow,
+    pub allowed_hosts: AllowedHosts,
+    pub material: Material,
+    pub mtls: Option<ClientIdentity>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub credential_id: Option<String>,
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+impl Credentials {
+    pub fn new(store: Store, keyring: Arc<Keyring>) -> Self {
+        Self { store, keyring }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    #[tracing::instrument(skip_all, fields(kind = input.secret.material.kind().as_str()))]
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        input: NewCredentialInput,
+    ) -> Result<CredentialView, CredentialError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let kind = input.secret.material.kind();
+        let secrets = input.secret.seal(&self.keyring, &caller.org_id, &id)?;
+        let new = NewCredential {
+            id: id.clone(),
+            org_id: caller.org_id.clone(),
+            owner_id: caller.user_id.clone(),
+            name: input.name.as_str().to_owned(),
+            kind: kind.as_str().to_owned(),
+            shared: input.shared,
+            status: Status::Active.as_str().to_owned(),
+            allowed_hosts: to_json(input.allowed_hosts.as_slice())?,
+            settings: to_json(&input.secret.material.settings())?,
+            mtls: input
+                .secret
+                .stored_mtls()
+                .map(|m| to_json(&m))
+                .transpose()?,
+            token_expires_at: None,
+        };
+        let event = audit(caller, "credential.create", &id, &caller.user_id, "success")
+            .with_detail(serde_json::json!({ "kind": kind.as_str(), "name": input.name.as_str() }));
+        self.store.insert_credential(&new, &secrets, &event).await?;
+        tracing::info!(credential_id = %id, "credential created");
+        self.view(&id, false).await
+    }
+
+    pub async fn list(&self, caller: &Caller) -> Result<Vec<CredentialView>, CredentialError> {
+        let rows = self
+            .store
+            .list_credentials(&caller.org_id, &caller.user_id, caller.is_admin())
+            .await?;
+        rows.into_iter()
+            .map(|row| CredentialView::from_row(row, None))
+            .collect()
+    }
+
+    /// One credential with the web services that use it.
+    pub async fn get(&self, caller: &Caller, id: &str) -> Result<CredentialView, CredentialError> {
+        self.authorize(caller, id, Need::See).await?;
+        self.view(id, true).await
+    }
+
+    /// Loads a credential the caller has `need` on. Invisible ones are `NotFound`; visible ones
+    /// the caller may not change are `Forbidden`, and the attempt is audited.
+    pub async fn authorize(
+        &self,
+        caller: &Caller,
+        id: &str,
+        need: Need,
+    ) -> Result<CredentialRow, CredentialError> {
+        let row = self
+            .store
+            .credential(id)
+            .await?
+            .ok_or(CredentialError::NotFound)?;
+        let access = caller.access(&row.org_id, &row.owner_id, row.shared);
+        if !access.visible {
+            return Err(CredentialError::NotFound);
+        }
+        let (allowed, action, why) = match need {
+            Need::See => (true, "", ""),
+            Need::Manage => (
+                access.manage,
+                "credential.manage",
+                "only the credential's owner or an admin of its org may rename or remove it",
+            ),
+            Need::ReplaceSecret => (
+                access.replace_secret,
+                "credential.replace_secret",
+                "only the credential's owner may replace its secret material",
+            ),
+        };
+        if !allowed {
+            let event = audit(caller, action, id, &row.owner_id, "denied");
+            self.store.append_audit(&event).await?;
+            return Err(CredentialError::Forbidden(why));
+        }
+        Ok(row)
+    }
+
+    pub async fn rename(
+        &self,
+        caller: &Caller,
+        row: &CredentialRow,
+        name: CredentialName,
+    ) -> Result<CredentialView, CredentialError> {
+        let event = audit(
+            caller,
+            "credential.rename",
+            &row.id,
+            &row.owner_id,
+            "success",
+        )
+        .with_detail(serde_json::json!({ "from": row.name, "to": name.as_str() }));
+        if !self
+            .store
+            .rename_credential(&row.id, name.as_str(), &event)
+            .await?
+        {
+            return Err(CredentialError::NotFound);
+        }
+        self.view(&row.id, true).await
+    }
+
+    /// Replaces the secret material in place: same ID, so workflows keep working.
+    pub async fn replace_secret(
+        &self,
+        caller: &Caller,
+        row: &CredentialRow,
+        input: SecretInput,
+    ) -> Result<CredentialView, CredentialError> {
+        let kind = input.material.kind();
+        if kind.as_str() != row.kind {
+            return Err(keyway_model::ParseError::new(
+                "kind",
+                format!(
+                    "this credential is of kind {}; give that kind's secret fields (create a new credential to change the kind)",
+                    row.kind
+                ),
+            )
+            .into());
+        }
+        let update = SecretUpdate {
+            settings: to_json(&input.material.settings())?,
+            mtls: input.stored_mtls().map(|m| to_json(&m)).transpose()?,
+            status: row.status.clone(),
+            token_expires_at: row.token_expires_at,
+            secrets: input.seal(&self.keyring, &row.org_id, &row.id)?,
+        };
+        let event = audit(
+            caller,
+            "credential.replace_secret",
+            &row.id,
+            &row.owner_id,
+            "success",
+        )
+        .with_detail(serde_json::json!({ "mtls": input.mtls.is_some() }));
+        if !self.store.replace_secret(&row.id, &update, &event).await? {
+            return Err(CredentialError::NotFound);
+        }
+        self.view(&row.id, true).await
+    }
+
+    pub async fn delete(
+        &self,
+        caller: &Caller,
+        row: &CredentialRow,
+        force: bool,
+    ) -> Result<(), CredentialError> {
+        let event = audit(
+            caller,
+            "credential.delete",
+            &row.id,
+            &row.owner_id,
+            "success",
+        )
+        .with_detail(serde_json::json!({ "name": row.name, "force": force }));
+        match self.store.delete_credential(&row.id, force, &event).await? {
+            DeleteOutcome::Deleted => Ok(()),
+            DeleteOutcome::InUse(users) => Err(CredentialError::InUse(users)),
+            DeleteOutcome::Missing => Err(CredentialError::NotFound),
+        }
+    }
+
+    /// Opens a credential for a call made by `caller`.
+    #[tracing::instrument(skip_all, fields(credential_id = %id))]
+    pub async fn resolve(&self, caller: &Caller, id: &str) -> Result<Resolved, CredentialError> {
+        let (row, secrets) = self
+            .store
+            .credential_with_secrets(id)
+            .await?
+            .ok_or(CredentialError::NotFound)?;
+        if !caller
+            .access(&row.org_id, &row.owner_id, row.shared)
+            .visible
+        {
+            return Err(CredentialError::NotFound);
+        }
+        let kind = Kind::parse(&row.kind).ok_or(CredentialError::Corrupt("unknown kind"))?;
+        let settings: Settings = from_json(&row.settings)?;
+        let mut material = None;
+        let mut key_pem = None;
+        for secret in secrets {
+            match secret.field.as_str() {
+                FIELD_MATERIAL => {
+                    let plain = open_field(&self.keyring, &row.org_id, &row.id, secret)?;
+                    material = Some(Material::open(kind, plain.expose_secret(), &settings)?);
+                }
+                FIELD_MTLS_KEY => {
+                    let plain = open_field(&self.keyring, &row.org_id, &row.id, secret)?;
+                    let pem = std::str::from_utf8(plain.expose_secret())
+                        .map_err(|_| CredentialError::Corrupt("mTLS key is not UTF-8"))?;
+                    key_pem = Some(SecretString::from(pem));
+                }
+                _ => {}
+            }
+        }
+        let material = material.ok_or(CredentialError::Corrupt("material missing"))?;
+        let mtls = match (row.mtls.as_deref(), key_pem) {
+            (Some(json), Some(private_key_pem)) => {
+                let stored: StoredMtls = from_json(json)?;
+                Some(ClientIdentity {
+                    certificate_pem: stored.certificate_pem,
+                    private_key_pem,
+                    ca_certificate_pem: stored.ca_certificate_pem,
+                })
+            }
+            _ => None,
+        };
+        let hosts: Vec<String> = from_json(&row.allowed_hosts)?;
+        Ok(Resolved {
+            allowed_hosts: AllowedHosts::parse(&hosts)
+                .map_err(|_| CredentialError::Corrupt("allowed_hosts"))?,
+            row,
+            material,
+            mtls,
+        })
+    }
+
+    /// Admins see their org's events; members the events of credentials they own.
+    pub async fn audit(
+        &self,
+        caller: &Caller,
+        filter: AuditFilter,
+    ) -> Result<Vec<AuditView>, CredentialError> {
+        let query = AuditQuery {
+            org_id: caller.org_id.clone(),
+            owner_id: (!caller.is_admin()).then(|| caller.user_id.clone()),
+            credential_id: filter.credential_id,
+            before: filter.before,
+            limit: filter.limit,
+        };
+        let rows = self.store.audit_events(&query).await?;
+        Ok(rows.into_iter().map(AuditView::from).collect())
+    }
+
+    async fn view(&self, id: &str, with_users: bool) -> Result<CredentialView, CredentialError> {
+        let row = self
+            .store
+            .credential(id)
+            .await?
+            .ok_or(CredentialError::NotFound)?;
+        let users = if with_users {
+            Some(self.store.credential_users(id).await?)
+        } else {
+            None
+        };
+        CredentialView::from_row(row, users)
+    }
+}
+
+fn audit(
+    caller: &Caller,
+    action: &str,
+    credential_id: &str,
+    owner_id: &str,
+    outcome: &str,
+) -> NewAuditEvent {
+    NewAuditEvent {
+        org_id: Some(caller.org_id.clone()),
+        actor_id: Some(caller.user_id.clone()),
+        actor_name: Some(caller.user_name.clone()),
+        action: action.to_owned(),
+        credential_id: Some(credential_id.to_owned()),
+        credential_owner_id: Some(owner_id.to_owned()),
+        outcome: outcome.to_owned(),
+        detail: None,
+    }
+}
+
+trait WithDetail {
+    fn with_detail(self, detail: serde_json::Value) -> Self;
+}
+
+impl WithDetail for NewAuditEvent {
+    fn with_detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = Some(detail.to_string());
+        self
+    }
+}
+
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, CredentialError> {
+    serde_json::to_string(value).map_err(|_| CredentialError::Corrupt("value could not be encoded"))
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, CredentialError> {
+    serde_json::from_str(raw).map_err(|_| CredentialError::Corrupt("stored JSON is malformed"))
+}

@@ -1,0 +1,130 @@
+//! What the API shows of credentials and audit events: never secret material.
+
+use keyway_model::mtls::MtlsSummary;
+use keyway_model::ApiKeyPlacement;
+use keyway_store::{AuditRow, CredentialRow, WebServiceRef};
+use serde::Serialize;
+
+use crate::material::{Settings, StoredMtls};
+use crate::service::from_json;
+use crate::CredentialError;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Owner {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UsedBy {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CredentialView {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub owner: Owner,
+    pub shared: bool,
+    pub status: String,
+    pub allowed_hosts: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<ApiKeyPlacement>,
+    pub token_expires_at: Option<String>,
+    pub mtls: Option<MtlsSummary>,
+    pub secret_version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used_by: Option<Vec<UsedBy>>,
+}
+
+impl CredentialView {
+    pub(crate) fn from_row(
+        row: CredentialRow,
+        users: Option<Vec<WebServiceRef>>,
+    ) -> Result<Self, CredentialError> {
+        let settings: Settings = from_json(&row.settings)?;
+        let mtls = row
+            .mtls
+            .as_deref()
+            .map(from_json::<StoredMtls>)
+            .transpose()?
+            .map(|m| m.summary);
+        Ok(Self {
+            allowed_hosts: from_json(&row.allowed_hosts)?,
+            id: row.id,
+            name: row.name,
+            kind: row.kind,
+            owner: Owner {
+                id: row.owner_id,
+                name: row.owner_name,
+            },
+            shared: row.shared,
+            status: row.status,
+            api_key: settings.api_key,
+            token_expires_at: row.token_expires_at.map(rfc3339),
+            mtls,
+            secret_version: row.secret_version,
+            created_at: rfc3339(row.created_at),
+            updated_at: rfc3339(row.updated_at),
+            used_by: users.map(|users| {
+                users
+                    .into_iter()
+                    .map(|u| UsedBy {
+                        id: u.id,
+                        name: u.name,
+                    })
+                    .collect()
+            }),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Actor {
+    pub id: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditView {
+    pub id: i64,
+    pub at: String,
+    pub actor: Actor,
+    pub action: String,
+    pub credential_id: Option<String>,
+    pub outcome: String,
+    pub detail: Option<serde_json::Value>,
+}
+
+impl From<AuditRow> for AuditView {
+    fn from(row: AuditRow) -> Self {
+        Self {
+            id: row.id,
+            at: rfc3339(row.at),
+            actor: Actor {
+                id: row.actor_id,
+                name: row.actor_name,
+            },
+            action: row.action,
+            credential_id: row.credential_id,
+            outcome: row.outcome,
+            detail: row.detail.and_then(|d| serde_json::from_str(&d).ok()),
+        }
+    }
+}
+
+/// Unix milliseconds as RFC 3339 UTC.
+pub fn rfc3339(ms: i64) -> String {
+    let nanos = i128::from(ms) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}

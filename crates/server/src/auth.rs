@@ -1,0 +1,139 @@
+//! Bearer tokens: issued once by the CLI as `kw_<id>_<secret>`, stored as a SHA-256 digest of the
+//! secret, looked up by ID and compared in constant time.
+
+use actix_web::dev::Payload;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{web, FromRequest, HttpRequest};
+use keyway_model::{Caller, Role};
+use keyway_store::{Store, StoreError};
+use rand::RngCore;
+use secrecy::SecretString;
+use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::pin::Pin;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+const PREFIX: &str = "kw_";
+const ID_HEX: usize = 16;
+const SECRET_HEX: usize = 64;
+
+/// A new token: store `id` and `digest`, show `token` once.
+#[derive(Debug)]
+pub struct IssuedToken {
+    pub id: String,
+    pub digest: Vec<u8>,
+    pub token: SecretString,
+}
+
+pub fn generate_token() -> IssuedToken {
+    let mut id = [0u8; ID_HEX / 2];
+    let mut secret = Zeroizing::new([0u8; SECRET_HEX / 2]);
+    rand::rngs::OsRng.fill_bytes(&mut id);
+    rand::rngs::OsRng.fill_bytes(secret.as_mut());
+    let id = hex::encode(id);
+    let secret_hex = Zeroizing::new(hex::encode(secret.as_ref()));
+    IssuedToken {
+        digest: digest(&secret_hex),
+        token: SecretString::from(format!("{PREFIX}{id}_{}", secret_hex.as_str())),
+        id,
+    }
+}
+
+/// Stores a new token for `user_id` and returns it for display.
+pub async fn issue_token(store: &Store, user_id: &str) -> Result<SecretString, StoreError> {
+    let issued = generate_token();
+    store
+        .create_token(&issued.id, user_id, &issued.digest)
+        .await?;
+    Ok(issued.token)
+}
+
+fn digest(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+/// Splits `kw_<id>_<secret>`; `None` for anything else.
+fn parse(token: &str) -> Option<(&str, &str)> {
+    let (id, secret) = token.strip_prefix(PREFIX)?.split_once('_')?;
+    let hex = |s: &str, len| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    (hex(id, ID_HEX) && hex(secret, SECRET_HEX)).then_some((id, secret))
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Caller);
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let header = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| Zeroizing::new(v.to_owned()));
+        Box::pin(async move {
+            let state =
+                state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+            let header = header.ok_or(ApiError::Unauthenticated)?;
+            let token = header
+                .strip_prefix("Bearer ")
+                .or_else(|| header.strip_prefix("bearer "))
+                .ok_or(ApiError::Unauthenticated)?;
+            let (id, secret) = parse(token.trim()).ok_or(ApiError::Unauthenticated)?;
+            let row = state
+                .credentials
+                .store()
+                .caller_by_token_id(id)
+                .await
+                .map_err(|e| ApiError::Internal(Box::new(e)))?
+                .ok_or(ApiError::Unauthenticated)?;
+            if !bool::from(row.digest.ct_eq(&digest(secret))) {
+                return Err(ApiError::Unauthenticated);
+            }
+            let role =
+                Role::parse(&row.role).ok_or_else(|| ApiError::Internal("unknown role".into()))?;
+            Ok(Authenticated(Caller {
+                user_id: row.user_id,
+                user_name: row.user_name,
+                org_id: row.org_id,
+                org_slug: row.org_slug,
+                role,
+            }))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn generated_tokens_parse_and_match_their_digest() {
+        let issued = generate_token();
+        let (id, secret) = parse(issued.token.expose_secret()).unwrap();
+        assert_eq!(id, issued.id);
+        assert_eq!(digest(secret), issued.digest);
+        assert!(!format!("{issued:?}").contains(secret));
+    }
+
+    #[test]
+    fn malformed_tokens_do_not_parse() {
+        for bad in [
+            "",
+            "kw_",
+            "kw_abc_def",
+            "xx_0123456789abcdef_00",
+            &format!("kw_{}_{}", "g".repeat(16), "0".repeat(64)),
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Reads a JSON request body with a size limit and turns every problem into a clear
+//! `invalid_request` naming the field, without echoing submitted values (they may be secrets).
+
+use actix_web::http::header::CONTENT_LENGTH;
+use actix_web::{web, HttpRequest};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
+
+use crate::error::ApiError;
+
+/// Reads at most `limit` bytes and parses them as `T`.
+pub async fn read_json<T: DeserializeOwned>(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    // The body may carry secrets: wipe the buffer when done.
+    let mut body = Zeroizing::new(Vec::with_capacity(declared.unwrap_or(1024).min(limit)));
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|_| ApiError::invalid(None, "the request body could not be read"))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    parse_json(&body)
+}
+
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid(
+            None,
+            "the request body is empty: send a JSON object",
+        ));
+    }
+    if std::str::from_utf8(body).is_err() {
+        return Err(ApiError::invalid(
+            None,
+            "the request body is not valid UTF-8",
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(describe)?;
+    de.end().map_err(|e| {
+        ApiError::invalid(
+            None,
+            format!(
+                "unexpected data after the JSON value (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    Ok(value)
+}
+
+fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = err.path().to_string();
+    let inner = err.inner();
+    if !inner.is_data() {
+        return ApiError::invalid(
+            None,
+            format!(
+                "the request body is not valid JSON (line {}, column {})",
+                inner.line(),
+                inner.column()
+            ),
+        );
+    }
+    let text = inner.to_string();
+    let text = text.split(" at line ").next().unwrap_or_default();
+    let parent = (path != ".").then_some(path);
+    if let Some(name) = text
+        .strip_prefix("missing field `")
+        .and_then(|r| r.strip_suffix('`'))
+    {
+        let field = parent.map_or_else(|| name.to_owned(), |p| format!("{p}.{name}"));
+        return ApiError::invalid(Some(&field), format!("missing field `{field}`"));
+    }
+    let field = parent.unwrap_or_else(|| "(body)".to_owned());
+    // Keep what was expected, drop the submitted value: it may be a secret typed into the wrong field.
+    let expected = text.rsplit_once(", expected ").map(|(_, e)| e);
+    let message = if text.starts_with("invalid type") {
+        format!(
+            "`{field}` has the wrong type: expected {}",
+            expected.unwrap_or("another type")
+        )
+    } else if text.starts_with("unknown variant") {
+        format!(
+            "`{field}` has an unknown value: expected {}",
+            expected.unwrap_or("a known value")
+        )
+    } else if text.starts_with("unknown field") {
+        format!("{text} (at `{field}`)")
+    } else {
+        format!(
+            "`{field}` is invalid: expected {}",
+            expected.unwrap_or("a valid value")
+        )
+    };
+    ApiError::invalid(Some(&field), message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        shared: Option<bool>,
+        inner: Option<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        pem: String,
+    }
+
+    fn err(body: &str) -> (Option<String>, String) {
+        match parse_json::<Body>(body.as_bytes()) {
+            Err(ApiError::InvalidRequest { field, message }) => (field, message),
+            other => panic!("expected invalid_request, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_the_field_and_never_echoes_values() {
+        assert_eq!(err("{}").0.as_deref(), Some("name"));
+        assert_eq!(
+            err(r#"{"name":"a","inner":{}}"#).0.as_deref(),
+            Some("inner.pem")
+        );
+        let (field, message) = err(r#"{"name":"a","shared":"hunter2-secret"}"#);
+        assert_eq!(field.as_deref(), Some("shared"));
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(message.contains("boolean"), "{message}");
+        assert!(err("{").1.contains("not valid JSON"));
+        assert!(err("").1.contains("empty"));
+        assert!(err(r#"{"name":"a"} x"#).1.contains("after the JSON"));
+        assert!(matches!(
+            parse_json::<Body>(b"{\"name\":\"\xff\"}"),
+            Err(ApiError::InvalidRequest { .. })
+        ));
+    }
+}

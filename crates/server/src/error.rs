@@ -1,0 +1,176 @@
+//! The contract's error shape, `{"error": {"code", "message", ...details}}`, for every failure.
+//! Unknown failures become an opaque 500 whose cause chain is logged, never sent.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use keyway_credentials::CredentialError;
+use keyway_model::mtls::MtlsError;
+use keyway_model::ParseError;
+use serde_json::{json, Map, Value};
+use std::fmt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("send `Authorization: Bearer <token>` with a token from `keyway token create`")]
+    Unauthenticated,
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{message}")]
+    InvalidRequest {
+        field: Option<String>,
+        message: String,
+    },
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("the method is not allowed on this path")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    InvalidMtls(MtlsError),
+    #[error("{0}")]
+    Credential(CredentialError),
+    #[error("the service is not ready")]
+    NotReady,
+    #[error("an internal error occurred; it has been logged")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn invalid(field: Option<&str>, message: impl Into<String>) -> Self {
+        ApiError::InvalidRequest {
+            field: field.map(str::to_owned),
+            message: message.into(),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated => "unauthenticated",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::InvalidRequest { .. } => "invalid_request",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::InvalidMtls(_) => "invalid_mtls_material",
+            ApiError::NotReady => "not_ready",
+            ApiError::Internal(_) => "internal_error",
+            ApiError::Credential(err) => match err {
+                CredentialError::NotFound => "not_found",
+                CredentialError::Forbidden(_) => "forbidden",
+                CredentialError::Invalid(_) => "invalid_request",
+                CredentialError::NameTaken => "credential_name_taken",
+                CredentialError::InUse(_) => "credential_in_use",
+                CredentialError::NotImplemented(_) => "not_implemented",
+                CredentialError::Store(_)
+                | CredentialError::Vault(_)
+                | CredentialError::Corrupt(_) => "internal_error",
+            },
+        }
+    }
+
+    fn details(&self) -> Map<String, Value> {
+        let mut details = Map::new();
+        match self {
+            ApiError::InvalidRequest {
+                field: Some(field), ..
+            } => {
+                details.insert("field".into(), json!(field));
+            }
+            ApiError::Credential(CredentialError::Invalid(ParseError { field, .. })) => {
+                details.insert("field".into(), json!(field));
+            }
+            ApiError::PayloadTooLarge { limit } => {
+                details.insert("limit_bytes".into(), json!(limit));
+            }
+            ApiError::InvalidMtls(err) => {
+                details.insert("field".into(), json!("mtls"));
+                details.insert("reason".into(), json!(err.reason()));
+            }
+            ApiError::Credential(CredentialError::InUse(users)) => {
+                let users: Vec<Value> = users
+                    .iter()
+                    .map(|u| json!({"id": u.id, "name": u.name}))
+                    .collect();
+                details.insert("used_by".into(), Value::Array(users));
+            }
+            _ => {}
+        }
+        details
+    }
+
+    fn is_internal(&self) -> bool {
+        self.status_code() == StatusCode::INTERNAL_SERVER_ERROR
+    }
+}
+
+impl From<CredentialError> for ApiError {
+    fn from(err: CredentialError) -> Self {
+        ApiError::Credential(err)
+    }
+}
+
+impl From<MtlsError> for ApiError {
+    fn from(err: MtlsError) -> Self {
+        ApiError::InvalidMtls(err)
+    }
+}
+
+impl From<ParseError> for ApiError {
+    fn from(err: ParseError) -> Self {
+        ApiError::Credential(CredentialError::Invalid(err))
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::InvalidRequest { .. } | ApiError::InvalidMtls(_) => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Credential(err) => match err {
+                CredentialError::NotFound => StatusCode::NOT_FOUND,
+                CredentialError::Forbidden(_) => StatusCode::FORBIDDEN,
+                CredentialError::Invalid(_) => StatusCode::BAD_REQUEST,
+                CredentialError::NameTaken | CredentialError::InUse(_) => StatusCode::CONFLICT,
+                CredentialError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+                CredentialError::Store(_)
+                | CredentialError::Vault(_)
+                | CredentialError::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let message = if self.is_internal() {
+            tracing::error!(error = %Chain(self), "request failed");
+            "an internal error occurred; it has been logged".to_owned()
+        } else {
+            self.to_string()
+        };
+        let mut body = self.details();
+        body.insert("code".into(), json!(self.code()));
+        body.insert("message".into(), json!(message));
+        HttpResponse::build(self.status_code()).json(json!({ "error": body }))
+    }
+}
+
+/// Displays an error with all its sources, for the log only.
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(err) = source {
+            write!(f, ": {err}")?;
+            source = err.source();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,12 @@
+//! Keyway's HTTP API on actix-web. The only crate that knows actix-web: handlers parse requests,
+//! call `keyway-credentials`, and map typed errors to the contract's JSON error shape.
+
+pub mod auth;
+mod body;
+pub mod error;
+pub mod metrics;
+mod routes;
+pub mod startup;
+mod telemetry;
+
+pub use startup::{run, AppState};

@@ -1,0 +1,283 @@
+//! `/v1/credentials`: add, list, show, rename, replace the secret of, and remove credentials.
+//! Rights are checked before a body is read, so a caller learns nothing from validation errors.
+
+use actix_web::http::header::LOCATION;
+use actix_web::{web, HttpRequest, HttpResponse};
+use keyway_credentials::{Material, Need, NewCredentialInput, SecretInput};
+use keyway_model::mtls::{self, MtlsInput};
+use keyway_model::{AllowedHosts, ApiKeyPlacement, CredentialName, Kind, ParseError};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::Authenticated;
+use crate::body::read_json;
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Longest accepted secret value (a password, an API key), in bytes.
+const MAX_SECRET_BYTES: usize = 16 * 1024;
+
+/// The body of `POST /v1/credentials` and `PUT /v1/credentials/{id}/secret`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialBody {
+    name: Option<String>,
+    kind: Option<String>,
+    shared: Option<bool>,
+    allowed_hosts: Option<Vec<String>>,
+    username: Option<SecretString>,
+    password: Option<SecretString>,
+    api_key: Option<SecretString>,
+    header_name: Option<String>,
+    prefix: Option<String>,
+    query_param: Option<String>,
+    mtls: Option<MtlsInput>,
+    // OAuth 2.0 fields, accepted so an oauth2 body gets a clear "not yet" rather than a field error.
+    #[allow(dead_code)]
+    provider: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    grant_type: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    client_id: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    client_secret: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    scopes: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    authorize_url: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    token_url: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    revoke_url: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    authorize_params: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    token_params: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    client_auth: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenameBody {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct DeleteParams {
+    #[serde(default)]
+    force: bool,
+}
+
+pub async fn create(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let mut body: CredentialBody = read_json(&req, payload, state.body_limit).await?;
+    let name = CredentialName::parse(&required(body.name.take(), "name")?)?;
+    let kind = parse_kind(&required(body.kind.take(), "kind")?)?;
+    let allowed_hosts = AllowedHosts::parse(&body.allowed_hosts.take().unwrap_or_default())?;
+    let input = NewCredentialInput {
+        name,
+        shared: body.shared.unwrap_or(false),
+        allowed_hosts,
+        secret: secret_input(kind, body)?,
+    };
+    let view = state.credentials.create(&caller, input).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((LOCATION, format!("/v1/credentials/{}", view.id)))
+        .json(view))
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let credentials = state.credentials.list(&caller).await?;
+    Ok(HttpResponse::Ok().json(json!({ "credentials": credentials })))
+}
+
+pub async fn get(
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.credentials.get(&caller, &id).await?))
+}
+
+pub async fn rename(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let row = state
+        .credentials
+        .authorize(&caller, &id, Need::Manage)
+        .await?;
+    let body: RenameBody = read_json(&req, payload, state.body_limit).await?;
+    let name = CredentialName::parse(&body.name)?;
+    Ok(HttpResponse::Ok().json(state.credentials.rename(&caller, &row, name).await?))
+}
+
+pub async fn replace_secret(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let row = state
+        .credentials
+        .authorize(&caller, &id, Need::ReplaceSecret)
+        .await?;
+    let mut body: CredentialBody = read_json(&req, payload, state.body_limit).await?;
+    for (present, field) in [
+        (body.name.is_some(), "name"),
+        (body.shared.is_some(), "shared"),
+        (body.allowed_hosts.is_some(), "allowed_hosts"),
+    ] {
+        if present {
+            return Err(ApiError::invalid(
+                Some(field),
+                format!("`{field}` is not secret material: this endpoint replaces only the secret (rename with PATCH)"),
+            ));
+        }
+    }
+    let kind = parse_kind(&row.kind)?;
+    if let Some(given) = body.kind.take() {
+        if given != row.kind {
+            return Err(ApiError::invalid(
+                Some("kind"),
+                format!(
+                    "this credential is of kind {}; create a new credential to change the kind",
+                    row.kind
+                ),
+            ));
+        }
+    }
+    let input = secret_input(kind, body)?;
+    Ok(HttpResponse::Ok().json(
+        state
+            .credentials
+            .replace_secret(&caller, &row, input)
+            .await?,
+    ))
+}
+
+pub async fn delete(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let row = state
+        .credentials
+        .authorize(&caller, &id, Need::Manage)
+        .await?;
+    let params: DeleteParams = super::query(req.query_string(), "force=true or force=false")?;
+    state
+        .credentials
+        .delete(&caller, &row, params.force)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn required<T>(value: Option<T>, field: &'static str) -> Result<T, ApiError> {
+    value.ok_or_else(|| ApiError::invalid(Some(field), format!("missing field `{field}`")))
+}
+
+fn parse_kind(raw: &str) -> Result<Kind, ApiError> {
+    Kind::parse(raw).ok_or_else(|| {
+        ApiError::invalid(
+            Some("kind"),
+            "unknown kind: expected one of `basic`, `api_key`, `oauth2`",
+        )
+    })
+}
+
+/// The kind's secret fields and optional mTLS material, validated.
+fn secret_input(kind: Kind, mut body: CredentialBody) -> Result<SecretInput, ApiError> {
+    let material =
+        match kind {
+            Kind::Basic => {
+                refuse_fields(&[("api_key", body.api_key.is_some())], kind)?;
+                refuse_placement(&body, kind)?;
+                let username = secret(body.username.take(), "username", false)?;
+                let password = secret(body.password.take(), "password", true)?;
+                Material::Basic { username, password }
+            }
+            Kind::ApiKey => {
+                refuse_fields(
+                    &[
+                        ("username", body.username.is_some()),
+                        ("password", body.password.is_some()),
+                    ],
+                    kind,
+                )?;
+                let api_key = secret(body.api_key.take(), "api_key", false)?;
+                let placement = ApiKeyPlacement::parse(
+                    body.header_name.as_deref(),
+                    body.prefix.as_deref(),
+                    body.query_param.as_deref(),
+                )?;
+                Material::ApiKey { api_key, placement }
+            }
+            Kind::Oauth2 => return Err(keyway_credentials::CredentialError::NotImplemented(
+                "OAuth 2.0 credentials are not available in this version yet; use basic or api_key",
+            )
+            .into()),
+        };
+    let mtls = body
+        .mtls
+        .as_ref()
+        .map(|input| mtls::validate(input, time::OffsetDateTime::now_utc()))
+        .transpose()?;
+    Ok(SecretInput { material, mtls })
+}
+
+fn refuse_fields(fields: &[(&'static str, bool)], kind: Kind) -> Result<(), ApiError> {
+    match fields.iter().find(|(_, present)| *present) {
+        Some((field, _)) => Err(ApiError::invalid(
+            Some(field),
+            format!("`{field}` does not apply to kind {}", kind.as_str()),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn refuse_placement(body: &CredentialBody, kind: Kind) -> Result<(), ApiError> {
+    refuse_fields(
+        &[
+            ("header_name", body.header_name.is_some()),
+            ("prefix", body.prefix.is_some()),
+            ("query_param", body.query_param.is_some()),
+        ],
+        kind,
+    )
+}
+
+fn secret(
+    value: Option<SecretString>,
+    field: &'static str,
+    may_be_empty: bool,
+) -> Result<SecretString, ApiError> {
+    let value = required(value, field)?;
+    let len = value.expose_secret().len();
+    if len == 0 && !may_be_empty {
+        return Err(ParseError::new(field, "must not be empty").into());
+    }
+    if len > MAX_SECRET_BYTES {
+        return Err(ParseError::new(
+            field,
+            format!("is {len} bytes long; at most {MAX_SECRET_BYTES} are allowed"),
+        )
+        .into());
+    }
+    Ok(value)
+}

@@ -1,0 +1,59 @@
+//! Routes of the v1 API and the operational endpoints.
+
+mod audit;
+mod credentials;
+mod health;
+mod me;
+
+use actix_web::{web, HttpResponse};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
+        .service(resource("/readyz").route(web::get().to(health::readyz)))
+        .service(resource("/metrics").route(web::get().to(health::metrics)))
+        .service(resource("/v1/me").route(web::get().to(me::me)))
+        .service(
+            resource("/v1/credentials")
+                .route(web::get().to(credentials::list))
+                .route(web::post().to(credentials::create)),
+        )
+        .service(
+            resource("/v1/credentials/{id}")
+                .route(web::get().to(credentials::get))
+                .route(web::patch().to(credentials::rename))
+                .route(web::delete().to(credentials::delete)),
+        )
+        .service(
+            resource("/v1/credentials/{id}/secret")
+                .route(web::put().to(credentials::replace_secret)),
+        )
+        .service(resource("/v1/audit").route(web::get().to(audit::list)));
+}
+
+/// A resource whose unsupported methods get the contract's error shape.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}
+
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(
+        "no such endpoint: see the API table in the README",
+    ))
+}
+
+/// Parses the query string, or names the parameter forms expected.
+fn query<T: DeserializeOwned>(raw: &str, expected: &str) -> Result<T, ApiError> {
+    serde_urlencoded::from_str(raw).map_err(|_| {
+        ApiError::invalid(
+            Some("query"),
+            format!("the query string is invalid: expected {expected}"),
+        )
+    })
+}

@@ -1,0 +1,41 @@
+//! Builds the actix-web server from ready state and a bound listener (port 0 in tests).
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use keyway_credentials::Credentials;
+use std::net::TcpListener;
+
+use crate::metrics::Metrics;
+use crate::{routes, telemetry};
+
+/// Everything a handler needs; shared by all workers.
+#[derive(Debug)]
+pub struct AppState {
+    pub credentials: Credentials,
+    pub metrics: Metrics,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+}
+
+/// Starts serving on `listener`; the returned future runs until a graceful shutdown
+/// (SIGINT/SIGTERM: in-flight requests get 30 s to finish).
+pub fn run(
+    listener: TcpListener,
+    state: AppState,
+    workers: Option<usize>,
+) -> std::io::Result<Server> {
+    let state = web::Data::new(state);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(telemetry::observe))
+            .app_data(state.clone())
+            .configure(routes::configure)
+            .default_service(web::to(routes::not_found))
+    })
+    .shutdown_timeout(30);
+    if let Some(workers) = workers {
+        server = server.workers(workers);
+    }
+    Ok(server.listen(listener)?.run())
+}

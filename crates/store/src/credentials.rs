@@ -1,0 +1,282 @@
+//! Credentials and their sealed secrets, written together so a secret never outlives its metadata.
+
+use crate::audit::{insert_audit, NewAuditEvent};
+use crate::error::conflict;
+use crate::{now_ms, on_pool, Store, StoreError};
+
+const INSERT_COLUMNS: &str = "id, org_id, owner_id, name, kind, shared, status, allowed_hosts, \
+     settings, mtls, token_expires_at, secret_version, created_at, updated_at";
+/// Credential columns plus the owner's name, for `FROM credentials c JOIN users u`.
+const SELECT_COLUMNS: &str = "c.id, c.org_id, c.owner_id, u.name AS owner_name, c.name, c.kind, \
+     c.shared, c.status, c.allowed_hosts, c.settings, c.mtls, c.token_expires_at, c.secret_version, \
+     c.created_at, c.updated_at FROM credentials c JOIN users u ON u.id = c.owner_id";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CredentialRow {
+    pub id: String,
+    pub org_id: String,
+    pub owner_id: String,
+    pub owner_name: String,
+    pub name: String,
+    pub kind: String,
+    pub shared: bool,
+    pub status: String,
+    /// JSON array.
+    pub allowed_hosts: String,
+    /// JSON object, never secret.
+    pub settings: String,
+    /// JSON object, never the private key.
+    pub mtls: Option<String>,
+    pub token_expires_at: Option<i64>,
+    pub secret_version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One sealed field. Only ciphertext: the vault turns it back into plaintext.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SecretRow {
+    pub field: String,
+    pub key_id: String,
+    pub wrapped_key: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCredential {
+    pub id: String,
+    pub org_id: String,
+    pub owner_id: String,
+    pub name: String,
+    pub kind: String,
+    pub shared: bool,
+    pub status: String,
+    pub allowed_hosts: String,
+    pub settings: String,
+    pub mtls: Option<String>,
+    pub token_expires_at: Option<i64>,
+}
+
+/// A full replacement of a credential's secret material and what describes it.
+#[derive(Debug, Clone)]
+pub struct SecretUpdate {
+    pub settings: String,
+    pub mtls: Option<String>,
+    pub status: String,
+    pub token_expires_at: Option<i64>,
+    pub secrets: Vec<SecretRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct WebServiceRef {
+    pub id: String,
+    pub name: String,
+}
+
+impl Store {
+    /// Inserts the credential, its secrets and its audit event in one transaction.
+    /// `Conflict` when the owner already has a credential of that name.
+    pub async fn insert_credential(
+        &self,
+        new: &NewCredential,
+        secrets: &[SecretRow],
+        audit: &NewAuditEvent,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let sql = format!(
+            "INSERT INTO credentials ({INSERT_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12)"
+        );
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(&sql)
+                .bind(&new.id)
+                .bind(&new.org_id)
+                .bind(&new.owner_id)
+                .bind(&new.name)
+                .bind(&new.kind)
+                .bind(new.shared)
+                .bind(&new.status)
+                .bind(&new.allowed_hosts)
+                .bind(&new.settings)
+                .bind(&new.mtls)
+                .bind(new.token_expires_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(conflict("a credential with this name (of yours)"))?;
+            for secret in secrets {
+                insert_secret!(&mut *tx, &new.id, secret)?;
+            }
+            insert_audit!(&mut *tx, audit)?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    pub async fn credential(&self, id: &str) -> Result<Option<CredentialRow>, StoreError> {
+        let sql = format!("SELECT {SELECT_COLUMNS} WHERE c.id = $1");
+        Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?))
+    }
+
+    /// The credential and its sealed fields: what the dispatcher resolves per call.
+    pub async fn credential_with_secrets(
+        &self,
+        id: &str,
+    ) -> Result<Option<(CredentialRow, Vec<SecretRow>)>, StoreError> {
+        let sql = "SELECT field, key_id, wrapped_key, ciphertext FROM credential_secrets \
+                   WHERE credential_id = $1 ORDER BY field";
+        let Some(row) = self.credential(id).await? else {
+            return Ok(None);
+        };
+        let secrets = on_pool!(self, pool => sqlx::query_as(sql).bind(id).fetch_all(pool).await?);
+        Ok(Some((row, secrets)))
+    }
+
+    /// What a caller can see: own and shared credentials of the org, or all of them for admins.
+    pub async fn list_credentials(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        is_admin: bool,
+    ) -> Result<Vec<CredentialRow>, StoreError> {
+        let sql = format!(
+            "SELECT {SELECT_COLUMNS} \
+             WHERE c.org_id = $1 AND ($2 OR c.owner_id = $3 OR c.shared) ORDER BY c.created_at, c.id"
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(org_id)
+            .bind(is_admin)
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    /// Renames; `false` if the credential no longer exists.
+    pub async fn rename_credential(
+        &self,
+        id: &str,
+        name: &str,
+        audit: &NewAuditEvent,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE credentials SET name = $1, updated_at = $2 WHERE id = $3";
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(sql)
+                .bind(name)
+                .bind(now_ms())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(conflict("a credential with this name (of its owner)"))?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            insert_audit!(&mut *tx, audit)?;
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
+    /// Replaces every sealed field and bumps `secret_version`, so clients built for the old
+    /// material are rebuilt. `false` if the credential no longer exists.
+    pub async fn replace_secret(
+        &self,
+        id: &str,
+        update: &SecretUpdate,
+        audit: &NewAuditEvent,
+    ) -> Result<bool, StoreError> {
+        let sql =
+            "UPDATE credentials SET settings = $1, mtls = $2, status = $3, token_expires_at = $4, \
+                   secret_version = secret_version + 1, updated_at = $5 WHERE id = $6";
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(sql)
+                .bind(&update.settings)
+                .bind(&update.mtls)
+                .bind(&update.status)
+                .bind(update.token_expires_at)
+                .bind(now_ms())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            sqlx::query("DELETE FROM credential_secrets WHERE credential_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            for secret in &update.secrets {
+                insert_secret!(&mut *tx, id, secret)?;
+            }
+            insert_audit!(&mut *tx, audit)?;
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
+    /// Web services that name this credential.
+    pub async fn credential_users(&self, id: &str) -> Result<Vec<WebServiceRef>, StoreError> {
+        let sql = "SELECT id, name FROM web_services WHERE credential_id = $1 ORDER BY name, id";
+        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(id).fetch_all(pool).await?))
+    }
+
+    /// Deletes the credential (secrets cascade) unless a web service uses it and `force` is
+    /// false. `Ok(None)` when deleted, `Ok(Some(users))` when refused, `Err` if it is gone.
+    pub async fn delete_credential(
+        &self,
+        id: &str,
+        force: bool,
+        audit: &NewAuditEvent,
+    ) -> Result<DeleteOutcome, StoreError> {
+        // One statement decides, so the check and the delete cannot be split by a new reference.
+        let sql = "DELETE FROM credentials WHERE id = $1 \
+                   AND ($2 OR NOT EXISTS (SELECT 1 FROM web_services WHERE credential_id = $1))";
+        let deleted = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(sql).bind(id).bind(force).execute(&mut *tx).await?;
+            if done.rows_affected() == 1 {
+                insert_audit!(&mut *tx, audit)?;
+                tx.commit().await?;
+                true
+            } else {
+                false
+            }
+        });
+        if deleted {
+            return Ok(DeleteOutcome::Deleted);
+        }
+        let users = self.credential_users(id).await?;
+        if users.is_empty() {
+            Ok(DeleteOutcome::Missing)
+        } else {
+            Ok(DeleteOutcome::InUse(users))
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    Deleted,
+    InUse(Vec<WebServiceRef>),
+    Missing,
+}
+
+/// Inserts one sealed field; a macro because the executor's type differs per driver.
+macro_rules! insert_secret {
+    ($exec:expr, $credential_id:expr, $secret:expr) => {
+        sqlx::query(
+            "INSERT INTO credential_secrets (credential_id, field, key_id, wrapped_key, ciphertext) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind($credential_id)
+        .bind(&$secret.field)
+        .bind(&$secret.key_id)
+        .bind(&$secret.wrapped_key)
+        .bind(&$secret.ciphertext)
+        .execute($exec)
+        .await
+    };
+}
+use insert_secret;

@@ -1,0 +1,165 @@
+//! Keyway's persistence: one `Store` over SQLite (the embedded default) and PostgreSQL, chosen
+//! at run time from the database URL.
+//!
+//! Both backends run the same SQL text (`$n` placeholders work on both), so each query is written
+//! once and type-checked against each driver by the `on_pool!` macro. Write transactions always
+//! start with a write so SQLite never has to upgrade a read lock (which fails instead of waiting).
+
+mod audit;
+mod credentials;
+mod error;
+mod keys;
+mod tenancy;
+
+pub use audit::{AuditQuery, AuditRow, NewAuditEvent};
+pub use credentials::{
+    CredentialRow, DeleteOutcome, NewCredential, SecretRow, SecretUpdate, WebServiceRef,
+};
+pub use error::StoreError;
+pub use keys::{RewrapCandidate, Rewrapped, VaultKeyRow};
+pub use tenancy::{CallerRow, OrgRow, UserRow};
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// Runs `$body` with `$pool` bound to whichever driver's pool the store holds.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.db {
+            $crate::Db::Sqlite($pool) => $body,
+            $crate::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) db: Db,
+}
+
+/// Connection settings beyond the URL.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+    /// PostgreSQL `search_path`, so tests can give each run its own schema.
+    pub pg_schema: Option<String>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+            pg_schema: None,
+        }
+    }
+}
+
+impl Store {
+    /// Opens `sqlite:PATH` (created if missing, WAL) or `postgres://...`.
+    pub async fn connect(url: &str, opts: &ConnectOptions) -> Result<Self, StoreError> {
+        let db = match Backend::of_url(url)? {
+            Backend::Sqlite => {
+                let options = SqliteConnectOptions::from_str(url)
+                    .map_err(|_| StoreError::BadUrl("the SQLite URL could not be parsed"))?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(5));
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(opts.max_connections)
+                    .acquire_timeout(opts.acquire_timeout)
+                    .connect_with(options)
+                    .await?;
+                Db::Sqlite(pool)
+            }
+            Backend::Postgres => {
+                let mut options = PgConnectOptions::from_str(url)
+                    .map_err(|_| StoreError::BadUrl("the PostgreSQL URL could not be parsed"))?;
+                if let Some(schema) = &opts.pg_schema {
+                    options = options.options([("search_path", schema.as_str())]);
+                }
+                let pool = PgPoolOptions::new()
+                    .max_connections(opts.max_connections)
+                    .acquire_timeout(opts.acquire_timeout)
+                    .connect_with(options)
+                    .await?;
+                Db::Postgres(pool)
+            }
+        };
+        Ok(Self { db })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies pending migrations; on PostgreSQL an advisory lock keeps replicas from racing.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.db {
+            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Readiness: one round trip to the database.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop)?);
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::BadUrl(
+                "the database URL must start with sqlite: or postgres://",
+            ))
+        }
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,104 @@
+//! Settings: `config/default.toml` (built in), then the `--config` file, then `KEYWAY_*`
+//! environment variables.
+
+use anyhow::Context;
+use config::{Config, File, FileFormat};
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// Environment variables and the setting each one overrides.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("KEYWAY_LISTEN", "listen"),
+    ("KEYWAY_PUBLIC_URL", "public_url"),
+    ("KEYWAY_DATA_DIR", "data_dir"),
+    ("KEYWAY_DATABASE_URL", "database_url"),
+    ("KEYWAY_WORKERS", "workers"),
+    ("KEYWAY_BODY_LIMIT_BYTES", "body_limit_bytes"),
+    ("KEYWAY_LOG", "log.filter"),
+    ("KEYWAY_LOG_FORMAT", "log.format"),
+    ("KEYWAY_MASTER_KEYS", "vault.master_keys"),
+    ("KEYWAY_MASTER_PASSPHRASE", "vault.master_passphrase"),
+    ("KEYWAY_PASSPHRASE_KEY_ID", "vault.passphrase_key_id"),
+    ("KEYWAY_MASTER_KEY_FILE", "vault.key_file"),
+];
+
+#[derive(Debug, Deserialize)]
+pub struct Settings {
+    pub listen: String,
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    /// May carry a database password.
+    pub database_url: SecretString,
+    pub workers: usize,
+    pub body_limit_bytes: usize,
+    pub log: LogSettings,
+    pub vault: VaultSettings,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogSettings {
+    pub filter: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VaultSettings {
+    pub master_keys: SecretString,
+    pub master_passphrase: SecretString,
+    pub passphrase_key_id: String,
+    pub key_file: String,
+}
+
+impl Settings {
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Some(file) = file {
+            builder = builder.add_source(File::from(file).format(FileFormat::Toml).required(true));
+        }
+        for (var, key) in ENV_VARS {
+            let Ok(value) = std::env::var(var) else {
+                continue;
+            };
+            builder = builder
+                .set_override(*key, value)
+                .with_context(|| format!("{var} could not be applied"))?;
+        }
+        let config = builder
+            .build()
+            .context("the configuration could not be read")?;
+        config
+            .try_deserialize()
+            .context("the configuration is invalid")
+    }
+
+    /// The database URL, or the embedded default under `data_dir`.
+    pub fn database_url(&self) -> SecretString {
+        use secrecy::ExposeSecret;
+        if self.database_url.expose_secret().trim().is_empty() {
+            SecretString::from(format!(
+                "sqlite://{}",
+                self.data_dir.join("keyway.db").display()
+            ))
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    pub fn key_file(&self) -> PathBuf {
+        if self.vault.key_file.trim().is_empty() {
+            self.data_dir.join("master.key")
+        } else {
+            PathBuf::from(&self.vault.key_file)
+        }
+    }
+}

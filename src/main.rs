@@ -1,0 +1,239 @@
+//! The `keyway` binary: serve the API, run migrations, bootstrap orgs, users and tokens, and
+//! manage master keys.
+
+mod configuration;
+mod keys;
+mod telemetry;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use keyway_credentials::{rewrap_all, Credentials};
+use keyway_model::Role;
+use keyway_server::metrics::Metrics;
+use keyway_server::{run, AppState};
+use keyway_store::{ConnectOptions, Store};
+use keyway_vault::MasterKey;
+use secrecy::ExposeSecret;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use configuration::Settings;
+
+#[derive(Parser)]
+#[command(
+    name = "keyway",
+    version,
+    about = "Credential vault and OAuth 2.0 broker for outgoing web-service calls"
+)]
+struct Cli {
+    /// A TOML file overriding config/default.toml (KEYWAY_* variables override both).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API (migrates first).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage orgs.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage master keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an org (a "brand") identified by SLUG.
+    Create { slug: String },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user in an org.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// Make the user an admin of the org.
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token for a user; prints the token alone on stdout, once.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        user: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Print a new random master key as `id:base64key`, for KEYWAY_MASTER_KEYS.
+    Generate {
+        #[arg(long, default_value = "k1")]
+        id: String,
+    },
+    /// Re-wrap every stored data key under the active (first) master key, online.
+    Rewrap {
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 1000)]
+        batch: i64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref())?;
+    telemetry::init(&settings.log);
+    match cli.command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            connect(&settings).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Org(OrgCommand::Create { slug }) => {
+            check_slug(&slug)?;
+            let store = connect(&settings).await?;
+            let org = store
+                .create_org(&slug)
+                .await
+                .context("the org could not be created")?;
+            println!("{}", org.slug);
+            Ok(())
+        }
+        Command::User(UserCommand::Create { org, name, admin }) => {
+            check_user_name(&name)?;
+            let store = connect(&settings).await?;
+            let org = find_org(&store, &org).await?;
+            let role = if admin { Role::Admin } else { Role::Member };
+            let user = store
+                .create_user(&org.id, &name, role.as_str())
+                .await
+                .context("the user could not be created")?;
+            eprintln!(
+                "created {} {} in org {}",
+                role.as_str(),
+                user.name,
+                org.slug
+            );
+            println!("{}", user.id);
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create { org, user }) => {
+            let store = connect(&settings).await?;
+            let org = find_org(&store, &org).await?;
+            let Some(user) = store.user_by_name(&org.id, &user).await? else {
+                bail!(
+                    "no user named '{user}' in org '{}': create it with `keyway user create`",
+                    org.slug
+                );
+            };
+            let token = keyway_server::auth::issue_token(&store, &user.id).await?;
+            println!("{}", token.expose_secret());
+            Ok(())
+        }
+        Command::Key(KeyCommand::Generate { id }) => {
+            let (_, spec) = MasterKey::generate(id.parse()?);
+            println!("{}", spec.expose_secret());
+            Ok(())
+        }
+        Command::Key(KeyCommand::Rewrap { batch }) => {
+            if batch < 1 {
+                bail!("--batch must be at least 1");
+            }
+            let store = connect(&settings).await?;
+            let keyring = keys::load_keyring(&settings, &store).await?;
+            let report = rewrap_all(&store, &keyring, batch).await?;
+            eprintln!(
+                "re-wrapped {} data keys under '{}' ({} replaced meanwhile, already under it)",
+                report.rewrapped,
+                keyring.active_id(),
+                report.skipped
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let store = connect(&settings).await?;
+    let keyring = keys::load_keyring(&settings, &store).await?;
+    let listener = TcpListener::bind(&settings.listen)
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let address = listener.local_addr()?;
+    let state = AppState {
+        credentials: Credentials::new(store.clone(), Arc::new(keyring)),
+        metrics: Metrics::new()?,
+        body_limit: settings.body_limit_bytes,
+    };
+    let workers = (settings.workers > 0).then_some(settings.workers);
+    tracing::info!(%address, public_url = %settings.public_url, "keyway listening on http://{address}");
+    run(listener, state, workers)?.await?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Connects to the configured database (creating the embedded default's folder) and migrates.
+async fn connect(settings: &Settings) -> anyhow::Result<Store> {
+    let url = settings.database_url();
+    if url.expose_secret().starts_with("sqlite:") {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
+    }
+    let store = Store::connect(url.expose_secret(), &ConnectOptions::default())
+        .await
+        .context("cannot connect to the database")?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    Ok(store)
+}
+
+async fn find_org(store: &Store, slug: &str) -> anyhow::Result<keyway_store::OrgRow> {
+    store
+        .org_by_slug(slug)
+        .await?
+        .with_context(|| format!("no org '{slug}': create it with `keyway org create {slug}`"))
+}
+
+fn check_slug(slug: &str) -> anyhow::Result<()> {
+    let ok = (1..=64).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !ok {
+        bail!("an org slug is 1 to 64 characters of a-z, 0-9 and '-'");
+    }
+    Ok(())
+}
+
+fn check_user_name(name: &str) -> anyhow::Result<()> {
+    let chars = name.chars().count();
+    if !(1..=100).contains(&chars) || name.chars().any(char::is_control) || name.trim() != name {
+        bail!("a user name is 1 to 100 printable characters without leading or trailing spaces");
+    }
+    Ok(())
+}
