@@ -101,7 +101,7 @@ fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
             expected.unwrap_or("a known value")
         )
     } else if text.starts_with("unknown field") {
-        format!("{text} (at `{field}`)")
+        text.to_owned()
     } else {
         format!(
             "`{field}` is invalid: expected {}",

@@ -1,0 +1,96 @@
+//! Bad input gets a 4xx in the contract's shape naming the problem, and nothing is stored.
+
+use crate::both_backends;
+use crate::credentials::client_cert;
+use crate::helpers::secret;
+use rcgen::{CertificateParams, KeyPair};
+use serde_json::json;
+
+fn expired_cert() -> (String, String) {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["old.test".to_owned()]).unwrap();
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(60);
+    params.not_after = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+}
+
+both_backends! {
+    async fn every_rejection_names_the_problem_and_stores_nothing(app) {
+        let alice = app.user("acme", "alice", false).await;
+        let password = secret("pw");
+        let (cert, key) = client_cert("good");
+        let (_, other_key) = client_cert("other");
+        let (old_cert, old_key) = expired_cert();
+        let basic = |extra: serde_json::Value| {
+            let mut body = json!({"name": "x", "kind": "basic", "username": "u", "password": password});
+            body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            body.to_string().into_bytes()
+        };
+        // (body, status, code, field, words the message must contain)
+        let cases: Vec<(Vec<u8>, u16, &str, Option<&str>, &str)> = vec![
+            (b"{\"name\": ".to_vec(), 400, "invalid_request", None, "not valid JSON"),
+            (b"[1,2]".to_vec(), 400, "invalid_request", None, "wrong type"),
+            (b"".to_vec(), 400, "invalid_request", None, "empty"),
+            (json!({"kind": "basic"}).to_string().into_bytes(), 400, "invalid_request", Some("name"), "name"),
+            (json!({"name": "x"}).to_string().into_bytes(), 400, "invalid_request", Some("kind"), "kind"),
+            (json!({"name": "x", "kind": "ldap"}).to_string().into_bytes(), 400, "invalid_request", Some("kind"), "unknown kind"),
+            (json!({"name": "x", "kind": "basic", "username": "u"}).to_string().into_bytes(), 400, "invalid_request", Some("password"), "password"),
+            (json!({"name": "x", "kind": "api_key"}).to_string().into_bytes(), 400, "invalid_request", Some("api_key"), "api_key"),
+            (basic(json!({"name": "n".repeat(10_000)})), 400, "invalid_request", Some("name"), "10000 characters"),
+            (basic(json!({"shared": password})), 400, "invalid_request", Some("shared"), "boolean"),
+            (basic(json!({"colour": "red"})), 400, "invalid_request", None, "unknown field"),
+            (basic(json!({"allowed_hosts": ["https://evil.example/path"]})), 400, "invalid_request", Some("allowed_hosts"), "host name"),
+            (basic(json!({"mtls": {"certificate_pem": "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n", "private_key_pem": key}})), 400, "invalid_mtls_material", Some("mtls"), "certificate"),
+            (basic(json!({"mtls": {"certificate_pem": cert, "private_key_pem": "garbage"}})), 400, "invalid_mtls_material", Some("mtls"), "key"),
+            (basic(json!({"mtls": {"certificate_pem": cert, "private_key_pem": other_key}})), 400, "invalid_mtls_material", Some("mtls"), "does not match"),
+            (basic(json!({"mtls": {"certificate_pem": old_cert, "private_key_pem": old_key}})), 400, "invalid_mtls_material", Some("mtls"), "expired"),
+            (vec![b'{'; 1], 400, "invalid_request", None, "JSON"),
+            (b"{\"name\": \"\xff\xfe\", \"kind\": \"basic\"}".to_vec(), 400, "invalid_request", None, "UTF-8"),
+            (vec![b' '; 10 * 1024 * 1024], 413, "payload_too_large", None, "larger than"),
+            (json!({"name": "x", "kind": "oauth2", "client_id": "c", "client_secret": password}).to_string().into_bytes(), 501, "not_implemented", None, "OAuth"),
+        ];
+        for (i, (body, status, code, field, words)) in cases.into_iter().enumerate() {
+            let res = app.raw("POST", "/v1/credentials", Some(&alice.token), Some(body)).await;
+            assert_eq!((res.status, res.code()), (status, code), "case {i}: {}", res.json);
+            let message = res.json["error"]["message"].as_str().unwrap();
+            assert!(message.contains(words), "case {i}: {message:?} should mention {words:?}");
+            if let Some(field) = field {
+                assert_eq!(res.json["error"]["field"], field, "case {i}");
+            }
+        }
+        let list = app.call("GET", "/v1/credentials", &alice.token, None).await;
+        assert_eq!(list.json["credentials"], json!([]), "nothing may be stored");
+        let audit = app.call("GET", "/v1/audit", &alice.token, None).await;
+        assert_eq!(audit.json["events"], json!([]));
+        let key_line = key.lines().nth(1).unwrap().to_owned();
+        app.assert_secrets_kept(&[&password, &key_line]).await;
+    }
+
+    async fn bad_updates_change_nothing(app) {
+        let alice = app.user("acme", "alice", false).await;
+        let created = app.call("POST", "/v1/credentials", &alice.token, Some(json!({
+            "name": "Keep", "kind": "basic", "username": "u", "password": secret("keep"),
+        }))).await;
+        let id = created.json["id"].as_str().unwrap().to_owned();
+        let cases = [
+            ("PATCH", format!("/v1/credentials/{id}"), json!({"name": ""}), "name"),
+            ("PATCH", format!("/v1/credentials/{id}"), json!({"name": "x".repeat(201)}), "name"),
+            ("PATCH", format!("/v1/credentials/{id}"), json!({"name": "ok", "shared": true}), "shared"),
+            ("PUT", format!("/v1/credentials/{id}/secret"), json!({"api_key": "k"}), "api_key"),
+            ("PUT", format!("/v1/credentials/{id}/secret"), json!({"username": "u"}), "password"),
+            ("PUT", format!("/v1/credentials/{id}/secret"), json!({"kind": "api_key", "api_key": "k"}), "kind"),
+            ("PUT", format!("/v1/credentials/{id}/secret"), json!({"name": "n", "username": "u", "password": "p"}), "name"),
+        ];
+        for (method, path, body, field) in cases {
+            let res = app.call(method, &path, &alice.token, Some(body)).await;
+            assert_eq!(res.status, 400, "{method} {path}: {}", res.json);
+            assert_eq!(res.json["error"]["field"], field, "{method} {path}: {}", res.json);
+        }
+        let bad_force = app.call("DELETE", &format!("/v1/credentials/{id}?force=maybe"), &alice.token, None).await;
+        assert_eq!((bad_force.status, bad_force.json["error"]["field"].as_str()), (400, Some("query")));
+        let bad_limit = app.call("GET", "/v1/audit?limit=0", &alice.token, None).await;
+        assert_eq!(bad_limit.status, 400);
+        let shown = app.call("GET", &format!("/v1/credentials/{id}"), &alice.token, None).await;
+        assert_eq!((shown.json["name"].as_str(), shown.json["secret_version"].as_i64()), (Some("Keep"), Some(1)));
+    }
+}

@@ -1,0 +1,347 @@
+//! `spawn_app()`: a Keyway server on port 0 with its own database (a SQLite file, or a fresh
+//! PostgreSQL schema), plus a client that records every response body, and a capture of every
+//! log line of the test binary, so each test can prove no secret escaped.
+
+use keyway_credentials::Credentials;
+use keyway_server::metrics::Metrics;
+use keyway_server::{run, AppState};
+use keyway_store::{ConnectOptions, Store};
+use keyway_vault::{Keyring, MasterKey};
+use serde_json::Value;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub const PG_URL_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+pub fn pg_url() -> String {
+    std::env::var("KEYWAY_TEST_DATABASE_URL").unwrap_or_else(|_| PG_URL_DEFAULT.to_owned())
+}
+
+/// Every log line of this test binary, at debug level.
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logs() -> Arc<Mutex<Vec<u8>>> {
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = Capture(buffer.clone());
+        tracing_subscriber::fmt()
+            .with_env_filter("debug,hyper=info,hyper_util=info,reqwest=info,h2=info")
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        buffer
+    })
+    .clone()
+}
+
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&init_logs().lock().unwrap()).into_owned()
+}
+
+/// A distinctive secret value, easy to search for.
+pub fn secret(label: &str) -> String {
+    format!("kwsecret-{label}-{}", uuid::Uuid::new_v4().simple())
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub store: Store,
+    pub db: Db,
+    pub keyring: Arc<Keyring>,
+    pub sqlite_path: Option<PathBuf>,
+    pub pg_schema: Option<String>,
+    client: reqwest::Client,
+    bodies: Mutex<Vec<String>>,
+    _dir: tempfile::TempDir,
+}
+
+pub struct User {
+    pub id: String,
+    pub token: String,
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub json: Value,
+}
+
+impl Resp {
+    pub fn code(&self) -> &str {
+        self.json["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+pub async fn spawn_app(db: Db) -> TestApp {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let mut sqlite_path = None;
+    let mut pg_schema = None;
+    let (url, opts) = match db {
+        Db::Sqlite => {
+            let path = dir.path().join("keyway.db");
+            sqlite_path = Some(path.clone());
+            (
+                format!("sqlite://{}", path.display()),
+                ConnectOptions::default(),
+            )
+        }
+        Db::Postgres => {
+            let schema = format!("kwt_{}", uuid::Uuid::new_v4().simple());
+            let admin = sqlx::PgPool::connect(&pg_url())
+                .await
+                .expect("PostgreSQL must be running for the test suite (see README)");
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&admin)
+                .await
+                .unwrap();
+            admin.close().await;
+            pg_schema = Some(schema.clone());
+            let opts = ConnectOptions {
+                pg_schema: Some(schema),
+                max_connections: 5,
+                ..ConnectOptions::default()
+            };
+            (pg_url(), opts)
+        }
+    };
+    let store = Store::connect(&url, &opts).await.unwrap();
+    store.migrate().await.unwrap();
+    let (key, _) = MasterKey::generate("test-1".parse().unwrap());
+    let keyring = Arc::new(Keyring::new(vec![key]).unwrap());
+    keyway_credentials::check_keyring(&store, &keyring)
+        .await
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState {
+        credentials: Credentials::new(store.clone(), keyring.clone()),
+        metrics: Metrics::new().unwrap(),
+        body_limit: 256 * 1024,
+    };
+    tokio::spawn(run(listener, state, Some(1)).unwrap());
+    TestApp {
+        address,
+        store,
+        db,
+        keyring,
+        sqlite_path,
+        pg_schema,
+        client: reqwest::Client::builder().no_proxy().build().unwrap(),
+        bodies: Mutex::new(Vec::new()),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    /// Creates an org, or returns the existing one's ID.
+    pub async fn org(&self, slug: &str) -> String {
+        match self.store.org_by_slug(slug).await.unwrap() {
+            Some(org) => org.id,
+            None => self.store.create_org(slug).await.unwrap().id,
+        }
+    }
+
+    pub async fn user(&self, org: &str, name: &str, admin: bool) -> User {
+        let org_id = self.org(org).await;
+        let role = if admin { "admin" } else { "member" };
+        let user = self.store.create_user(&org_id, name, role).await.unwrap();
+        let token = keyway_server::auth::issue_token(&self.store, &user.id)
+            .await
+            .unwrap();
+        use secrecy::ExposeSecret;
+        User {
+            id: user.id,
+            token: token.expose_secret().to_owned(),
+        }
+    }
+
+    /// Sends a request with a raw body and records the response body.
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Resp {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.address, path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.header("content-type", "application/json").body(body);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        self.bodies.lock().unwrap().push(text.clone());
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Resp { status, json }
+    }
+
+    pub async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Resp {
+        self.raw(
+            method,
+            path,
+            Some(token),
+            body.map(|b| b.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    /// Asserts that no response so far, no log line and no stored byte contains any of `secrets`.
+    pub async fn assert_secrets_kept(&self, secrets: &[&str]) {
+        let bodies = self.bodies.lock().unwrap().join("\n");
+        let logs = captured_logs();
+        assert!(
+            logs.contains("request finished"),
+            "the log capture must be working"
+        );
+        let stored = self.storage_dump().await;
+        for secret in secrets {
+            assert!(
+                !bodies.contains(secret),
+                "a response body contains a secret"
+            );
+            assert!(!logs.contains(secret), "the logs contain a secret");
+            assert!(
+                !contains_bytes(&stored, secret.as_bytes()),
+                "the database holds a secret in plaintext"
+            );
+            let hex = hex::encode(secret.as_bytes());
+            assert!(
+                !contains_bytes(&stored, hex.as_bytes()),
+                "the database holds a secret as hex"
+            );
+        }
+    }
+
+    /// Everything the database holds: the SQLite files' bytes, or every PostgreSQL row as text.
+    pub async fn storage_dump(&self) -> Vec<u8> {
+        match self.db {
+            Db::Sqlite => {
+                let base = self.sqlite_path.as_ref().unwrap();
+                let mut all = Vec::new();
+                for suffix in ["", "-wal", "-shm"] {
+                    let path = PathBuf::from(format!("{}{suffix}", base.display()));
+                    if let Ok(bytes) = std::fs::read(path) {
+                        all.extend(bytes);
+                    }
+                }
+                assert!(!all.is_empty(), "the SQLite file must exist");
+                all
+            }
+            Db::Postgres => {
+                let schema = self.pg_schema.as_ref().unwrap();
+                let pool = sqlx::PgPool::connect(&pg_url()).await.unwrap();
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
+                )
+                .bind(schema)
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+                assert!(
+                    tables.len() >= 7,
+                    "expected the migrated tables, got {tables:?}"
+                );
+                let mut all = String::new();
+                for table in tables {
+                    let rows: Vec<String> =
+                        sqlx::query_scalar(&format!("SELECT t::text FROM {schema}.{table} t"))
+                            .fetch_all(&pool)
+                            .await
+                            .unwrap();
+                    all.push_str(&rows.join("\n"));
+                }
+                pool.close().await;
+                all.into_bytes()
+            }
+        }
+    }
+}
+
+impl TestApp {
+    /// Runs one statement directly against this app's database (to set up what the API cannot yet).
+    pub async fn sql(&self, statement: &str, binds: &[&str]) {
+        match self.db {
+            Db::Sqlite => {
+                let url = format!("sqlite://{}", self.sqlite_path.as_ref().unwrap().display());
+                let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+                let mut q = sqlx::query(statement);
+                for b in binds {
+                    q = q.bind(*b);
+                }
+                q.execute(&pool).await.unwrap();
+                pool.close().await;
+            }
+            Db::Postgres => {
+                let pool = sqlx::PgPool::connect(&pg_url()).await.unwrap();
+                let mut tx = pool.begin().await.unwrap();
+                let schema = self.pg_schema.as_ref().unwrap();
+                sqlx::query(&format!("SET LOCAL search_path TO {schema}"))
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                let mut q = sqlx::query(statement);
+                for b in binds {
+                    q = q.bind(*b);
+                }
+                q.execute(&mut *tx).await.unwrap();
+                tx.commit().await.unwrap();
+                pool.close().await;
+            }
+        }
+    }
+}
+
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Generates a test case for each storage backend.
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn case($app: $crate::helpers::TestApp) $body
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                case($crate::helpers::spawn_app($crate::helpers::Db::Sqlite).await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                case($crate::helpers::spawn_app($crate::helpers::Db::Postgres).await).await
+            }
+        }
+    )*};
+}

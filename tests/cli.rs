@@ -1,0 +1,317 @@
+//! The `keyway` binary as a new user runs it: the README walk-through on the embedded default,
+//! key handling at start, and `keyway key rewrap`.
+
+use serde_json::{json, Value};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_keyway");
+
+fn keyway(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("KEYWAY_MASTER_KEYS")
+        .env_remove("KEYWAY_DATABASE_URL");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn serve(dir: &Path, env: &[(&str, &str)]) -> Server {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve")
+        .current_dir(dir)
+        .env("KEYWAY_LISTEN", &listen)
+        .env_remove("KEYWAY_MASTER_KEYS")
+        .env_remove("KEYWAY_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let server = Server {
+        child: cmd.spawn().unwrap(),
+        base: format!("http://{listen}"),
+    };
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if let Ok(res) = client.get(format!("{}/readyz", server.base)).send().await {
+            if res.status() == 200 {
+                return server;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("keyway serve did not become ready");
+}
+
+async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = client.request(method, url).bearer_auth(token);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn readme_walkthrough_on_the_embedded_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &[]).await;
+    let key_file = dir.path().join("data/master.key");
+    assert!(dir.path().join("data/keyway.db").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the generated key file must be private");
+    }
+
+    assert_eq!(
+        ok(keyway(dir.path(), &["org", "create", "acme"], &[])),
+        "acme"
+    );
+    ok(keyway(
+        dir.path(),
+        &[
+            "user", "create", "--org", "acme", "--name", "alice", "--admin",
+        ],
+        &[],
+    ));
+    let token = ok(keyway(
+        dir.path(),
+        &["token", "create", "--org", "acme", "--user", "alice"],
+        &[],
+    ));
+    assert!(
+        token.starts_with("kw_") && !token.contains('\n'),
+        "the token alone on stdout"
+    );
+
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let (status, created) = call(&client, reqwest::Method::POST, format!("{}/v1/credentials", server.base), &token,
+        Some(json!({"name": "Qualtrics", "kind": "api_key", "api_key": "walkthrough-secret-1", "header_name": "X-API-TOKEN"}))).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let (_, list) = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{}/v1/credentials", server.base),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(list["credentials"][0]["name"], "Qualtrics");
+    let (status, renamed) = call(
+        &client,
+        reqwest::Method::PATCH,
+        format!("{}/v1/credentials/{id}", server.base),
+        &token,
+        Some(json!({"name": "Qualtrics (survey team)"})),
+    )
+    .await;
+    assert_eq!(
+        (status, renamed["name"].as_str()),
+        (200, Some("Qualtrics (survey team)"))
+    );
+    let (_, audit) = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{}/v1/audit", server.base),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(audit["events"].as_array().unwrap().len(), 2);
+    drop(server);
+
+    // The same data with another key under the same ID is refused, naming the key.
+    let other = keyway_key("local-1");
+    let refused = keyway(
+        dir.path(),
+        &["serve"],
+        &[
+            ("KEYWAY_MASTER_KEYS", &other),
+            ("KEYWAY_LISTEN", "127.0.0.1:0"),
+        ],
+    );
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("'local-1'") && stderr.contains("not the key"),
+        "{stderr}"
+    );
+    // A key set without the ID the stored secrets need is refused, naming it.
+    let unrelated = keyway_key("k2");
+    let refused = keyway(
+        dir.path(),
+        &["serve"],
+        &[
+            ("KEYWAY_MASTER_KEYS", &unrelated),
+            ("KEYWAY_LISTEN", "127.0.0.1:0"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success()
+            && stderr.contains("'local-1'")
+            && stderr.contains("not configured"),
+        "{stderr}"
+    );
+
+    // Rewrap under a new key, then drop the old one: the server starts and serves.
+    let old = std::fs::read_to_string(&key_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let keys = format!("{unrelated},{old}");
+    let out = keyway(
+        dir.path(),
+        &["key", "rewrap"],
+        &[("KEYWAY_MASTER_KEYS", &keys)],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.contains("re-wrapped 1 data keys under 'k2'"),
+        "{stderr}"
+    );
+    let server = serve(dir.path(), &[("KEYWAY_MASTER_KEYS", &unrelated)]).await;
+    let (status, shown) = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{}/v1/credentials/{id}", server.base),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{shown}");
+}
+
+/// A new `id:base64key` from `keyway key generate`.
+fn keyway_key(id: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    ok(keyway(dir.path(), &["key", "generate", "--id", id], &[]))
+}
+
+#[tokio::test]
+async fn postgres_without_a_master_key_is_refused() {
+    let schema = format!("kwt_{}", uuid::Uuid::new_v4().simple());
+    let base = std::env::var("KEYWAY_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let pool = sqlx::PgPool::connect(&base)
+        .await
+        .expect("PostgreSQL must be running for the test suite");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let url = format!("{base}?options=-c%20search_path%3D{schema}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = keyway(
+        dir.path(),
+        &["serve"],
+        &[
+            ("KEYWAY_DATABASE_URL", &url),
+            ("KEYWAY_LISTEN", "127.0.0.1:0"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "must refuse to start");
+    assert!(
+        stderr.contains("no master key is configured") && stderr.contains("KEYWAY_MASTER_KEYS"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("data/master.key").exists(),
+        "no key may be generated for PostgreSQL"
+    );
+
+    // With a key it starts, and migrations landed in the schema.
+    let key = keyway_key("pg-1");
+    let server = serve(
+        dir.path(),
+        &[("KEYWAY_DATABASE_URL", &url), ("KEYWAY_MASTER_KEYS", &key)],
+    )
+    .await;
+    drop(server);
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1",
+    )
+    .bind(&schema)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(tables >= 7, "{tables}");
+}
+
+#[tokio::test]
+async fn passphrase_keys_keep_their_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("KEYWAY_MASTER_PASSPHRASE", "correct horse battery staple")];
+    let server = serve(dir.path(), &env).await;
+    drop(server);
+    // Same passphrase again: the stored salt and parameters give the same key.
+    let server = serve(dir.path(), &env).await;
+    drop(server);
+    let wrong = keyway(
+        dir.path(),
+        &["serve"],
+        &[
+            ("KEYWAY_MASTER_PASSPHRASE", "wrong horse"),
+            ("KEYWAY_LISTEN", "127.0.0.1:0"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        !wrong.status.success() && stderr.contains("'passphrase-1'"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("data/master.key").exists(),
+        "a passphrase needs no key file"
+    );
+}
