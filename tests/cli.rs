@@ -1,4 +1,5 @@
 //! The `keyway` binary as a new user runs it: the README walk-through on the embedded default,
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 //! key handling at start, and `keyway key rewrap`.
 
 use serde_json::{json, Value};

@@ -6,6 +6,15 @@ use crate::helpers::secret;
 use rcgen::{CertificateParams, KeyPair};
 use serde_json::json;
 
+/// A request body, the status, code and field expected, and words the message must contain.
+type Case = (
+    Vec<u8>,
+    u16,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+);
+
 fn expired_cert() -> (String, String) {
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(vec!["old.test".to_owned()]).unwrap();
@@ -26,8 +35,7 @@ both_backends! {
             body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
             body.to_string().into_bytes()
         };
-        // (body, status, code, field, words the message must contain)
-        let cases: Vec<(Vec<u8>, u16, &str, Option<&str>, &str)> = vec![
+        let cases: Vec<Case> = vec![
             (b"{\"name\": ".to_vec(), 400, "invalid_request", None, "not valid JSON"),
             (b"[1,2]".to_vec(), 400, "invalid_request", None, "wrong type"),
             (b"".to_vec(), 400, "invalid_request", None, "empty"),

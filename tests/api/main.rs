@@ -1,4 +1,5 @@
 //! End-to-end tests of the HTTP API, each run on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod helpers;
 
