@@ -69,6 +69,8 @@ pub struct TestApp {
     pub store: Store,
     pub db: Db,
     pub keyring: Arc<Keyring>,
+    /// The raw master key behind `keyring`, to build rotated keyrings from.
+    pub master_key_bytes: [u8; 32],
     pub sqlite_path: Option<PathBuf>,
     pub pg_schema: Option<String>,
     client: reqwest::Client,
@@ -127,7 +129,10 @@ pub async fn spawn_app(db: Db) -> TestApp {
     };
     let store = Store::connect(&url, &opts).await.unwrap();
     store.migrate().await.unwrap();
-    let (key, _) = MasterKey::generate("test-1".parse().unwrap());
+    let mut master_key_bytes = [0u8; 32];
+    master_key_bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    master_key_bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    let key = MasterKey::from_bytes("test-1".parse().unwrap(), &master_key_bytes).unwrap();
     let keyring = Arc::new(Keyring::new(vec![key]).unwrap());
     keyway_credentials::check_keyring(&store, &keyring)
         .await
@@ -145,6 +150,7 @@ pub async fn spawn_app(db: Db) -> TestApp {
         store,
         db,
         keyring,
+        master_key_bytes,
         sqlite_path,
         pg_schema,
         client: reqwest::Client::builder().no_proxy().build().unwrap(),

@@ -5,5 +5,6 @@ mod helpers;
 
 mod bad_input;
 mod credentials;
+mod keys;
 mod operations;
 mod tenancy;
