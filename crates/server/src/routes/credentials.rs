@@ -281,3 +281,61 @@ fn secret(
     }
     Ok(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::body::parse_json;
+
+    /// Mutated credential bodies never panic the parser, and a rejection never quotes the
+    /// secret that was in the body.
+    #[test]
+    fn mutated_bodies_are_rejected_without_echoing_secrets() {
+        let secret = "s3cr3t-value-that-must-not-echo";
+        let valid = json!({
+            "name": "x", "kind": "basic", "username": "u", "password": secret, "shared": true,
+            "allowed_hosts": ["a.example.com"], "mtls": {"certificate_pem": "c", "private_key_pem": secret},
+        })
+        .to_string();
+        let mut state: u64 = 0x853C_49E6_748F_EA9B;
+        let mut below = |n: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize % n.max(1)
+        };
+        let mut rejected = 0;
+        for _ in 0..20_000 {
+            let mut body = valid.clone().into_bytes();
+            for _ in 0..=below(3) {
+                if body.is_empty() {
+                    break;
+                }
+                let at = below(body.len());
+                match below(4) {
+                    0 => {
+                        let bytes = b"{}[]\",:\\ 0tn\xff";
+                        body[at] = bytes[below(bytes.len())];
+                    }
+                    1 => body.truncate(at),
+                    2 => {
+                        body.remove(at);
+                    }
+                    _ => body.insert(at, b"\"{[:,"[below(5)]),
+                }
+            }
+            if let Err(err) = parse_json::<CredentialBody>(&body) {
+                rejected += 1;
+                let shown = err.to_string();
+                assert!(
+                    !shown.contains("s3cr3t"),
+                    "a rejection echoed the secret: {shown}"
+                );
+            }
+        }
+        assert!(
+            rejected > 10_000,
+            "only {rejected} rejections: the mutations are too weak"
+        );
+    }
+}
