@@ -13,6 +13,8 @@ if ! command -v pg_isready >/dev/null 2>&1 || ! ls /etc/postgresql/*/main >/dev/
   hba=/etc/postgresql/$version/main/pg_hba.conf
   # Tests connect over loopback without a password, as on the project's machines.
   sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' "$hba"
+  # The package may have started the cluster already: make it read the new rules.
+  pg_ctlcluster --skip-systemctl-redirect "$version" main reload 2>/dev/null || true
 fi
 
 if ! pg_up; then

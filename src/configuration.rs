@@ -1,7 +1,7 @@
 //! Settings: `config/default.toml` (built in), then the `--config` file, then `KEYWAY_*`
 //! environment variables.
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use config::{Config, File, FileFormat};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -63,7 +63,21 @@ impl Settings {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
         if let Some(file) = file {
-            builder = builder.add_source(File::from(file).format(FileFormat::Toml).required(true));
+            let source = File::from(file).format(FileFormat::Toml).required(true);
+            // Parse the file alone first: the parser's message quotes the offending line, which
+            // may hold a key, a passphrase or a database password, so it is not passed on.
+            if Config::builder()
+                .add_source(source.clone())
+                .build()
+                .is_err()
+            {
+                bail!(
+                    "the configuration file {} could not be read as TOML: check that it exists and that every value is quoted \
+                     (the parser's message is not shown, since the offending line may hold a secret)",
+                    file.display()
+                );
+            }
+            builder = builder.add_source(source);
         }
         for (var, key) in ENV_VARS {
             let Ok(value) = std::env::var(var) else {

@@ -316,3 +316,26 @@ async fn passphrase_keys_keep_their_parameters() {
         "a passphrase needs no key file"
     );
 }
+
+#[test]
+fn a_broken_config_file_is_reported_without_quoting_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keyway.toml");
+    std::fs::write(
+        &file,
+        "[vault]\nmaster_passphrase = hunter2-unquoted-secret\n",
+    )
+    .unwrap();
+    let out = keyway(
+        dir.path(),
+        &["--config", file.to_str().unwrap(), "migrate"],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("could not be read as TOML"), "{stderr}");
+    assert!(
+        !stderr.contains("hunter2"),
+        "the error quotes the secret: {stderr}"
+    );
+}

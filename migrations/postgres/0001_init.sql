@@ -54,13 +54,14 @@ CREATE TABLE credential_secrets (
 );
 CREATE INDEX credential_secrets_key ON credential_secrets (key_id);
 
--- Saved request definitions; filled in by the dispatcher. Here so credential removal can see its users.
+-- Saved request definitions; filled in by the dispatcher. Here so credential removal can see its users:
+-- RESTRICT makes the database itself refuse to remove a credential still in use, on every replica.
 CREATE TABLE web_services (
     id            TEXT PRIMARY KEY,
     org_id        TEXT NOT NULL REFERENCES orgs (id),
     owner_id      TEXT NOT NULL REFERENCES users (id),
     name          TEXT NOT NULL,
-    credential_id TEXT REFERENCES credentials (id) ON DELETE SET NULL,
+    credential_id TEXT REFERENCES credentials (id) ON DELETE RESTRICT,
     request       TEXT NOT NULL,
     created_at    BIGINT NOT NULL,
     updated_at    BIGINT NOT NULL

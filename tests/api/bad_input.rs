@@ -52,6 +52,8 @@ both_backends! {
             (basic(json!({"mtls": {"certificate_pem": cert, "private_key_pem": "garbage"}})), 400, "invalid_mtls_material", Some("mtls"), "key"),
             (basic(json!({"mtls": {"certificate_pem": cert, "private_key_pem": other_key}})), 400, "invalid_mtls_material", Some("mtls"), "does not match"),
             (basic(json!({"mtls": {"certificate_pem": old_cert, "private_key_pem": old_key}})), 400, "invalid_mtls_material", Some("mtls"), "expired"),
+            (basic(json!({"client_secret": password})), 400, "invalid_request", Some("client_secret"), "does not apply"),
+            (basic(json!({"mtls": {"certificate_pem": cert, "private_key_pem": key, "ca_certificate": "typo"}})), 400, "invalid_request", Some("mtls.ca_certificate"), "unknown field"),
             (vec![b'{'; 1], 400, "invalid_request", None, "JSON"),
             (b"{\"name\": \"\xff\xfe\", \"kind\": \"basic\"}".to_vec(), 400, "invalid_request", None, "UTF-8"),
             (vec![b' '; 10 * 1024 * 1024], 413, "payload_too_large", None, "larger than"),

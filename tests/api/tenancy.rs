@@ -130,6 +130,10 @@ both_backends! {
                 assert_eq!((res.status, res.code()), (401, "unauthenticated"), "{method} {path}");
             }
         }
+        // The scheme is case-insensitive.
+        let header = format!("BEARER {}", alice.token);
+        let shouted = reqwest::Client::builder().no_proxy().build().unwrap().get(format!("{}/v1/me", app.address)).header("authorization", header).send().await.unwrap();
+        assert_eq!(shouted.status(), 200);
         let me = app.call("GET", "/v1/me", &alice.token, None).await;
         assert_eq!(me.json["user"]["name"], "alice");
         assert_eq!(me.json["org"]["slug"], "acme");

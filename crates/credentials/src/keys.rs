@@ -42,8 +42,20 @@ pub async fn check_keyring(store: &Store, keyring: &Keyring) -> Result<(), KeySe
         }
     }
     for id in keyring.ids() {
-        if !rows.iter().any(|row| row.key_id == id.as_str()) {
-            store.insert_vault_key(&key_row(keyring, id, None)?).await?;
+        if !rows.iter().any(|row| row.key_id == id.as_str())
+            && !store.insert_vault_key(&key_row(keyring, id, None)?).await?
+        {
+            // Another replica recorded this ID first, perhaps with another key: check against it.
+            let theirs = store
+                .vault_keys()
+                .await?
+                .into_iter()
+                .find(|row| row.key_id == id.as_str());
+            if let Some(row) = theirs {
+                keyring
+                    .verify_check_value(id, &check_of(&row))
+                    .map_err(|_| KeySetupError::WrongKey { id: id.to_string() })?;
+            }
         }
     }
     Ok(())
@@ -128,6 +140,23 @@ pub struct RewrapReport {
     pub skipped: u64,
 }
 
+/// Applies a batch, retrying a few times when the database aborts it (a deadlock with a
+/// concurrent secret replacement on PostgreSQL): every update is a compare-and-swap, so a retry
+/// is safe.
+async fn apply_with_retry(store: &Store, updates: &[Rewrapped]) -> Result<u64, StoreError> {
+    let mut attempt = 0;
+    loop {
+        match store.apply_rewrapped(updates).await {
+            Err(StoreError::Database(err)) if attempt < 3 => {
+                attempt += 1;
+                tracing::warn!(error = %err, attempt, "rewrap batch aborted; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Moves every data key under the active master key in batches, online: the ciphertexts stay,
 /// each update is a compare-and-swap, and the server keeps serving with old and new keys loaded.
 pub async fn rewrap_all(
@@ -166,7 +195,7 @@ pub async fn rewrap_all(
                 });
             }
         }
-        let landed = store.apply_rewrapped(&updates).await?;
+        let landed = apply_with_retry(store, &updates).await?;
         report.rewrapped += landed;
         report.skipped += updates.len() as u64 - landed;
     }

@@ -99,7 +99,15 @@ impl Material {
     }
 
     fn plaintext(&self) -> Result<Zeroizing<Vec<u8>>, CredentialError> {
-        let mut out = Zeroizing::new(Vec::with_capacity(256));
+        // Big enough for the worst JSON escaping, so the buffer never reallocates and leaves
+        // an unwiped copy of the plaintext behind.
+        let secret_len = match self {
+            Material::Basic { username, password } => {
+                username.expose_secret().len() + password.expose_secret().len()
+            }
+            Material::ApiKey { api_key, .. } => api_key.expose_secret().len(),
+        };
+        let mut out = Zeroizing::new(Vec::with_capacity(secret_len * 6 + 64));
         let written = match self {
             Material::Basic { username, password } => serde_json::to_writer(
                 &mut *out,

@@ -201,8 +201,6 @@ impl Credentials {
         let update = SecretUpdate {
             settings: to_json(&input.material.settings())?,
             mtls: input.stored_mtls().map(|m| to_json(&m)).transpose()?,
-            status: row.status.clone(),
-            token_expires_at: row.token_expires_at,
             secrets: input.seal(&self.keyring, &row.org_id, &row.id)?,
         };
         let event = audit(

@@ -20,6 +20,7 @@ pub use error::MtlsError;
 
 /// mTLS material as submitted with a credential, before any checks.
 #[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MtlsInput {
     /// The certificate chain as PEM, leaf certificate first.
     pub certificate_pem: String,

@@ -82,10 +82,11 @@ impl FromRequest for Authenticated {
             let state =
                 state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
             let header = header.ok_or(ApiError::Unauthenticated)?;
-            let token = header
-                .strip_prefix("Bearer ")
-                .or_else(|| header.strip_prefix("bearer "))
-                .ok_or(ApiError::Unauthenticated)?;
+            // The scheme is case-insensitive (RFC 9110 section 11.1).
+            let (scheme, token) = header.split_once(' ').ok_or(ApiError::Unauthenticated)?;
+            if !scheme.eq_ignore_ascii_case("bearer") {
+                return Err(ApiError::Unauthenticated);
+            }
             let (id, secret) = parse(token.trim()).ok_or(ApiError::Unauthenticated)?;
             let row = state
                 .credentials

@@ -28,7 +28,7 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0}")]
     InvalidMtls(MtlsError),
-    #[error("{0}")]
+    #[error(transparent)]
     Credential(CredentialError),
     #[error("the service is not ready")]
     NotReady,

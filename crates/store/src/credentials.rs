@@ -62,9 +62,29 @@ pub struct NewCredential {
 pub struct SecretUpdate {
     pub settings: String,
     pub mtls: Option<String>,
-    pub status: String,
-    pub token_expires_at: Option<i64>,
     pub secrets: Vec<SecretRow>,
+}
+
+/// A credential row with one of its sealed fields (or none).
+#[derive(sqlx::FromRow)]
+struct JoinedRow {
+    #[sqlx(flatten)]
+    credential: CredentialRow,
+    secret_field: Option<String>,
+    key_id: Option<String>,
+    wrapped_key: Option<Vec<u8>>,
+    ciphertext: Option<Vec<u8>>,
+}
+
+impl JoinedRow {
+    fn into_secret(self) -> Option<SecretRow> {
+        Some(SecretRow {
+            field: self.secret_field?,
+            key_id: self.key_id?,
+            wrapped_key: self.wrapped_key?,
+            ciphertext: self.ciphertext?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -119,18 +139,33 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?))
     }
 
-    /// The credential and its sealed fields: what the dispatcher resolves per call.
+    /// The credential and its sealed fields: what the dispatcher resolves per call. One
+    /// statement, so a concurrent secret replacement is seen whole or not at all.
     pub async fn credential_with_secrets(
         &self,
         id: &str,
     ) -> Result<Option<(CredentialRow, Vec<SecretRow>)>, StoreError> {
-        let sql = "SELECT field, key_id, wrapped_key, ciphertext FROM credential_secrets \
-                   WHERE credential_id = $1 ORDER BY field";
-        let Some(row) = self.credential(id).await? else {
+        let sql = format!(
+            "SELECT {SELECT_COLUMNS} LEFT JOIN credential_secrets s ON s.credential_id = c.id \
+             WHERE c.id = $1 ORDER BY s.field"
+        )
+        .replacen(
+            " FROM credentials c",
+            ", s.field AS secret_field, s.key_id, s.wrapped_key, s.ciphertext FROM credentials c",
+            1,
+        );
+        let rows: Vec<JoinedRow> =
+            on_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_all(pool).await?);
+        let mut rows = rows.into_iter();
+        let Some(first) = rows.next() else {
             return Ok(None);
         };
-        let secrets = on_pool!(self, pool => sqlx::query_as(sql).bind(id).fetch_all(pool).await?);
-        Ok(Some((row, secrets)))
+        let credential = first.credential.clone();
+        let secrets = std::iter::once(first)
+            .chain(rows)
+            .filter_map(JoinedRow::into_secret)
+            .collect();
+        Ok(Some((credential, secrets)))
     }
 
     /// What a caller can see: own and shared credentials of the org, or all of them for admins.
@@ -186,16 +221,14 @@ impl Store {
         update: &SecretUpdate,
         audit: &NewAuditEvent,
     ) -> Result<bool, StoreError> {
-        let sql =
-            "UPDATE credentials SET settings = $1, mtls = $2, status = $3, token_expires_at = $4, \
-                   secret_version = secret_version + 1, updated_at = $5 WHERE id = $6";
+        // Status and token expiry are not touched: the OAuth client owns them.
+        let sql = "UPDATE credentials SET settings = $1, mtls = $2, \
+                   secret_version = secret_version + 1, updated_at = $3 WHERE id = $4";
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(sql)
                 .bind(&update.settings)
                 .bind(&update.mtls)
-                .bind(&update.status)
-                .bind(update.token_expires_at)
                 .bind(now_ms())
                 .bind(id)
                 .execute(&mut *tx)
@@ -223,37 +256,48 @@ impl Store {
     }
 
     /// Deletes the credential (secrets cascade) unless a web service uses it and `force` is
-    /// false. `Ok(None)` when deleted, `Ok(Some(users))` when refused, `Err` if it is gone.
+    /// false; with `force`, the web services are unlinked in the same transaction. The foreign
+    /// key (ON DELETE RESTRICT) decides, so a reference added concurrently by another replica
+    /// is never silently dropped.
     pub async fn delete_credential(
         &self,
         id: &str,
         force: bool,
         audit: &NewAuditEvent,
     ) -> Result<DeleteOutcome, StoreError> {
-        // One statement decides, so the check and the delete cannot be split by a new reference.
-        let sql = "DELETE FROM credentials WHERE id = $1 \
-                   AND ($2 OR NOT EXISTS (SELECT 1 FROM web_services WHERE credential_id = $1))";
-        let deleted = on_pool!(self, pool => {
+        let result: Result<bool, sqlx::Error> = on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
-            let done = sqlx::query(sql).bind(id).bind(force).execute(&mut *tx).await?;
-            if done.rows_affected() == 1 {
-                insert_audit!(&mut *tx, audit)?;
-                tx.commit().await?;
-                true
-            } else {
-                false
+            if force {
+                sqlx::query("UPDATE web_services SET credential_id = NULL WHERE credential_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
             }
-        });
-        if deleted {
-            return Ok(DeleteOutcome::Deleted);
-        }
-        let users = self.credential_users(id).await?;
-        if users.is_empty() {
-            Ok(DeleteOutcome::Missing)
-        } else {
-            Ok(DeleteOutcome::InUse(users))
+            let done = sqlx::query("DELETE FROM credentials WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            insert_audit!(&mut *tx, audit)?;
+            tx.commit().await?;
+            Ok(true)
+        }.await);
+        match result {
+            Ok(true) => Ok(DeleteOutcome::Deleted),
+            Ok(false) => Ok(DeleteOutcome::Missing),
+            Err(err) if is_foreign_key_violation(&err) => {
+                Ok(DeleteOutcome::InUse(self.credential_users(id).await?))
+            }
+            Err(err) => Err(err.into()),
         }
     }
+}
+
+fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
+    // SQLite reports a RESTRICT action as a trigger constraint (extended code 1811), not as
+    // SQLITE_CONSTRAINT_FOREIGNKEY, so its message is the only sign.
+    err.as_database_error().is_some_and(|db| {
+        db.is_foreign_key_violation() || db.message().contains("FOREIGN KEY constraint failed")
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

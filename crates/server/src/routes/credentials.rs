@@ -34,28 +34,17 @@ struct CredentialBody {
     prefix: Option<String>,
     query_param: Option<String>,
     mtls: Option<MtlsInput>,
-    // OAuth 2.0 fields, accepted so an oauth2 body gets a clear "not yet" rather than a field error.
-    #[allow(dead_code)]
+    // OAuth 2.0 fields: an oauth2 body gets a clear "not yet", other kinds a field error.
     provider: Option<IgnoredAny>,
-    #[allow(dead_code)]
     grant_type: Option<IgnoredAny>,
-    #[allow(dead_code)]
     client_id: Option<IgnoredAny>,
-    #[allow(dead_code)]
     client_secret: Option<IgnoredAny>,
-    #[allow(dead_code)]
     scopes: Option<IgnoredAny>,
-    #[allow(dead_code)]
     authorize_url: Option<IgnoredAny>,
-    #[allow(dead_code)]
     token_url: Option<IgnoredAny>,
-    #[allow(dead_code)]
     revoke_url: Option<IgnoredAny>,
-    #[allow(dead_code)]
     authorize_params: Option<IgnoredAny>,
-    #[allow(dead_code)]
     token_params: Option<IgnoredAny>,
-    #[allow(dead_code)]
     client_auth: Option<IgnoredAny>,
 }
 
@@ -203,6 +192,24 @@ fn parse_kind(raw: &str) -> Result<Kind, ApiError> {
 
 /// The kind's secret fields and optional mTLS material, validated.
 fn secret_input(kind: Kind, mut body: CredentialBody) -> Result<SecretInput, ApiError> {
+    if kind != Kind::Oauth2 {
+        refuse_fields(
+            &[
+                ("provider", body.provider.is_some()),
+                ("grant_type", body.grant_type.is_some()),
+                ("client_id", body.client_id.is_some()),
+                ("client_secret", body.client_secret.is_some()),
+                ("scopes", body.scopes.is_some()),
+                ("authorize_url", body.authorize_url.is_some()),
+                ("token_url", body.token_url.is_some()),
+                ("revoke_url", body.revoke_url.is_some()),
+                ("authorize_params", body.authorize_params.is_some()),
+                ("token_params", body.token_params.is_some()),
+                ("client_auth", body.client_auth.is_some()),
+            ],
+            kind,
+        )?;
+    }
     let material =
         match kind {
             Kind::Basic => {
