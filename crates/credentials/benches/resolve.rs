@@ -180,7 +180,8 @@ fn postgres(c: &mut Criterion, rt: &Runtime) -> BenchResult<()> {
 }
 
 fn resolve(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // actix-web runs each worker on a current-thread runtime; measure resolve the same way.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
