@@ -107,7 +107,7 @@ both_backends! {
         let second_page = app.call("GET", &format!("/v1/audit?limit=10&before={before}"), &alice.token, None).await;
         assert_eq!(second_page.json["events"].as_array().unwrap().len(), 3);
 
-        app.assert_secrets_kept(&[&password, &api_key, &new_password, &key_line]).await;
+        app.assert_secrets_kept(&[&password, &api_key, &new_password, &key_line, &alice.token]).await;
     }
 
     async fn credential_in_use_is_not_removed_without_force(app) {

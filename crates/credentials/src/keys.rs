@@ -46,12 +46,7 @@ pub async fn check_keyring(store: &Store, keyring: &Keyring) -> Result<(), KeySe
             && !store.insert_vault_key(&key_row(keyring, id, None)?).await?
         {
             // Another replica recorded this ID first, perhaps with another key: check against it.
-            let theirs = store
-                .vault_keys()
-                .await?
-                .into_iter()
-                .find(|row| row.key_id == id.as_str());
-            if let Some(row) = theirs {
+            if let Some(row) = stored_key(store, id).await? {
                 keyring
                     .verify_check_value(id, &check_of(&row))
                     .map_err(|_| KeySetupError::WrongKey { id: id.to_string() })?;
@@ -69,12 +64,7 @@ pub async fn passphrase_key(
     passphrase: SecretString,
 ) -> Result<MasterKey, KeySetupError> {
     loop {
-        let stored = store
-            .vault_keys()
-            .await?
-            .into_iter()
-            .find(|row| row.key_id == id.as_str());
-        if let Some(row) = stored {
+        if let Some(row) = stored_key(store, &id).await? {
             let raw = row
                 .kdf_params
                 .ok_or_else(|| KeySetupError::NotPassphraseKey { id: id.to_string() })?;
@@ -107,6 +97,14 @@ async fn derive(
         tokio::task::spawn_blocking(move || MasterKey::from_passphrase(id, &passphrase, &params))
             .await??,
     )
+}
+
+async fn stored_key(store: &Store, id: &KeyId) -> Result<Option<VaultKeyRow>, StoreError> {
+    Ok(store
+        .vault_keys()
+        .await?
+        .into_iter()
+        .find(|row| row.key_id == id.as_str()))
 }
 
 fn check_of(row: &VaultKeyRow) -> Sealed {
