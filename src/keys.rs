@@ -42,6 +42,7 @@ pub async fn load_keyring(settings: &Settings, store: &Store) -> anyhow::Result<
 fn key_file(path: &Path) -> anyhow::Result<Vec<MasterKey>> {
     if path.exists() {
         let spec = std::fs::read_to_string(path)
+            .map(zeroize::Zeroizing::new)
             .with_context(|| format!("the master key file {} could not be read", path.display()))?;
         return parse_key_list(spec.trim())
             .with_context(|| format!("the master key file {} is invalid", path.display()));

@@ -163,13 +163,38 @@ pub async fn rewrap_all(
     batch: i64,
 ) -> Result<RewrapReport, KeySetupError> {
     let active = keyring.active_id().as_str().to_owned();
-    let mut after = (String::new(), String::new());
     let mut report = RewrapReport::default();
+    let result = rewrap_pages(store, keyring, batch, &mut report).await;
+    // A failed run is audited too, with what it had moved before it stopped.
+    let event = NewAuditEvent {
+        action: "key.rewrap".to_owned(),
+        actor_name: Some("keyway key rewrap".to_owned()),
+        outcome: if result.is_ok() { "success" } else { "failure" }.to_owned(),
+        detail: Some(
+            serde_json::json!({ "active_key": active, "rewrapped": report.rewrapped, "skipped": report.skipped })
+                .to_string(),
+        ),
+        ..NewAuditEvent::default()
+    };
+    store.append_audit(&event).await?;
+    result.map(|()| report)
+}
+
+async fn rewrap_pages(
+    store: &Store,
+    keyring: &Keyring,
+    batch: i64,
+    report: &mut RewrapReport,
+) -> Result<(), KeySetupError> {
+    let active = keyring.active_id().as_str();
+    let mut after = (String::new(), String::new());
     loop {
         let page = store
-            .rewrap_candidates(&active, (&after.0, &after.1), batch)
+            .rewrap_candidates(active, (&after.0, &after.1), batch)
             .await?;
-        let Some(last) = page.last() else { break };
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
         after = (last.credential_id.clone(), last.field.clone());
         let mut updates = Vec::with_capacity(page.len());
         for candidate in page {
@@ -197,16 +222,4 @@ pub async fn rewrap_all(
         report.rewrapped += landed;
         report.skipped += updates.len() as u64 - landed;
     }
-    let event = NewAuditEvent {
-        action: "key.rewrap".to_owned(),
-        actor_name: Some("keyway key rewrap".to_owned()),
-        outcome: "success".to_owned(),
-        detail: Some(
-            serde_json::json!({ "active_key": active, "rewrapped": report.rewrapped, "skipped": report.skipped })
-                .to_string(),
-        ),
-        ..NewAuditEvent::default()
-    };
-    store.append_audit(&event).await?;
-    Ok(report)
 }
