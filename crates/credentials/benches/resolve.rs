@@ -9,13 +9,15 @@
 //! cargo bench -p keyway-credentials --bench resolve -- --warm-up-time 1 --measurement-time 5
 //! ```
 
+mod common;
+
 use std::error::Error;
 use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use keyway_credentials::{Credentials, Material, NewCredentialInput, SecretInput};
-use keyway_model::{AllowedHosts, ApiKeyPlacement, Caller, CredentialName, Role};
+use keyway_model::{AllowedHosts, ApiKeyPlacement, Caller, CredentialName};
 use keyway_store::{ConnectOptions, Store};
 use keyway_vault::{Keyring, MasterKey};
 use secrecy::SecretString;
@@ -73,17 +75,7 @@ fn api_key(name: &str) -> BenchResult<NewCredentialInput> {
 /// Migrates `store` and fills it through the public API.
 async fn seed(store: Store) -> BenchResult<Fixture> {
     store.migrate().await?;
-    let org = store.create_org("bench").await?;
-    let user = store
-        .create_user(&org.id, "bench-user", Role::Member.as_str())
-        .await?;
-    let caller = Caller {
-        user_id: user.id,
-        user_name: user.name,
-        org_id: org.id,
-        org_slug: org.slug,
-        role: Role::Member,
-    };
+    let caller = common::bench_caller(&store).await?;
     let creds = Credentials::new(store, keyring()?);
     for i in 0..OTHER_CREDENTIALS {
         let name = format!("other-{i:05}");

@@ -11,6 +11,8 @@
 //! KEYWAY_BENCH_ROWS=10000 cargo bench -p keyway-credentials --bench rewrap
 //! ```
 
+mod common;
+
 use std::error::Error;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +21,7 @@ use std::str::FromStr;
 use std::time::SystemTime;
 
 use keyway_credentials::{check_keyring, rewrap_all, Credentials, Material, FIELD_MATERIAL};
-use keyway_model::{Caller, Role};
+use keyway_model::Caller;
 use keyway_store::{ConnectOptions, Store};
 use keyway_vault::{Context, Keyring, MasterKey, Sealed};
 use secrecy::ExposeSecret;
@@ -84,17 +86,7 @@ async fn run(rows: usize) -> BenchResult<()> {
     // the resolve checks below prove the seeded rows are what the service itself would write.
     let seed_keyring = keyring(&[KEY_A])?;
     check_keyring(&store, &seed_keyring).await?;
-    let org = store.create_org("bench").await?;
-    let user = store
-        .create_user(&org.id, "bench-user", Role::Member.as_str())
-        .await?;
-    let caller = Caller {
-        user_id: user.id,
-        user_name: user.name,
-        org_id: org.id,
-        org_slug: org.slug,
-        role: Role::Member,
-    };
+    let caller = common::bench_caller(&store).await?;
     let started = Instant::now();
     let ids = bulk_seed(&url, &seed_keyring, &caller, rows).await?;
     let seed_time = started.elapsed();
