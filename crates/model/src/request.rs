@@ -1,0 +1,333 @@
+//! Request definitions: what a web service, a curl import and `/v1/dispatch` describe, parsed once.
+
+use crate::ParseError;
+use serde::{Deserialize, Serialize};
+
+/// One header of a request definition, in the order it was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    pub name: String,
+    pub value: String,
+}
+
+impl Header {
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// The four body types Keyway sends; the type also decides how piped values are escaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContentType {
+    Json,
+    Xml,
+    Urlencoded,
+    Text,
+}
+
+impl ContentType {
+    pub const NAMES: &'static str = "json, xml, urlencoded or text";
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "json" => Some(Self::Json),
+            "xml" => Some(Self::Xml),
+            "urlencoded" => Some(Self::Urlencoded),
+            "text" => Some(Self::Text),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Xml => "xml",
+            Self::Urlencoded => "urlencoded",
+            Self::Text => "text",
+        }
+    }
+
+    /// The `Content-Type` sent when the definition's headers do not name one.
+    pub fn mime(self) -> &'static str {
+        match self {
+            Self::Json => "application/json",
+            Self::Xml => "application/xml",
+            Self::Urlencoded => "application/x-www-form-urlencoded",
+            Self::Text => "text/plain; charset=utf-8",
+        }
+    }
+
+    /// Classifies a `Content-Type` header value (`application/json; charset=utf-8`,
+    /// `application/vnd.api+json`, `text/xml`, ...). `None` for any other media type.
+    pub fn from_mime(value: &str) -> Option<Self> {
+        let essence = value
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let (top, sub) = essence.split_once('/')?;
+        match (top, sub) {
+            ("application", "json") | ("text", "json") => Some(Self::Json),
+            ("application", s) if s.ends_with("+json") => Some(Self::Json),
+            ("application", "xml") | ("text", "xml") => Some(Self::Xml),
+            ("application", s) if s.ends_with("+xml") => Some(Self::Xml),
+            ("application", "x-www-form-urlencoded") => Some(Self::Urlencoded),
+            ("text", "plain") => Some(Self::Text),
+            _ => None,
+        }
+    }
+}
+
+/// A request definition as a client sends it, before checks.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestInput {
+    #[serde(default)]
+    pub method: Option<String>,
+    pub url: String,
+    #[serde(default)]
+    pub headers: Vec<Header>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub content_type: Option<String>,
+    #[serde(default)]
+    pub credential_id: Option<String>,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+/// A checked request definition. The URL may still hold `${...}` placeholders; it is parsed
+/// in full when a call fills them in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestDefinition {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<Header>,
+    pub body: Option<String>,
+    pub content_type: Option<ContentType>,
+    pub credential_id: Option<String>,
+    pub timeout_ms: Option<u64>,
+}
+
+/// Why a request definition was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error(transparent)]
+    Invalid(ParseError),
+    #[error("content_type `{0}` is not supported; use {names}", names = ContentType::NAMES)]
+    UnsupportedContentType(String),
+}
+
+impl From<ParseError> for RequestError {
+    fn from(err: ParseError) -> Self {
+        Self::Invalid(err)
+    }
+}
+
+impl RequestDefinition {
+    pub const MAX_URL_BYTES: usize = 8 * 1024;
+    pub const MAX_HEADERS: usize = 100;
+    pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+    /// The largest timeout a definition may ask for; the dispatcher's own limit may be lower.
+    pub const MAX_TIMEOUT_MS: u64 = 16_000;
+
+    pub fn parse(input: RequestInput) -> Result<Self, RequestError> {
+        let method = match input.method {
+            None => {
+                if input.body.is_some() {
+                    "POST".to_owned()
+                } else {
+                    "GET".to_owned()
+                }
+            }
+            Some(m) if is_token(&m) && m.len() <= 32 => m,
+            Some(_) => {
+                return Err(ParseError::new(
+                    "method",
+                    "must be an HTTP method such as GET, POST, PUT, PATCH or DELETE",
+                )
+                .into())
+            }
+        };
+        let url = parse_url_template(&input.url)?;
+        if input.headers.len() > Self::MAX_HEADERS {
+            return Err(ParseError::new(
+                "headers",
+                format!("at most {} headers are allowed", Self::MAX_HEADERS),
+            )
+            .into());
+        }
+        for (i, h) in input.headers.iter().enumerate() {
+            if !is_token(&h.name) {
+                return Err(ParseError::new(
+                    "headers",
+                    format!("header {i}: the name is not a valid HTTP header name"),
+                )
+                .into());
+            }
+            if h.value.contains(['\r', '\n', '\0']) || h.value.len() > Self::MAX_HEADER_BYTES {
+                return Err(ParseError::new(
+                    "headers",
+                    format!(
+                        "header {i} ({}): the value must be one line of at most {} bytes",
+                        h.name,
+                        Self::MAX_HEADER_BYTES
+                    ),
+                )
+                .into());
+            }
+        }
+        let content_type = match input.content_type.as_deref() {
+            None | Some("") | Some("none") => None,
+            Some(raw) => Some(
+                ContentType::parse(raw)
+                    .ok_or_else(|| RequestError::UnsupportedContentType(truncate(raw, 64)))?,
+            ),
+        };
+        if input.body.is_some() && content_type.is_none() {
+            return Err(ParseError::new(
+                "content_type",
+                format!(
+                    "a request with a body needs a content_type: {}",
+                    ContentType::NAMES
+                ),
+            )
+            .into());
+        }
+        if let Some(ms) = input.timeout_ms {
+            if ms == 0 || ms > Self::MAX_TIMEOUT_MS {
+                return Err(ParseError::new(
+                    "timeout_ms",
+                    format!(
+                        "must be between 1 and {} (it may only lower the limit)",
+                        Self::MAX_TIMEOUT_MS
+                    ),
+                )
+                .into());
+            }
+        }
+        if let Some(id) = &input.credential_id {
+            if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {
+                return Err(ParseError::new("credential_id", "is not a credential ID").into());
+            }
+        }
+        Ok(Self {
+            method,
+            url,
+            headers: input.headers,
+            body: input.body,
+            content_type,
+            credential_id: input.credential_id,
+            timeout_ms: input.timeout_ms,
+        })
+    }
+
+    /// The first header named `name`, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+}
+
+fn parse_url_template(raw: &str) -> Result<String, ParseError> {
+    let url = raw.trim();
+    if url.len() > RequestDefinition::MAX_URL_BYTES {
+        return Err(ParseError::new(
+            "url",
+            format!(
+                "is longer than {} bytes",
+                RequestDefinition::MAX_URL_BYTES
+            ),
+        ));
+    }
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return Err(ParseError::new(
+            "url",
+            "must be an absolute http:// or https:// URL",
+        ));
+    }
+    if url.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(ParseError::new(
+            "url",
+            "must not contain spaces or control characters (percent-encode them)",
+        ));
+    }
+    if !url.contains("${") {
+        url::Url::parse(url)
+            .map_err(|e| ParseError::new("url", format!("is not a valid URL: {e}")))?;
+    }
+    Ok(url.to_owned())
+}
+
+/// RFC 9110 `token`: what header names and methods are made of.
+pub fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(url: &str) -> RequestInput {
+        RequestInput {
+            url: url.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults_and_checks() {
+        let def = RequestDefinition::parse(input("https://api.example.com/x")).unwrap();
+        assert_eq!(def.method, "GET");
+        let err = RequestDefinition::parse(input("ftp://x")).unwrap_err();
+        assert!(matches!(err, RequestError::Invalid(ParseError { field: "url", .. })));
+        let mut body = input("https://x.example/${e://Field/Id}");
+        body.body = Some("{}".into());
+        let err = RequestDefinition::parse(body.clone()).unwrap_err();
+        assert!(err.to_string().contains("content_type"), "{err}");
+        body.content_type = Some("multipart".into());
+        assert_eq!(
+            RequestDefinition::parse(body.clone()).unwrap_err(),
+            RequestError::UnsupportedContentType("multipart".into())
+        );
+        body.content_type = Some("json".into());
+        assert_eq!(RequestDefinition::parse(body).unwrap().method, "POST");
+    }
+
+    #[test]
+    fn header_values_stay_on_one_line() {
+        let mut i = input("https://x.example/");
+        i.headers = vec![Header::new("X-A", "a\r\nX-Injected: 1")];
+        assert!(RequestDefinition::parse(i).is_err());
+    }
+
+    #[test]
+    fn mime_classification() {
+        assert_eq!(
+            ContentType::from_mime("application/json; charset=utf-8"),
+            Some(ContentType::Json)
+        );
+        assert_eq!(
+            ContentType::from_mime("application/vnd.api+json"),
+            Some(ContentType::Json)
+        );
+        assert_eq!(ContentType::from_mime("text/xml"), Some(ContentType::Xml));
+        assert_eq!(ContentType::from_mime("multipart/form-data"), None);
+    }
+}
