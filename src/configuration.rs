@@ -23,6 +23,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("KEYWAY_MASTER_PASSPHRASE", "vault.master_passphrase"),
     ("KEYWAY_PASSPHRASE_KEY_ID", "vault.passphrase_key_id"),
     ("KEYWAY_MASTER_KEY_FILE", "vault.key_file"),
+    ("KEYWAY_DISPATCH_TIMEOUT_MS", "dispatch.timeout_ms"),
+    ("KEYWAY_DISPATCH_ALLOW_NETWORKS", "dispatch.allow_networks"),
+    ("KEYWAY_DISPATCH_EXTRA_CA_FILE", "dispatch.extra_ca_file"),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -36,6 +39,14 @@ pub struct Settings {
     pub body_limit_bytes: usize,
     pub log: LogSettings,
     pub vault: VaultSettings,
+    pub dispatch: DispatchSettings,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DispatchSettings {
+    pub timeout_ms: u64,
+    pub allow_networks: String,
+    pub extra_ca_file: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,6 +117,29 @@ impl Settings {
         } else {
             self.database_url.clone()
         }
+    }
+
+    /// The dispatcher's limits and policy; a malformed CIDR or CA file stops the start.
+    pub fn dispatch_config(&self) -> anyhow::Result<keyway_dispatch::DispatchConfig> {
+        let d = &self.dispatch;
+        if d.timeout_ms == 0 || d.timeout_ms > 16_000 {
+            bail!("dispatch.timeout_ms must be between 1 and 16000 (the contract's limit is 16 s)");
+        }
+        let allow_networks = keyway_dispatch::policy::Policy::parse_allow_list(&d.allow_networks)
+            .map_err(|e| anyhow::anyhow!("dispatch.allow_networks: {e}"))?;
+        let extra_ca_pem = if d.extra_ca_file.trim().is_empty() {
+            None
+        } else {
+            Some(std::fs::read_to_string(&d.extra_ca_file).with_context(|| {
+                format!("dispatch.extra_ca_file: cannot read {}", d.extra_ca_file)
+            })?)
+        };
+        Ok(keyway_dispatch::DispatchConfig {
+            timeout: std::time::Duration::from_millis(d.timeout_ms),
+            allow_networks,
+            extra_ca_pem,
+            ..Default::default()
+        })
     }
 
     pub fn key_file(&self) -> PathBuf {

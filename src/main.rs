@@ -8,6 +8,8 @@ mod telemetry;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use keyway_credentials::{rewrap_all, Credentials};
+use keyway_dispatch::resolver::SystemLookup;
+use keyway_dispatch::{AuditSink, DispatchMetrics, Dispatcher, WebServices};
 use keyway_model::Role;
 use keyway_server::metrics::Metrics;
 use keyway_server::{run, AppState};
@@ -52,6 +54,22 @@ enum Command {
     /// Manage master keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Work with curl commands (offline: no server, database or key needed).
+    #[command(subcommand)]
+    Curl(CurlCommand),
+}
+
+#[derive(Subcommand)]
+enum CurlCommand {
+    /// Turn a curl command into a request definition, printed as JSON. Reads the command from
+    /// standard input when it is not given as an argument.
+    Import {
+        /// The whole curl command, quoted as one argument.
+        command: Option<String>,
+        /// Drop unsupported options (listed in `dropped`) instead of failing.
+        #[arg(long)]
+        drop_unsupported: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -173,23 +191,77 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Curl(CurlCommand::Import {
+            command,
+            drop_unsupported,
+        }) => curl_import(command, drop_unsupported),
+    }
+}
+
+/// Prints the import as JSON on stdout; a refusal goes to stderr in the API's error shape.
+fn curl_import(command: Option<String>, drop_unsupported: bool) -> anyhow::Result<()> {
+    let command = match command {
+        Some(c) => c,
+        None => std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?,
+    };
+    let options = keyway_curl::ImportOptions { drop_unsupported };
+    match keyway_curl::import(&command, &options) {
+        Ok(import) => {
+            println!("{}", serde_json::to_string_pretty(&import)?);
+            Ok(())
+        }
+        Err(err) => {
+            let mut error = serde_json::json!({"code": err.code(), "message": err.to_string()});
+            match &err {
+                keyway_curl::CurlError::Invalid { position, .. } => {
+                    error["position"] = (*position).into();
+                }
+                keyway_curl::CurlError::Unsupported { options } => {
+                    error["options"] = serde_json::json!(options);
+                }
+                keyway_curl::CurlError::Request(_) => {}
+            }
+            eprintln!("{}", serde_json::json!({ "error": error }));
+            std::process::exit(2);
+        }
     }
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    // Every TLS client in the process uses ring (reqwest is built without a default provider).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let store = connect(&settings).await?;
     let keyring = keys::load_keyring(&settings, &store).await?;
     let listener = TcpListener::bind(&settings.listen)
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let address = listener.local_addr()?;
+    let credentials = Credentials::new(store.clone(), Arc::new(keyring));
+    let metrics = Metrics::new()?;
+    let (audit, audit_writer) = AuditSink::start(store.clone());
+    let dispatcher = Dispatcher::new(
+        credentials.clone(),
+        settings.dispatch_config()?,
+        Arc::new(SystemLookup),
+        audit,
+        DispatchMetrics::register(metrics.registry())?,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
     let state = AppState {
-        credentials: Credentials::new(store.clone(), Arc::new(keyring)),
-        metrics: Metrics::new()?,
+        web_services: WebServices::new(credentials.clone()),
+        credentials,
+        dispatcher,
+        metrics,
         body_limit: settings.body_limit_bytes,
     };
     let workers = (settings.workers > 0).then_some(settings.workers);
     tracing::info!(%address, public_url = %settings.public_url, "keyway listening on http://{address}");
     run(listener, state, workers)?.await?;
+    if !audit_writer
+        .finish(std::time::Duration::from_secs(10))
+        .await
+    {
+        tracing::error!("the audit writer did not finish within 10 s; queued events may be lost");
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -69,6 +69,7 @@ async fn serve(dir: &Path, env: &[(&str, &str)]) -> Server {
         child: cmd.spawn().unwrap(),
         base: format!("http://{listen}"),
     };
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(30) {
@@ -133,6 +134,7 @@ async fn readme_walkthrough_on_the_embedded_default() {
         "the token alone on stdout"
     );
 
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let (status, created) = call(&client, reqwest::Method::POST, format!("{}/v1/credentials", server.base), &token,
         Some(json!({"name": "Qualtrics", "kind": "api_key", "api_key": "walkthrough-secret-1", "header_name": "X-API-TOKEN"}))).await;

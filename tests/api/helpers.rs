@@ -3,6 +3,8 @@
 //! log line of the test binary, so each test can prove no secret escaped.
 
 use keyway_credentials::Credentials;
+use keyway_dispatch::resolver::StaticLookup;
+use keyway_dispatch::{AuditSink, DispatchConfig, DispatchMetrics, Dispatcher, WebServices};
 use keyway_server::metrics::Metrics;
 use keyway_server::{run, AppState};
 use keyway_store::{ConnectOptions, Store};
@@ -43,6 +45,8 @@ impl Write for Capture {
 
 fn init_logs() -> Arc<Mutex<Vec<u8>>> {
     LOGS.get_or_init(|| {
+        // reqwest is built without a default crypto provider; tests' own clients use ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let writer = Capture(buffer.clone());
         tracing_subscriber::fmt()
@@ -75,6 +79,8 @@ pub struct TestApp {
     pub pg_schema: Option<String>,
     client: reqwest::Client,
     bodies: Mutex<Vec<String>>,
+    /// Kept so the writer runs as long as the app.
+    _audit_writer: keyway_dispatch::AuditWriter,
     _dir: tempfile::TempDir,
 }
 
@@ -94,7 +100,38 @@ impl Resp {
     }
 }
 
+/// Names the test resolver knows; nothing in the tests asks a real DNS server.
+pub fn test_lookup() -> StaticLookup {
+    let mut names = std::collections::HashMap::new();
+    for (name, ips) in [
+        ("localhost", &["127.0.0.1"][..]),
+        ("upstream.test", &["127.0.0.1"]),
+        ("internal.test", &["10.1.2.3"]),
+        ("metadata.test", &["169.254.169.254"]),
+        ("mixed.test", &["93.184.215.14", "192.168.1.10"]),
+        ("v6local.test", &["fd12:3456::1"]),
+    ] {
+        names.insert(
+            name.to_owned(),
+            ips.iter().map(|ip| ip.parse().unwrap()).collect(),
+        );
+    }
+    StaticLookup(names)
+}
+
+/// The dispatcher settings of most tests: loopback allowed, since the upstreams run there.
+pub fn loopback_dispatch() -> DispatchConfig {
+    DispatchConfig {
+        allow_networks: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
+        ..DispatchConfig::default()
+    }
+}
+
 pub async fn spawn_app(db: Db) -> TestApp {
+    spawn_app_with(db, loopback_dispatch()).await
+}
+
+pub async fn spawn_app_with(db: Db, dispatch: DispatchConfig) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let mut sqlite_path = None;
@@ -139,9 +176,22 @@ pub async fn spawn_app(db: Db) -> TestApp {
         .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
+    let credentials = Credentials::new(store.clone(), keyring.clone());
+    let metrics = Metrics::new().unwrap();
+    let (audit, audit_writer) = AuditSink::start(store.clone());
+    let dispatcher = Dispatcher::new(
+        credentials.clone(),
+        dispatch,
+        Arc::new(test_lookup()),
+        audit,
+        DispatchMetrics::register(metrics.registry()).unwrap(),
+    )
+    .unwrap();
     let state = AppState {
-        credentials: Credentials::new(store.clone(), keyring.clone()),
-        metrics: Metrics::new().unwrap(),
+        web_services: WebServices::new(credentials.clone()),
+        credentials,
+        dispatcher,
+        metrics,
         body_limit: 256 * 1024,
     };
     tokio::spawn(run(listener, state, Some(1)).unwrap());
@@ -155,6 +205,7 @@ pub async fn spawn_app(db: Db) -> TestApp {
         pg_schema,
         client: reqwest::Client::builder().no_proxy().build().unwrap(),
         bodies: Mutex::new(Vec::new()),
+        _audit_writer: audit_writer,
         _dir: dir,
     }
 }

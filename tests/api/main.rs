@@ -5,6 +5,10 @@ mod helpers;
 
 mod bad_input;
 mod credentials;
+mod destinations;
+mod dispatch;
 mod keys;
 mod operations;
 mod tenancy;
+mod upstream;
+mod web_services;

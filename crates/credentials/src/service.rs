@@ -246,11 +246,14 @@ impl Credentials {
             .credential_with_secrets(id)
             .await?
             .ok_or(CredentialError::NotFound)?;
-        if !caller
-            .access(&row.org_id, &row.owner_id, row.shared)
-            .visible
-        {
+        let access = caller.access(&row.org_id, &row.owner_id, row.shared);
+        if !access.visible {
             return Err(CredentialError::NotFound);
+        }
+        if !access.usable {
+            return Err(CredentialError::Forbidden(
+                "only the credential's owner may use it, unless it is shared; admins may see, rename and remove it but not sign calls with it",
+            ));
         }
         let kind = Kind::parse(&row.kind).ok_or(CredentialError::Corrupt("unknown kind"))?;
         let settings: Settings = from_json(&row.settings)?;

@@ -1,1 +1,20 @@
-//! placeholder
+//! Executes request definitions: piped text, signing with a resolved credential, limits and
+//! the destination policy. Also keeps saved definitions (web services).
+
+mod audit;
+mod clients;
+mod error;
+mod execute;
+mod metrics;
+pub mod policy;
+pub mod resolver;
+mod sign;
+pub mod template;
+mod web_services;
+
+pub use audit::{AuditSink, AuditWriter};
+pub use error::DispatchError;
+pub use execute::{CallResult, DispatchConfig, Dispatcher};
+pub use metrics::DispatchMetrics;
+pub use template::Context;
+pub use web_services::{WebServiceError, WebServiceInput, WebServiceView, WebServices};

@@ -243,10 +243,7 @@ fn parse_url_template(raw: &str) -> Result<String, ParseError> {
     if url.len() > RequestDefinition::MAX_URL_BYTES {
         return Err(ParseError::new(
             "url",
-            format!(
-                "is longer than {} bytes",
-                RequestDefinition::MAX_URL_BYTES
-            ),
+            format!("is longer than {} bytes", RequestDefinition::MAX_URL_BYTES),
         ));
     }
     let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
@@ -296,7 +293,10 @@ mod tests {
         let def = RequestDefinition::parse(input("https://api.example.com/x")).unwrap();
         assert_eq!(def.method, "GET");
         let err = RequestDefinition::parse(input("ftp://x")).unwrap_err();
-        assert!(matches!(err, RequestError::Invalid(ParseError { field: "url", .. })));
+        assert!(matches!(
+            err,
+            RequestError::Invalid(ParseError { field: "url", .. })
+        ));
         let mut body = input("https://x.example/${e://Field/Id}");
         body.body = Some("{}".into());
         let err = RequestDefinition::parse(body.clone()).unwrap_err();

@@ -41,6 +41,8 @@ pub struct Caller {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Access {
     pub visible: bool,
+    /// Sign calls with it: the owner, or anyone in the org when shared. Not admins as such.
+    pub usable: bool,
     /// Rename and remove.
     pub manage: bool,
     /// Replace secret material, reconnect.
@@ -58,6 +60,7 @@ impl Caller {
         let admin = same_org && self.is_admin();
         Access {
             visible: owner || admin || (same_org && shared),
+            usable: owner || (same_org && shared),
             manage: owner || admin,
             replace_secret: owner,
         }
@@ -86,11 +89,13 @@ mod tests {
         let stranger_admin = caller("u4", "o2", Role::Admin);
         let all = Access {
             visible: true,
+            usable: true,
             manage: true,
             replace_secret: true,
         };
         let none = Access {
             visible: false,
+            usable: false,
             manage: false,
             replace_secret: false,
         };
@@ -100,6 +105,7 @@ mod tests {
             member.access("o1", "u1", true),
             Access {
                 visible: true,
+                usable: true,
                 manage: false,
                 replace_secret: false
             }
@@ -108,9 +114,14 @@ mod tests {
             admin.access("o1", "u1", false),
             Access {
                 visible: true,
+                usable: false,
                 manage: true,
                 replace_secret: false
             }
+        );
+        assert!(
+            admin.access("o1", "u1", true).usable,
+            "a shared credential is usable by everyone in the org"
         );
         assert_eq!(stranger_admin.access("o1", "u1", true), none);
     }

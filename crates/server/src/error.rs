@@ -30,6 +30,14 @@ pub enum ApiError {
     InvalidMtls(MtlsError),
     #[error(transparent)]
     Credential(CredentialError),
+    /// An error of another part (curl import, web services, dispatch) with its own code.
+    #[error("{message}")]
+    Coded {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+        details: Map<String, Value>,
+    },
     #[error("the service is not ready")]
     NotReady,
     #[error("an internal error occurred; it has been logged")]
@@ -55,6 +63,7 @@ impl ApiError {
             ApiError::InvalidMtls(_) => "invalid_mtls_material",
             ApiError::NotReady => "not_ready",
             ApiError::Internal(_) => "internal_error",
+            ApiError::Coded { code, .. } => code,
             ApiError::Credential(err) => match err {
                 CredentialError::NotFound => "not_found",
                 CredentialError::Forbidden(_) => "forbidden",
@@ -93,6 +102,9 @@ impl ApiError {
                     .map(|u| json!({"id": u.id, "name": u.name}))
                     .collect();
                 details.insert("used_by".into(), Value::Array(users));
+            }
+            ApiError::Coded { details: extra, .. } => {
+                details.extend(extra.clone());
             }
             _ => {}
         }
@@ -133,6 +145,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Coded { status, .. } => *status,
             ApiError::Credential(err) => match err {
                 CredentialError::NotFound => StatusCode::NOT_FOUND,
                 CredentialError::Forbidden(_) => StatusCode::FORBIDDEN,

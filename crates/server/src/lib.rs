@@ -4,6 +4,7 @@
 pub mod auth;
 mod body;
 pub mod error;
+mod error_map;
 pub mod metrics;
 mod routes;
 pub mod startup;

@@ -41,6 +41,11 @@ impl Metrics {
         })
     }
 
+    /// For other parts (the dispatcher) to register their metrics on the same endpoint.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let status = status.to_string();
         let labels = [method, route, status.as_str()];

@@ -4,6 +4,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use keyway_credentials::Credentials;
+use keyway_dispatch::{Dispatcher, WebServices};
 use std::net::TcpListener;
 
 use crate::metrics::Metrics;
@@ -13,6 +14,8 @@ use crate::{routes, telemetry};
 #[derive(Debug)]
 pub struct AppState {
     pub credentials: Credentials,
+    pub dispatcher: Dispatcher,
+    pub web_services: WebServices,
     pub metrics: Metrics,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,

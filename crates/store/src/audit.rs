@@ -85,3 +85,21 @@ impl Store {
             .await?))
     }
 }
+
+impl Store {
+    /// Appends many events in one transaction: the dispatcher's audit writer batches call
+    /// events so the log keeps up with the calls.
+    pub async fn append_audit_batch(&self, events: &[NewAuditEvent]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for event in events {
+                insert_audit!(&mut *tx, event)?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}

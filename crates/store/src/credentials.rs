@@ -292,7 +292,7 @@ impl Store {
     }
 }
 
-fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
+pub(crate) fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
     // SQLite reports a RESTRICT action as a trigger constraint (extended code 1811), not as
     // SQLITE_CONSTRAINT_FOREIGNKEY, so its message is the only sign.
     err.as_database_error().is_some_and(|db| {

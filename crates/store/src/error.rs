@@ -7,6 +7,9 @@ pub enum StoreError {
     /// A unique constraint refused the write; names what already exists.
     #[error("{0} already exists")]
     Conflict(&'static str),
+    /// A row this write refers to does not exist (a foreign key refused it).
+    #[error("the {0} does not exist")]
+    Missing(&'static str),
     #[error("database error")]
     Database(#[from] sqlx::Error),
     #[error("database migration failed")]

@@ -10,6 +10,7 @@ mod credentials;
 mod error;
 mod keys;
 mod tenancy;
+mod web_services;
 
 pub use audit::{AuditQuery, AuditRow, NewAuditEvent};
 pub use credentials::{
@@ -18,6 +19,7 @@ pub use credentials::{
 pub use error::StoreError;
 pub use keys::{RewrapCandidate, Rewrapped, VaultKeyRow};
 pub use tenancy::{CallerRow, OrgRow, UserRow};
+pub use web_services::{WebServiceRow, WebServiceWrite};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

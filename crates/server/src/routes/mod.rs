@@ -2,8 +2,10 @@
 
 mod audit;
 mod credentials;
+mod dispatch;
 mod health;
 mod me;
+mod web_services;
 
 use actix_web::{web, HttpResponse};
 use serde::de::DeserializeOwned;
@@ -30,6 +32,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             resource("/v1/credentials/{id}/secret")
                 .route(web::put().to(credentials::replace_secret)),
         )
+        .service(
+            resource("/v1/web-services")
+                .route(web::get().to(web_services::list))
+                .route(web::post().to(web_services::create)),
+        )
+        .service(
+            resource("/v1/web-services/{id}")
+                .route(web::get().to(web_services::get))
+                .route(web::put().to(web_services::replace))
+                .route(web::delete().to(web_services::delete)),
+        )
+        .service(resource("/v1/web-services/{id}/run").route(web::post().to(web_services::run)))
+        .service(resource("/v1/dispatch").route(web::post().to(dispatch::dispatch)))
+        .service(resource("/v1/curl/import").route(web::post().to(dispatch::curl_import)))
         .service(resource("/v1/audit").route(web::get().to(audit::list)));
 }
 

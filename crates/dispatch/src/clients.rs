@@ -1,0 +1,126 @@
+//! HTTP clients for outgoing calls: vetted resolution, no redirects, no proxy, our own TLS
+//! roots; one client per mTLS identity, built once per credential version and reused.
+
+use crate::resolver::VettingResolver;
+use crate::DispatchError;
+use keyway_credentials::ClientIdentity;
+use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Identity clients kept at most; past this the cache starts again (credential versions
+/// that are no longer used would otherwise stay forever).
+const MAX_IDENTITY_CLIENTS: usize = 4096;
+
+#[derive(Debug)]
+pub struct Clients {
+    resolver: VettingResolver,
+    roots: Arc<RootCertStore>,
+    plain: reqwest::Client,
+    by_identity: Mutex<HashMap<(String, i64), reqwest::Client>>,
+}
+
+impl Clients {
+    /// `extra_ca_pem`: `dispatch.extra_ca_file`, trusted for every call besides the public roots.
+    pub fn new(resolver: VettingResolver, extra_ca_pem: Option<&str>) -> Result<Self, String> {
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(pem) = extra_ca_pem {
+            add_pem_roots(&mut roots, pem).map_err(|e| format!("dispatch.extra_ca_file: {e}"))?;
+        }
+        let roots = Arc::new(roots);
+        let tls = tls_builder(roots.clone())
+            .map_err(|e| format!("TLS setup: {e}"))?
+            .with_no_client_auth();
+        let plain = build(&resolver, tls).map_err(|e| format!("building the HTTP client: {e}"))?;
+        Ok(Self {
+            resolver,
+            roots,
+            plain,
+            by_identity: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn plain(&self) -> &reqwest::Client {
+        &self.plain
+    }
+
+    /// The client presenting `identity`, built on first use of this credential version.
+    pub fn with_identity(
+        &self,
+        credential_id: &str,
+        version: i64,
+        identity: &ClientIdentity,
+    ) -> Result<reqwest::Client, DispatchError> {
+        let key = (credential_id.to_owned(), version);
+        if let Some(client) = self.lock().get(&key) {
+            return Ok(client.clone());
+        }
+        let mut roots = (*self.roots).clone();
+        if let Some(ca) = &identity.ca_certificate_pem {
+            add_pem_roots(&mut roots, ca).map_err(DispatchError::BadIdentity)?;
+        }
+        let (chain, key_der) =
+            keyway_model::mtls::load_identity(&identity.certificate_pem, &identity.private_key_pem)
+                .map_err(|e| DispatchError::BadIdentity(e.reason().to_owned()))?;
+        let tls = tls_builder(Arc::new(roots))
+            .map_err(|e| DispatchError::Internal(format!("TLS setup: {e}")))?
+            .with_client_auth_cert(chain, key_der)
+            .map_err(|e| DispatchError::BadIdentity(e.to_string()))?;
+        let client = build(&self.resolver, tls)
+            .map_err(|e| DispatchError::Internal(format!("building an mTLS client: {e}")))?;
+        let mut cache = self.lock();
+        if cache.len() >= MAX_IDENTITY_CLIENTS {
+            cache.clear();
+        }
+        // Older versions of this credential are dead weight once a new one is in use.
+        cache.retain(|(id, _), _| id != credential_id);
+        cache.insert(key, client.clone());
+        Ok(client)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i64), reqwest::Client>> {
+        self.by_identity
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn tls_builder(
+    roots: Arc<RootCertStore>,
+) -> Result<rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots))
+}
+
+fn build(resolver: &VettingResolver, mut tls: ClientConfig) -> reqwest::Result<reqwest::Client> {
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    reqwest::Client::builder()
+        .dns_resolver(resolver.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .tls_backend_preconfigured(tls)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .tcp_nodelay(true)
+        .build()
+}
+
+fn add_pem_roots(roots: &mut RootCertStore, pem: &str) -> Result<(), String> {
+    let mut added = 0;
+    for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+        let cert = cert.map_err(|_| "the CA certificate is not valid PEM".to_owned())?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("the CA certificate cannot be used: {e}"))?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err("no CA certificate found in the PEM text".into());
+    }
+    Ok(())
+}

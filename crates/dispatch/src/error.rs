@@ -1,0 +1,61 @@
+//! Why a call got no answer, one variant per error code of the contract.
+
+use crate::template::HeaderInjection;
+use keyway_credentials::CredentialError;
+use keyway_model::ParseError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error(transparent)]
+    Invalid(ParseError),
+    #[error("strict mode: the context has no value for {}", .0.join(", "))]
+    MissingContext(Vec<String>),
+    #[error(transparent)]
+    HeaderInjection(HeaderInjection),
+    #[error(
+        "{host} is {reason}; Keyway does not call it (dispatch.allow_networks lists exceptions)"
+    )]
+    DestinationNotAllowed { host: String, reason: &'static str },
+    #[error("this credential may only be sent to {}; {host} is not one of them", .allowed.join(", "))]
+    CredentialHostNotAllowed { host: String, allowed: Vec<String> },
+    #[error("the credential's owner must connect it again (POST /v1/credentials/{credential_id}/authorize)")]
+    NeedsReauthorization { credential_id: String },
+    #[error(transparent)]
+    Credential(CredentialError),
+    #[error("the upstream could not be reached: {0}")]
+    Unreachable(String),
+    #[error("the upstream did not answer within {0} ms")]
+    Timeout(u64),
+    #[error("the upstream's response is larger than the limit of {0} bytes")]
+    TooLarge(usize),
+    #[error("the credential's mTLS material cannot be used: {0}")]
+    BadIdentity(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl DispatchError {
+    /// The contract's error code, also the `outcome` label of the call metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DispatchError::Invalid(_) => "invalid_request",
+            DispatchError::MissingContext(_) => "missing_context_values",
+            DispatchError::HeaderInjection(_) => "invalid_piped_value",
+            DispatchError::DestinationNotAllowed { .. } => "destination_not_allowed",
+            DispatchError::CredentialHostNotAllowed { .. } => "credential_host_not_allowed",
+            DispatchError::NeedsReauthorization { .. } => "credential_needs_reauthorization",
+            DispatchError::Credential(CredentialError::NotFound) => "not_found",
+            DispatchError::Credential(_) => "credential_error",
+            DispatchError::Unreachable(_) => "upstream_unreachable",
+            DispatchError::Timeout(_) => "upstream_timeout",
+            DispatchError::TooLarge(_) => "response_too_large",
+            DispatchError::BadIdentity(_) | DispatchError::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl From<CredentialError> for DispatchError {
+    fn from(err: CredentialError) -> Self {
+        DispatchError::Credential(err)
+    }
+}

@@ -1,0 +1,489 @@
+//! One call: fill in piped values, check the destination, sign, send, read the answer within
+//! the limits, audit and count it.
+
+use crate::clients::Clients;
+use crate::policy::Policy;
+use crate::resolver::{Lookup, RefusedAddress, VetError, VettingResolver};
+use crate::sign::sign;
+use crate::template::{Context, Escape, Renderer};
+use crate::{AuditSink, DispatchError, DispatchMetrics};
+use base64::Engine;
+use keyway_credentials::{Credentials, Resolved};
+use keyway_model::{Caller, ContentType, Header, ParseError, RequestDefinition, Status};
+use keyway_store::NewAuditEvent;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use url::{Host, Url};
+
+#[derive(Debug, Clone)]
+pub struct DispatchConfig {
+    /// Per-call limit; a definition's `timeout_ms` may only lower it.
+    pub timeout: Duration,
+    pub max_response_bytes: usize,
+    pub allow_networks: Vec<ipnet::IpNet>,
+    pub extra_ca_pem: Option<String>,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(16),
+            max_response_bytes: 1024 * 1024,
+            allow_networks: Vec::new(),
+            extra_ca_pem: None,
+        }
+    }
+}
+
+/// The contract's call result: whatever the upstream answered.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallResult {
+    pub status: u16,
+    pub headers: Vec<Header>,
+    pub body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_base64: Option<String>,
+    pub json: Option<serde_json::Value>,
+    pub duration_ms: u64,
+    pub attempts: u32,
+}
+
+#[derive(Debug)]
+pub struct Dispatcher {
+    credentials: Credentials,
+    policy: Arc<Policy>,
+    resolver: VettingResolver,
+    clients: Clients,
+    config: DispatchConfig,
+    audit: AuditSink,
+    metrics: DispatchMetrics,
+}
+
+/// A call ready to send, secrets included; never logged.
+struct Prepared {
+    method: reqwest::Method,
+    url: Url,
+    host: String,
+    headers: HeaderMap,
+    body: Option<String>,
+    timeout: Duration,
+}
+
+impl Dispatcher {
+    pub fn new(
+        credentials: Credentials,
+        config: DispatchConfig,
+        lookup: Arc<dyn Lookup>,
+        audit: AuditSink,
+        metrics: DispatchMetrics,
+    ) -> Result<Self, String> {
+        let policy = Arc::new(Policy::new(config.allow_networks.clone()));
+        let resolver = VettingResolver::new(policy.clone(), lookup);
+        let clients = Clients::new(resolver.clone(), config.extra_ca_pem.as_deref())?;
+        Ok(Self {
+            credentials,
+            policy,
+            resolver,
+            clients,
+            config,
+            audit,
+            metrics,
+        })
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// Runs `definition` for `caller`. `web_service_id` is recorded in the audit trail.
+    #[tracing::instrument(skip_all, fields(credential_id = definition.credential_id.as_deref()))]
+    pub async fn run(
+        &self,
+        caller: &Caller,
+        definition: &RequestDefinition,
+        context: &Context,
+        strict: bool,
+        web_service_id: Option<&str>,
+    ) -> Result<CallResult, DispatchError> {
+        let started = Instant::now();
+        let mut prepared = match self.prepare(definition, context, strict) {
+            Ok(p) => p,
+            Err(err) => {
+                self.metrics.observe(err.code(), "none", None);
+                return Err(err);
+            }
+        };
+        let Some(credential_id) = definition.credential_id.as_deref() else {
+            let result = self.send(self.clients.plain().clone(), prepared).await;
+            let upstream = started.elapsed().as_secs_f64();
+            let outcome = result
+                .as_ref()
+                .map_or_else(DispatchError::code, |_| "answered");
+            self.metrics.observe(outcome, "none", Some(upstream));
+            return result.map(|r| r.finish(started));
+        };
+        let resolved = match self.credentials.resolve(caller, credential_id).await {
+            Ok(r) => r,
+            Err(err) => {
+                let err = DispatchError::from(err);
+                self.metrics.observe(err.code(), "unknown", None);
+                return Err(err);
+            }
+        };
+        let kind = resolved.row.kind.clone();
+        let result = self.send_signed(&resolved, &mut prepared).await;
+        let elapsed = started.elapsed();
+        let outcome = result
+            .as_ref()
+            .map_or_else(DispatchError::code, |_| "answered");
+        self.metrics
+            .observe(outcome, &kind, Some(elapsed.as_secs_f64()));
+        self.audit_use(
+            caller,
+            &resolved,
+            &prepared.host,
+            &result,
+            elapsed,
+            web_service_id,
+        )
+        .await;
+        result.map(|r| r.finish(started))
+    }
+
+    async fn send_signed(
+        &self,
+        resolved: &Resolved,
+        prepared: &mut Prepared,
+    ) -> Result<Answer, DispatchError> {
+        let row = &resolved.row;
+        if Status::parse(&row.status) == Some(Status::ReauthorizationRequired) {
+            return Err(DispatchError::NeedsReauthorization {
+                credential_id: row.id.clone(),
+            });
+        }
+        if !resolved.allowed_hosts.permits(&prepared.host) {
+            return Err(DispatchError::CredentialHostNotAllowed {
+                host: prepared.host.clone(),
+                allowed: resolved.allowed_hosts.as_slice().to_vec(),
+            });
+        }
+        let client = match &resolved.mtls {
+            Some(identity) => self
+                .clients
+                .with_identity(&row.id, row.secret_version, identity)?,
+            None => self.clients.plain().clone(),
+        };
+        let mut signed = Prepared {
+            method: prepared.method.clone(),
+            url: prepared.url.clone(),
+            host: prepared.host.clone(),
+            headers: prepared.headers.clone(),
+            body: prepared.body.clone(),
+            timeout: prepared.timeout,
+        };
+        sign(&resolved.material, &mut signed.headers, &mut signed.url)?;
+        self.send(client, signed).await
+    }
+
+    fn prepare(
+        &self,
+        definition: &RequestDefinition,
+        context: &Context,
+        strict: bool,
+    ) -> Result<Prepared, DispatchError> {
+        let mut renderer = Renderer::new(context);
+        let raw_url = renderer.render(&definition.url, Escape::Url).into_owned();
+        let mut headers = HeaderMap::with_capacity(definition.headers.len() + 2);
+        for h in &definition.headers {
+            let value = renderer
+                .render_header(&h.name, &h.value)
+                .map_err(DispatchError::HeaderInjection)?;
+            let name = HeaderName::from_bytes(h.name.as_bytes())
+                .map_err(|_| invalid("headers", format!("`{}` is not a header name", h.name)))?;
+            let value = HeaderValue::from_bytes(value.as_bytes()).map_err(|_| {
+                invalid(
+                    "headers",
+                    format!("the value of {} is not a valid header value", h.name),
+                )
+            })?;
+            headers.append(name, value);
+        }
+        let body = match (&definition.body, definition.content_type) {
+            (Some(body), Some(ct)) => {
+                let escape = match ct {
+                    ContentType::Json => Escape::Json,
+                    ContentType::Xml => Escape::Xml,
+                    ContentType::Urlencoded => Escape::Form,
+                    ContentType::Text => Escape::Text,
+                };
+                if !headers.contains_key(CONTENT_TYPE) {
+                    headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct.mime()));
+                }
+                Some(renderer.render(body, escape).into_owned())
+            }
+            (Some(_), None) => {
+                return Err(invalid("content_type", "a body needs a content_type"));
+            }
+            (None, _) => None,
+        };
+        if strict && !renderer.missing.is_empty() {
+            return Err(DispatchError::MissingContext(
+                renderer.missing.into_iter().collect(),
+            ));
+        }
+        let url = Url::parse(&raw_url).map_err(|e| {
+            invalid(
+                "url",
+                format!("with the piped values filled in, the URL is not valid: {e}"),
+            )
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid("url", "must be an http:// or https:// URL"));
+        }
+        let host = self.check_host(&url)?;
+        let method = reqwest::Method::from_bytes(definition.method.as_bytes())
+            .map_err(|_| invalid("method", "is not an HTTP method"))?;
+        let timeout = definition
+            .timeout_ms
+            .map(Duration::from_millis)
+            .map_or(self.config.timeout, |t| t.min(self.config.timeout));
+        Ok(Prepared {
+            method,
+            url,
+            host,
+            headers,
+            body,
+            timeout,
+        })
+    }
+
+    /// Checks where `url` would lead without connecting: a literal IP against the policy, a
+    /// name through the vetting resolver. The addresses a call would use, or the refusal.
+    pub async fn vet_url(&self, url: &str) -> Result<Vec<std::net::IpAddr>, DispatchError> {
+        let url = Url::parse(url).map_err(|e| invalid("url", format!("is not valid: {e}")))?;
+        let host = self.check_host(&url)?;
+        match url.host() {
+            Some(Host::Ipv4(ip)) => Ok(vec![ip.into()]),
+            Some(Host::Ipv6(ip)) => Ok(vec![ip.into()]),
+            _ => self.resolver.vet(&host).await.map_err(|e| match e {
+                VetError::Refused(RefusedAddress { host, reason, .. }) => {
+                    DispatchError::DestinationNotAllowed {
+                        host,
+                        reason: reason.describe(),
+                    }
+                }
+                VetError::Lookup(_) => {
+                    DispatchError::Unreachable("the host name could not be resolved".into())
+                }
+            }),
+        }
+    }
+
+    /// Literal IPs (every spelling the URL parser accepts: decimal, octal, hex, mapped IPv6)
+    /// are checked here; names are checked by the resolver when the connection is made.
+    fn check_host(&self, url: &Url) -> Result<String, DispatchError> {
+        let host = url
+            .host_str()
+            .ok_or_else(|| invalid("url", "has no host"))?
+            .to_owned();
+        let ip = match url.host() {
+            Some(Host::Ipv4(ip)) => Some(ip.into()),
+            Some(Host::Ipv6(ip)) => Some(ip.into()),
+            _ => None,
+        };
+        if let Some(ip) = ip {
+            self.policy
+                .check(ip)
+                .map_err(|reason| DispatchError::DestinationNotAllowed {
+                    host: host.clone(),
+                    reason: reason.describe(),
+                })?;
+        }
+        Ok(host)
+    }
+
+    async fn send(&self, client: reqwest::Client, call: Prepared) -> Result<Answer, DispatchError> {
+        let timeout = call.timeout;
+        let limit = self.config.max_response_bytes;
+        let mut request = client
+            .request(call.method, call.url)
+            .headers(call.headers)
+            .timeout(timeout);
+        if let Some(body) = call.body {
+            request = request.body(body);
+        }
+        let exchange = async move {
+            let mut response = request.send().await.map_err(classify)?;
+            if response.content_length().is_some_and(|n| n > limit as u64) {
+                return Err(DispatchError::TooLarge(limit));
+            }
+            let status = response.status().as_u16();
+            let headers = response
+                .headers()
+                .iter()
+                .map(|(k, v)| Header::new(k.as_str(), String::from_utf8_lossy(v.as_bytes())))
+                .collect();
+            let is_json = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(ContentType::from_mime)
+                == Some(ContentType::Json);
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(classify)? {
+                if body.len() + chunk.len() > limit {
+                    return Err(DispatchError::TooLarge(limit));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Answer {
+                status,
+                headers,
+                body,
+                is_json,
+            })
+        };
+        // reqwest's timeout covers the body too; this one also bounds our own reading.
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or(Err(DispatchError::Timeout(millis(timeout))))
+            .map_err(|e| match e {
+                DispatchError::Timeout(_) => DispatchError::Timeout(millis(timeout)),
+                other => other,
+            })
+    }
+
+    async fn audit_use(
+        &self,
+        caller: &Caller,
+        resolved: &Resolved,
+        host: &str,
+        result: &Result<Answer, DispatchError>,
+        elapsed: Duration,
+        web_service_id: Option<&str>,
+    ) {
+        let mut detail = serde_json::json!({
+            "host": host,
+            "duration_ms": millis(elapsed),
+        });
+        match result {
+            Ok(answer) => detail["status"] = answer.status.into(),
+            Err(err) => detail["error"] = err.code().into(),
+        }
+        if let Some(id) = web_service_id {
+            detail["web_service_id"] = id.into();
+        }
+        self.audit
+            .record(NewAuditEvent {
+                org_id: Some(resolved.row.org_id.clone()),
+                actor_id: Some(caller.user_id.clone()),
+                actor_name: Some(caller.user_name.clone()),
+                action: "credential.use".into(),
+                credential_id: Some(resolved.row.id.clone()),
+                credential_owner_id: Some(resolved.row.owner_id.clone()),
+                outcome: if result.is_ok() { "success" } else { "failure" }.into(),
+                detail: Some(detail.to_string()),
+            })
+            .await;
+    }
+}
+
+struct Answer {
+    status: u16,
+    headers: Vec<Header>,
+    body: Vec<u8>,
+    is_json: bool,
+}
+
+impl Answer {
+    fn finish(self, started: Instant) -> CallResult {
+        let (body, body_base64) = match String::from_utf8(self.body) {
+            Ok(text) => (Some(text), None),
+            Err(e) => (
+                None,
+                Some(base64::engine::general_purpose::STANDARD.encode(e.as_bytes())),
+            ),
+        };
+        let json = match (&body, self.is_json) {
+            (Some(text), true) => serde_json::from_str(text).ok(),
+            _ => None,
+        };
+        CallResult {
+            status: self.status,
+            headers: self.headers,
+            body,
+            body_base64,
+            json,
+            duration_ms: millis(started.elapsed()),
+            attempts: 1,
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> DispatchError {
+    DispatchError::Invalid(ParseError::new(field, message))
+}
+
+/// Turns reqwest's error into the contract's, from what is in its cause chain. reqwest's own
+/// text is never used: it contains the URL, which may carry an API key.
+fn classify(err: reqwest::Error) -> DispatchError {
+    if err.is_timeout() {
+        return DispatchError::Timeout(0);
+    }
+    match find::<VetError>(&err) {
+        Some(VetError::Refused(RefusedAddress { host, reason, .. })) => {
+            return DispatchError::DestinationNotAllowed {
+                host: host.clone(),
+                reason: reason.describe(),
+            };
+        }
+        Some(VetError::Lookup(_)) => {
+            return DispatchError::Unreachable("the host name could not be resolved".into());
+        }
+        None => {}
+    }
+    if let Some(tls) = find::<rustls::Error>(&err) {
+        return DispatchError::Unreachable(format!("TLS handshake failed: {tls}"));
+    }
+    if let Some(io) = find::<std::io::Error>(&err) {
+        return DispatchError::Unreachable(match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => "the connection was refused".into(),
+            std::io::ErrorKind::ConnectionReset => "the connection was reset".into(),
+            std::io::ErrorKind::TimedOut => return DispatchError::Timeout(0),
+            kind => format!("the connection failed ({kind})"),
+        });
+    }
+    if err.is_body() || err.is_decode() {
+        return DispatchError::Unreachable("the response was cut off or malformed".into());
+    }
+    DispatchError::Unreachable("the connection failed or the response was not valid HTTP".into())
+}
+
+/// The first `T` in `err`'s cause chain, also looking inside `io::Error`s (whose `source`
+/// skips the error they wrap).
+fn find<'e, T: std::error::Error + 'static>(
+    err: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e T> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
+        }
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            if let Some(found) = find::<T>(inner) {
+                return Some(found);
+            }
+        }
+        current = e.source();
+    }
+    None
+}

@@ -1,0 +1,66 @@
+//! Signing: puts a resolved credential's material on an outgoing request.
+
+use base64::Engine;
+use keyway_credentials::Material;
+use keyway_model::ApiKeyPlacement;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
+use secrecy::ExposeSecret;
+use url::Url;
+use zeroize::Zeroizing;
+
+use crate::DispatchError;
+
+/// Replaces any same-named header the definition had: the credential decides.
+pub fn sign(
+    material: &Material,
+    headers: &mut HeaderMap,
+    url: &mut Url,
+) -> Result<(), DispatchError> {
+    match material {
+        Material::Basic { username, password } => {
+            let pair = Zeroizing::new(format!(
+                "{}:{}",
+                username.expose_secret(),
+                password.expose_secret()
+            ));
+            let value = Zeroizing::new(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair.as_bytes())
+            ));
+            headers.insert(AUTHORIZATION, secret_header(&value)?);
+        }
+        Material::ApiKey { api_key, placement } => match placement {
+            ApiKeyPlacement::Header {
+                header_name,
+                prefix,
+            } => {
+                let name = HeaderName::from_bytes(header_name.as_bytes())
+                    .map_err(|_| DispatchError::Internal("stored header name is invalid".into()))?;
+                let value = Zeroizing::new(format!("{prefix}{}", api_key.expose_secret()));
+                headers.insert(name, secret_header(&value)?);
+            }
+            ApiKeyPlacement::Query { query_param } => {
+                // Appended, not re-serialised: the definition's own query stays byte for byte.
+                let pair = Zeroizing::new(
+                    form_urlencoded::Serializer::new(String::new())
+                        .append_pair(query_param, api_key.expose_secret())
+                        .finish(),
+                );
+                let query = Zeroizing::new(match url.query() {
+                    Some(q) if !q.is_empty() => format!("{q}&{}", pair.as_str()),
+                    _ => pair.to_string(),
+                });
+                url.set_query(Some(&query));
+            }
+        },
+    }
+    Ok(())
+}
+
+fn secret_header(value: &str) -> Result<HeaderValue, DispatchError> {
+    let mut value = HeaderValue::from_str(value).map_err(|_| {
+        DispatchError::Internal("the stored secret cannot go into an HTTP header".into())
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}

@@ -1,0 +1,296 @@
+//! Web services: saved request definitions, visible to their org, changed by their owner or
+//! an admin, created from a definition or from a curl command.
+
+use keyway_credentials::{rfc3339, CredentialError, Credentials, Need};
+use keyway_curl::{CurlError, ImportOptions};
+use keyway_model::{Caller, ParseError, RequestDefinition, RequestError, RequestInput};
+use keyway_store::{StoreError, WebServiceRow, WebServiceWrite};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebServiceInput {
+    /// Required on create; a replace without it keeps the name.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub request: Option<RequestInput>,
+    #[serde(default)]
+    pub curl: Option<String>,
+    #[serde(default)]
+    pub drop_unsupported: bool,
+    /// With `curl`: the credential that signs the imported request.
+    #[serde(default)]
+    pub credential_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WebServiceView {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub request: RequestDefinition,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebServiceError {
+    #[error("no web service with this ID is visible to you")]
+    NotFound,
+    #[error("only the web service's owner or an admin of its org may change or remove it")]
+    Forbidden,
+    #[error("credential_id: no credential with this ID is visible to you")]
+    CredentialNotFound,
+    #[error(transparent)]
+    Invalid(ParseError),
+    #[error(transparent)]
+    Request(RequestError),
+    #[error(transparent)]
+    Curl(CurlError),
+    #[error(transparent)]
+    Credential(CredentialError),
+    #[error("storage failed")]
+    Store(#[source] StoreError),
+    #[error("a stored web service is malformed")]
+    Corrupt(#[source] serde_json::Error),
+}
+
+impl From<StoreError> for WebServiceError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Missing(_) => WebServiceError::CredentialNotFound,
+            other => WebServiceError::Store(other),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WebServices {
+    credentials: Credentials,
+}
+
+struct Parsed {
+    name: String,
+    request: RequestDefinition,
+    dropped: Vec<String>,
+    warnings: Vec<String>,
+}
+
+impl WebServices {
+    pub fn new(credentials: Credentials) -> Self {
+        Self { credentials }
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        input: WebServiceInput,
+    ) -> Result<WebServiceView, WebServiceError> {
+        let parsed = self.parse(caller, input, None).await?;
+        let write = write(&parsed)?;
+        let id = self
+            .credentials
+            .store()
+            .insert_web_service(&caller.org_id, &caller.user_id, &write)
+            .await?;
+        self.view_after_write(&id, parsed).await
+    }
+
+    pub async fn list(&self, caller: &Caller) -> Result<Vec<WebServiceView>, WebServiceError> {
+        self.credentials
+            .store()
+            .list_web_services(&caller.org_id)
+            .await?
+            .into_iter()
+            .map(|row| view(row, Vec::new(), Vec::new()))
+            .collect()
+    }
+
+    pub async fn get(&self, caller: &Caller, id: &str) -> Result<WebServiceView, WebServiceError> {
+        view(self.visible(caller, id).await?, Vec::new(), Vec::new())
+    }
+
+    /// The definition to run, for anyone in the web service's org.
+    pub async fn definition(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<RequestDefinition, WebServiceError> {
+        Ok(view(self.visible(caller, id).await?, Vec::new(), Vec::new())?.request)
+    }
+
+    #[tracing::instrument(skip_all, fields(web_service_id = %id))]
+    pub async fn replace(
+        &self,
+        caller: &Caller,
+        id: &str,
+        input: WebServiceInput,
+    ) -> Result<WebServiceView, WebServiceError> {
+        let row = self.manageable(caller, id).await?;
+        let parsed = self.parse(caller, input, Some(row.name)).await?;
+        if !self
+            .credentials
+            .store()
+            .update_web_service(id, &write(&parsed)?)
+            .await?
+        {
+            return Err(WebServiceError::NotFound);
+        }
+        self.view_after_write(id, parsed).await
+    }
+
+    #[tracing::instrument(skip_all, fields(web_service_id = %id))]
+    pub async fn delete(&self, caller: &Caller, id: &str) -> Result<(), WebServiceError> {
+        self.manageable(caller, id).await?;
+        if self.credentials.store().delete_web_service(id).await? {
+            Ok(())
+        } else {
+            Err(WebServiceError::NotFound)
+        }
+    }
+
+    async fn visible(&self, caller: &Caller, id: &str) -> Result<WebServiceRow, WebServiceError> {
+        let row = self
+            .credentials
+            .store()
+            .web_service(id)
+            .await?
+            .ok_or(WebServiceError::NotFound)?;
+        if row.org_id != caller.org_id {
+            return Err(WebServiceError::NotFound);
+        }
+        Ok(row)
+    }
+
+    async fn manageable(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<WebServiceRow, WebServiceError> {
+        let row = self.visible(caller, id).await?;
+        if !caller.access(&row.org_id, &row.owner_id, true).manage {
+            return Err(WebServiceError::Forbidden);
+        }
+        Ok(row)
+    }
+
+    async fn parse(
+        &self,
+        caller: &Caller,
+        input: WebServiceInput,
+        current_name: Option<String>,
+    ) -> Result<Parsed, WebServiceError> {
+        let name = match (input.name, current_name) {
+            (Some(n), _) => keyway_model::CredentialName::parse(&n)
+                .map_err(|e| WebServiceError::Invalid(ParseError::new("name", e.message)))?
+                .as_str()
+                .to_owned(),
+            (None, Some(current)) => current,
+            (None, None) => return Err(invalid("name", "is required")),
+        };
+        let (mut request, dropped, warnings) = match (input.request, input.curl) {
+            (Some(request), None) => {
+                if input.drop_unsupported {
+                    return Err(invalid("drop_unsupported", "only applies with `curl`"));
+                }
+                let request =
+                    RequestDefinition::parse(request).map_err(WebServiceError::Request)?;
+                (request, Vec::new(), Vec::new())
+            }
+            (None, Some(command)) => {
+                let options = ImportOptions {
+                    drop_unsupported: input.drop_unsupported,
+                };
+                let import =
+                    keyway_curl::import(&command, &options).map_err(WebServiceError::Curl)?;
+                (import.request, import.dropped, import.warnings)
+            }
+            _ => {
+                return Err(invalid(
+                    "request",
+                    "give exactly one of `request` or `curl`",
+                ))
+            }
+        };
+        match (input.credential_id, &request.credential_id) {
+            (Some(top), Some(inner)) if &top != inner => {
+                return Err(invalid(
+                    "credential_id",
+                    "differs from request.credential_id; give it once",
+                ))
+            }
+            (Some(top), _) => request.credential_id = Some(top),
+            (None, _) => {}
+        }
+        if let Some(credential_id) = &request.credential_id {
+            match self
+                .credentials
+                .authorize(caller, credential_id, Need::See)
+                .await
+            {
+                Ok(_) => {}
+                Err(CredentialError::NotFound) => return Err(WebServiceError::CredentialNotFound),
+                Err(other) => return Err(WebServiceError::Credential(other)),
+            }
+        }
+        Ok(Parsed {
+            name,
+            request,
+            dropped,
+            warnings,
+        })
+    }
+
+    async fn view_after_write(
+        &self,
+        id: &str,
+        parsed: Parsed,
+    ) -> Result<WebServiceView, WebServiceError> {
+        let row = self
+            .credentials
+            .store()
+            .web_service(id)
+            .await?
+            .ok_or(WebServiceError::NotFound)?;
+        view(row, parsed.dropped, parsed.warnings)
+    }
+}
+
+fn write(parsed: &Parsed) -> Result<WebServiceWrite, WebServiceError> {
+    Ok(WebServiceWrite {
+        name: parsed.name.clone(),
+        credential_id: parsed.request.credential_id.clone(),
+        request: serde_json::to_string(&parsed.request).map_err(WebServiceError::Corrupt)?,
+    })
+}
+
+fn view(
+    row: WebServiceRow,
+    dropped: Vec<String>,
+    warnings: Vec<String>,
+) -> Result<WebServiceView, WebServiceError> {
+    let mut request: RequestDefinition =
+        serde_json::from_str(&row.request).map_err(WebServiceError::Corrupt)?;
+    // A forced credential removal unlinks the row; the definition follows the row.
+    request.credential_id = row.credential_id;
+    Ok(WebServiceView {
+        id: row.id,
+        name: row.name,
+        owner: row.owner_name,
+        request,
+        created_at: rfc3339(row.created_at),
+        updated_at: rfc3339(row.updated_at),
+        dropped,
+        warnings,
+    })
+}
+
+fn invalid(field: &'static str, message: &str) -> WebServiceError {
+    WebServiceError::Invalid(ParseError::new(field, message))
+}

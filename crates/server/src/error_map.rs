@@ -1,0 +1,141 @@
+//! Maps the errors of curl import, web services and dispatch to the contract's codes.
+
+use actix_web::http::StatusCode;
+use keyway_curl::CurlError;
+use keyway_dispatch::{DispatchError, WebServiceError};
+use keyway_model::RequestError;
+use serde_json::{json, Map, Value};
+
+use crate::error::ApiError;
+
+fn coded(
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Map<String, Value>,
+) -> ApiError {
+    ApiError::Coded {
+        status,
+        code,
+        message,
+        details,
+    }
+}
+
+fn detail(pairs: &[(&str, Value)]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
+}
+
+impl From<RequestError> for ApiError {
+    fn from(err: RequestError) -> Self {
+        match err {
+            RequestError::Invalid(parse) => parse.into(),
+            RequestError::UnsupportedContentType(_) => coded(
+                StatusCode::BAD_REQUEST,
+                "unsupported_content_type",
+                err.to_string(),
+                detail(&[("field", json!("content_type"))]),
+            ),
+        }
+    }
+}
+
+impl From<CurlError> for ApiError {
+    fn from(err: CurlError) -> Self {
+        let message = err.to_string();
+        match err {
+            CurlError::Invalid { position, .. } => coded(
+                StatusCode::BAD_REQUEST,
+                "invalid_curl_command",
+                message,
+                detail(&[("position", json!(position))]),
+            ),
+            CurlError::Unsupported { options } => coded(
+                StatusCode::BAD_REQUEST,
+                "unsupported_curl_options",
+                message,
+                detail(&[("options", json!(options))]),
+            ),
+            CurlError::Request(request) => request.into(),
+        }
+    }
+}
+
+impl From<WebServiceError> for ApiError {
+    fn from(err: WebServiceError) -> Self {
+        let message = err.to_string();
+        match err {
+            WebServiceError::NotFound => {
+                ApiError::NotFound("no web service with this ID is visible to you")
+            }
+            WebServiceError::Forbidden => ApiError::Forbidden(
+                "only the web service's owner or an admin of its org may change or remove it",
+            ),
+            WebServiceError::CredentialNotFound => coded(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                message,
+                detail(&[("field", json!("credential_id"))]),
+            ),
+            WebServiceError::Invalid(parse) => parse.into(),
+            WebServiceError::Request(request) => request.into(),
+            WebServiceError::Curl(curl) => curl.into(),
+            WebServiceError::Credential(credential) => credential.into(),
+            other @ (WebServiceError::Store(_) | WebServiceError::Corrupt(_)) => {
+                ApiError::Internal(Box::new(other))
+            }
+        }
+    }
+}
+
+impl From<DispatchError> for ApiError {
+    fn from(err: DispatchError) -> Self {
+        let message = err.to_string();
+        let code = err.code();
+        let (status, details) = match &err {
+            DispatchError::Invalid(_) => {
+                let DispatchError::Invalid(parse) = err else {
+                    return ApiError::Internal(Box::new(err));
+                };
+                return parse.into();
+            }
+            DispatchError::Credential(_) => {
+                let DispatchError::Credential(credential) = err else {
+                    return ApiError::Internal(Box::new(err));
+                };
+                return credential.into();
+            }
+            DispatchError::MissingContext(keys) => {
+                (StatusCode::BAD_REQUEST, detail(&[("missing", json!(keys))]))
+            }
+            DispatchError::HeaderInjection(inj) => (
+                StatusCode::BAD_REQUEST,
+                detail(&[("key", json!(inj.key)), ("header", json!(inj.header))]),
+            ),
+            DispatchError::DestinationNotAllowed { host, .. } => {
+                (StatusCode::FORBIDDEN, detail(&[("host", json!(host))]))
+            }
+            DispatchError::CredentialHostNotAllowed { host, allowed } => (
+                StatusCode::FORBIDDEN,
+                detail(&[("host", json!(host)), ("allowed_hosts", json!(allowed))]),
+            ),
+            DispatchError::NeedsReauthorization { credential_id } => (
+                StatusCode::CONFLICT,
+                detail(&[("credential_id", json!(credential_id))]),
+            ),
+            DispatchError::Unreachable(_) => (StatusCode::BAD_GATEWAY, Map::new()),
+            DispatchError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, Map::new()),
+            DispatchError::TooLarge(limit) => (
+                StatusCode::BAD_GATEWAY,
+                detail(&[("limit_bytes", json!(limit))]),
+            ),
+            DispatchError::BadIdentity(_) | DispatchError::Internal(_) => {
+                return ApiError::Internal(Box::new(err));
+            }
+        };
+        coded(status, code, message, details)
+    }
+}
