@@ -149,9 +149,14 @@ async fn allowed_hosts_keep_a_credential_away_from_other_hosts() {
     // An admin sees the unshared credential but may not sign calls with it.
     let admin = app.user("acme", "root", true).await;
     let res = app
-        .call("POST", "/v1/dispatch", &admin.token, Some(json!({
-            "request": {"url": "https://api.example.com/", "credential_id": credential},
-        })))
+        .call(
+            "POST",
+            "/v1/dispatch",
+            &admin.token,
+            Some(json!({
+                "request": {"url": "https://api.example.com/", "credential_id": credential},
+            })),
+        )
         .await;
     assert_eq!((res.status, res.code()), (403, "forbidden"), "{}", res.json);
     // Without the credential the same call goes through.

@@ -31,6 +31,8 @@ pub struct Seen {
     pub body: Vec<u8>,
     /// The client certificate's subject common name, for mTLS.
     pub client_cn: Option<String>,
+    /// The client's end of the connection: the same for requests on one kept-alive connection.
+    pub peer: SocketAddr,
 }
 
 impl Seen {
@@ -133,14 +135,14 @@ impl Upstream {
         let record = seen.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else {
+                let Ok((tcp, peer)) = listener.accept().await else {
                     return;
                 };
                 let record = record.clone();
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     match acceptor {
-                        None => serve(TokioIo::new(tcp), record, None).await,
+                        None => serve(TokioIo::new(tcp), record, None, peer).await,
                         Some(acceptor) => {
                             let Ok(stream) = acceptor.accept(tcp).await else {
                                 return;
@@ -151,7 +153,7 @@ impl Upstream {
                                 .peer_certificates()
                                 .and_then(|c| c.first())
                                 .map(|der| common_name(der));
-                            serve(TokioIo::new(stream), record, cn).await
+                            serve(TokioIo::new(stream), record, cn, peer).await
                         }
                     }
                 });
@@ -202,7 +204,7 @@ fn common_name(der: &CertificateDer<'_>) -> String {
     cn
 }
 
-async fn serve<I>(io: I, record: Arc<Mutex<Vec<Seen>>>, client_cn: Option<String>)
+async fn serve<I>(io: I, record: Arc<Mutex<Vec<Seen>>>, client_cn: Option<String>, peer: SocketAddr)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -234,6 +236,7 @@ where
                 headers,
                 body,
                 client_cn,
+                peer,
             });
             Ok::<_, Infallible>(respond(&path).await)
         }
