@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use keyway_credentials::{rewrap_all, Credentials};
 use keyway_dispatch::resolver::SystemLookup;
-use keyway_dispatch::{AuditSink, DispatchMetrics, Dispatcher, WebServices};
+use keyway_dispatch::{AuditSink, DispatchMetrics, Dispatcher, Net, WebServices};
 use keyway_model::Role;
 use keyway_server::metrics::Metrics;
 use keyway_server::{run, AppState};
@@ -238,10 +238,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let credentials = Credentials::new(store.clone(), Arc::new(keyring));
     let metrics = Metrics::new()?;
     let (audit, audit_writer) = AuditSink::start(store.clone());
+    let dispatch_config = settings.dispatch_config()?;
+    let net = Arc::new(
+        Net::from_config(&dispatch_config, Arc::new(SystemLookup))
+            .map_err(|e| anyhow::anyhow!(e))?,
+    );
     let dispatcher = Dispatcher::new(
         credentials.clone(),
-        settings.dispatch_config()?,
-        Arc::new(SystemLookup),
+        dispatch_config,
+        net,
         audit,
         DispatchMetrics::register(metrics.registry())?,
     )

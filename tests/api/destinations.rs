@@ -1,12 +1,11 @@
 //! The destination policy: at least 25 refused destinations, each refused before any
 //! connection. Loopback spellings go end to end against a live upstream that must see nothing;
-//! other networks are checked at the policy layer (`Dispatcher::vet_url`, which never connects),
+//! other networks are checked at the policy layer (`Net::vet_url`, which never connects),
 //! so no packet can leave loopback even if the policy were wrong.
 
 use crate::helpers::{secret, spawn_app, spawn_app_with, test_lookup, Db};
 use crate::upstream::{Tls, Upstream};
-use keyway_credentials::Credentials;
-use keyway_dispatch::{AuditSink, DispatchConfig, DispatchError, DispatchMetrics, Dispatcher};
+use keyway_dispatch::{DispatchConfig, DispatchError, Net};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -98,14 +97,7 @@ async fn refused_destinations_are_refused_before_connecting() {
         "no refused call reached the upstream"
     );
 
-    let dispatcher = Dispatcher::new(
-        Credentials::new(app.store.clone(), app.keyring.clone()),
-        DispatchConfig::default(),
-        Arc::new(test_lookup()),
-        AuditSink::start(app.store.clone()).0,
-        DispatchMetrics::register(&prometheus::Registry::new()).unwrap(),
-    )
-    .unwrap();
+    let dispatcher = Net::from_config(&DispatchConfig::default(), Arc::new(test_lookup())).unwrap();
     for url in ELSEWHERE {
         match dispatcher.vet_url(url).await {
             Err(DispatchError::DestinationNotAllowed { .. }) => {}

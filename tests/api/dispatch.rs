@@ -223,6 +223,10 @@ async fn tls_and_mutual_tls_against_real_rustls_servers() {
     assert!(seen
         .iter()
         .all(|s| s.client_cn.as_deref() == Some("keyway-client")));
+    assert_eq!(
+        seen[0].peer, seen[1].peer,
+        "the identity's client is built once and its connection reused"
+    );
     let bearer = format!("Bearer {key}");
     assert_eq!(seen[0].header("authorization"), Some(bearer.as_str()));
 
@@ -337,6 +341,17 @@ async fn limits_size_time_and_redirects() {
     assert_eq!(res.json["body_base64"], "//4AgA==");
     let res = dispatch(&app, &alice.token, get("/status/503"), json!({})).await;
     assert_eq!((res.status, res.json["status"].as_u64()), (200, Some(503)));
+
+    let metrics = app.raw("GET", "/metrics", None, None).await;
+    let metrics = metrics.json.as_str().unwrap();
+    for line in [
+        r#"keyway_dispatch_calls_total{kind="none",outcome="response_too_large"} 3"#,
+        r#"keyway_dispatch_calls_total{kind="none",outcome="upstream_timeout"} 1"#,
+        r#"keyway_dispatch_calls_total{kind="none",outcome="answered"} 4"#,
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
+    assert!(metrics.contains("keyway_dispatch_upstream_seconds_bucket"));
 
     let count = upstream.requests().len();
     assert_eq!(

@@ -4,7 +4,7 @@
 
 use keyway_credentials::Credentials;
 use keyway_dispatch::resolver::StaticLookup;
-use keyway_dispatch::{AuditSink, DispatchConfig, DispatchMetrics, Dispatcher, WebServices};
+use keyway_dispatch::{AuditSink, DispatchConfig, DispatchMetrics, Dispatcher, Net, WebServices};
 use keyway_server::metrics::Metrics;
 use keyway_server::{run, AppState};
 use keyway_store::{ConnectOptions, Store};
@@ -179,10 +179,11 @@ pub async fn spawn_app_with(db: Db, dispatch: DispatchConfig) -> TestApp {
     let credentials = Credentials::new(store.clone(), keyring.clone());
     let metrics = Metrics::new().unwrap();
     let (audit, audit_writer) = AuditSink::start(store.clone());
+    let net = Arc::new(Net::from_config(&dispatch, Arc::new(test_lookup())).unwrap());
     let dispatcher = Dispatcher::new(
         credentials.clone(),
         dispatch,
-        Arc::new(test_lookup()),
+        net,
         audit,
         DispatchMetrics::register(metrics.registry()).unwrap(),
     )

@@ -47,6 +47,8 @@ fn basic(name: &str) -> BenchResult<NewCredentialInput> {
         name: CredentialName::parse(name)?,
         shared: false,
         allowed_hosts: AllowedHosts::parse(&["api.example.com", "*.example.net"])?,
+        status: keyway_model::Status::Active,
+        tokens: None,
         secret: SecretInput {
             material: Material::Basic {
                 username: SecretString::from(format!("user-{name}")),
@@ -62,6 +64,8 @@ fn api_key(name: &str) -> BenchResult<NewCredentialInput> {
         name: CredentialName::parse(name)?,
         shared: true,
         allowed_hosts: AllowedHosts::parse(&["api.example.com"])?,
+        status: keyway_model::Status::Active,
+        tokens: None,
         secret: SecretInput {
             material: Material::ApiKey {
                 api_key: SecretString::from(format!("sk_live_{name}_0123456789abcdef")),

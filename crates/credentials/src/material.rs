@@ -15,6 +15,9 @@ use crate::CredentialError;
 pub const FIELD_MATERIAL: &str = "material";
 /// The mTLS private key, PKCS#8 PEM.
 pub const FIELD_MTLS_KEY: &str = "mtls_key";
+/// OAuth 2.0 access and refresh token, one JSON document (so a rotated refresh token is
+/// written with its access token).
+pub const FIELD_TOKENS: &str = "tokens";
 
 /// What a credential signs with. Secrets stay in `SecretString`s.
 #[derive(Debug)]
@@ -26,6 +29,12 @@ pub enum Material {
     ApiKey {
         api_key: SecretString,
         placement: ApiKeyPlacement,
+    },
+    /// The client secret is the secret part; `oauth` holds the OAuth client's settings
+    /// (provider, endpoints, scopes, kept extras), which are not secret.
+    OAuth2 {
+        client_secret: Option<SecretString>,
+        oauth: serde_json::Value,
     },
 }
 
@@ -66,11 +75,23 @@ struct ApiKeyOwned {
     api_key: SecretString,
 }
 
+#[derive(Serialize)]
+struct OAuthRef<'a> {
+    client_secret: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct OAuthOwned {
+    client_secret: Option<SecretString>,
+}
+
 /// Non-secret settings stored beside the credential.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Settings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<ApiKeyPlacement>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<serde_json::Value>,
 }
 
 /// Non-secret mTLS facts stored beside the credential.
@@ -86,6 +107,7 @@ impl Material {
         match self {
             Material::Basic { .. } => Kind::Basic,
             Material::ApiKey { .. } => Kind::ApiKey,
+            Material::OAuth2 { .. } => Kind::Oauth2,
         }
     }
 
@@ -94,6 +116,11 @@ impl Material {
             Material::Basic { .. } => Settings::default(),
             Material::ApiKey { placement, .. } => Settings {
                 api_key: Some(placement.clone()),
+                ..Settings::default()
+            },
+            Material::OAuth2 { oauth, .. } => Settings {
+                oauth: Some(oauth.clone()),
+                ..Settings::default()
             },
         }
     }
@@ -106,6 +133,9 @@ impl Material {
                 username.expose_secret().len() + password.expose_secret().len()
             }
             Material::ApiKey { api_key, .. } => api_key.expose_secret().len(),
+            Material::OAuth2 { client_secret, .. } => client_secret
+                .as_ref()
+                .map_or(0, |s| s.expose_secret().len()),
         };
         let mut out = Zeroizing::new(Vec::with_capacity(secret_len * 6 + 64));
         let written = match self {
@@ -120,6 +150,12 @@ impl Material {
                 &mut *out,
                 &ApiKeyRef {
                     api_key: api_key.expose_secret(),
+                },
+            ),
+            Material::OAuth2 { client_secret, .. } => serde_json::to_writer(
+                &mut *out,
+                &OAuthRef {
+                    client_secret: client_secret.as_ref().map(|s| s.expose_secret()),
                 },
             ),
         };
@@ -147,9 +183,18 @@ impl Material {
                     .ok_or(CredentialError::Corrupt("api_key placement missing"))?;
                 Ok(Material::ApiKey { api_key, placement })
             }
-            Kind::Oauth2 => Err(CredentialError::NotImplemented(
-                "OAuth 2.0 credentials are not available in this build yet",
-            )),
+            Kind::Oauth2 => {
+                let OAuthOwned { client_secret } =
+                    serde_json::from_slice(plaintext).map_err(corrupt)?;
+                let oauth = settings
+                    .oauth
+                    .clone()
+                    .ok_or(CredentialError::Corrupt("OAuth settings missing"))?;
+                Ok(Material::OAuth2 {
+                    client_secret,
+                    oauth,
+                })
+            }
         }
     }
 }

@@ -4,16 +4,18 @@ use std::sync::Arc;
 
 use keyway_model::{AllowedHosts, Caller, CredentialName, Kind, Status};
 use keyway_store::{
-    AuditQuery, CredentialRow, DeleteOutcome, NewAuditEvent, NewCredential, SecretUpdate, Store,
+    AuditQuery, CredentialRow, DeleteOutcome, NewAuditEvent, NewCredential, SecretRow,
+    SecretUpdate, Store,
 };
 use keyway_vault::Keyring;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::material::{open_field, Settings, StoredMtls};
+use crate::material::{open_field, seal_field, Settings, StoredMtls, FIELD_TOKENS};
 use crate::view::{AuditView, CredentialView};
 use crate::{
     ClientIdentity, CredentialError, Material, SecretInput, FIELD_MATERIAL, FIELD_MTLS_KEY,
 };
+use zeroize::Zeroizing;
 
 /// Credential management over one store and keyring; cheap to clone.
 #[derive(Debug, Clone)]
@@ -28,6 +30,18 @@ pub struct NewCredentialInput {
     pub shared: bool,
     pub allowed_hosts: AllowedHosts,
     pub secret: SecretInput,
+    /// `active` for basic and API keys; OAuth credentials start `pending_authorization`, or
+    /// `connected` with their first tokens.
+    pub status: Status,
+    pub tokens: Option<InitialTokens>,
+}
+
+/// The first OAuth tokens, stored with the credential (client credentials grant).
+#[derive(Debug)]
+pub struct InitialTokens {
+    /// The `tokens` field's JSON.
+    pub plaintext: Zeroizing<Vec<u8>>,
+    pub expires_at: Option<i64>,
 }
 
 /// The right an operation needs.
@@ -47,6 +61,8 @@ pub struct Resolved {
     pub allowed_hosts: AllowedHosts,
     pub material: Material,
     pub mtls: Option<ClientIdentity>,
+    /// OAuth credentials: the `tokens` field's JSON, when there are tokens.
+    pub tokens: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -69,6 +85,28 @@ impl Credentials {
         &self.keyring
     }
 
+    /// Seals `plaintext` as `field` of credential `id` (the OAuth client's tokens and PKCE
+    /// verifiers).
+    pub fn seal(
+        &self,
+        org: &str,
+        id: &str,
+        field: &str,
+        plaintext: &[u8],
+    ) -> Result<SecretRow, CredentialError> {
+        Ok(seal_field(&self.keyring, org, id, field, plaintext)?)
+    }
+
+    /// Opens what [`Credentials::seal`] sealed.
+    pub fn open(
+        &self,
+        org: &str,
+        id: &str,
+        row: SecretRow,
+    ) -> Result<secrecy::SecretSlice<u8>, CredentialError> {
+        Ok(open_field(&self.keyring, org, id, row)?)
+    }
+
     #[tracing::instrument(skip_all, fields(kind = input.secret.material.kind().as_str()))]
     pub async fn create(
         &self,
@@ -77,7 +115,16 @@ impl Credentials {
     ) -> Result<CredentialView, CredentialError> {
         let id = uuid::Uuid::now_v7().to_string();
         let kind = input.secret.material.kind();
-        let secrets = input.secret.seal(&self.keyring, &caller.org_id, &id)?;
+        let mut secrets = input.secret.seal(&self.keyring, &caller.org_id, &id)?;
+        if let Some(tokens) = &input.tokens {
+            secrets.push(seal_field(
+                &self.keyring,
+                &caller.org_id,
+                &id,
+                FIELD_TOKENS,
+                &tokens.plaintext,
+            )?);
+        }
         let new = NewCredential {
             id: id.clone(),
             org_id: caller.org_id.clone(),
@@ -85,7 +132,7 @@ impl Credentials {
             name: input.name.as_str().to_owned(),
             kind: kind.as_str().to_owned(),
             shared: input.shared,
-            status: Status::Active.as_str().to_owned(),
+            status: input.status.as_str().to_owned(),
             allowed_hosts: to_json(input.allowed_hosts.as_slice())?,
             settings: to_json(&input.secret.material.settings())?,
             mtls: input
@@ -93,7 +140,7 @@ impl Credentials {
                 .stored_mtls()
                 .map(|m| to_json(&m))
                 .transpose()?,
-            token_expires_at: None,
+            token_expires_at: input.tokens.as_ref().and_then(|t| t.expires_at),
         };
         let event = audit(caller, "credential.create", &id, &caller.user_id, "success")
             .with_detail(serde_json::json!({ "kind": kind.as_str(), "name": input.name.as_str() }));
@@ -259,6 +306,7 @@ impl Credentials {
         let settings: Settings = from_json(&row.settings)?;
         let mut material = None;
         let mut key_pem = None;
+        let mut tokens = None;
         for secret in secrets {
             match secret.field.as_str() {
                 FIELD_MATERIAL => {
@@ -270,6 +318,12 @@ impl Credentials {
                     let pem = std::str::from_utf8(plain.expose_secret())
                         .map_err(|_| CredentialError::Corrupt("mTLS key is not UTF-8"))?;
                     key_pem = Some(SecretString::from(pem));
+                }
+                FIELD_TOKENS => {
+                    let plain = open_field(&self.keyring, &row.org_id, &row.id, secret)?;
+                    let json = std::str::from_utf8(plain.expose_secret())
+                        .map_err(|_| CredentialError::Corrupt("tokens are not UTF-8"))?;
+                    tokens = Some(SecretString::from(json));
                 }
                 _ => {}
             }
@@ -293,6 +347,7 @@ impl Credentials {
             row,
             material,
             mtls,
+            tokens,
         })
     }
 

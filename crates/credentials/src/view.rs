@@ -33,6 +33,18 @@ pub struct CredentialView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key: Option<ApiKeyPlacement>,
     pub token_expires_at: Option<String>,
+    /// OAuth 2.0: `provider`, `grant_type`, `scopes`, `client_id` and kept token-response
+    /// extras (Salesforce `instance_url`, Atlassian `cloud_id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extras: Option<serde_json::Value>,
     pub mtls: Option<MtlsSummary>,
     pub secret_version: i64,
     pub created_at: String,
@@ -53,7 +65,20 @@ impl CredentialView {
             .map(from_json::<StoredMtls>)
             .transpose()?
             .map(|m| m.summary);
+        let oauth = settings.oauth.unwrap_or_default();
+        let text = |key: &str| oauth.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        let extras = oauth
+            .get("extras")
+            .filter(|v| v.as_object().is_some_and(|o| !o.is_empty()))
+            .cloned();
         Ok(Self {
+            provider: text("provider"),
+            grant_type: text("grant_type"),
+            client_id: text("client_id"),
+            scopes: oauth
+                .get("scopes")
+                .and_then(|v| serde_json::from_value(v.clone()).ok()),
+            extras,
             allowed_hosts: from_json(&row.allowed_hosts)?,
             id: row.id,
             name: row.name,

@@ -22,6 +22,8 @@ pub enum DispatchError {
     NeedsReauthorization { credential_id: String },
     #[error(transparent)]
     Credential(CredentialError),
+    #[error("no access token could be obtained for the credential: {0}")]
+    TokenUnavailable(String),
     #[error("the upstream could not be reached: {0}")]
     Unreachable(String),
     #[error("the upstream did not answer within {0} ms")]
@@ -46,6 +48,7 @@ impl DispatchError {
             DispatchError::NeedsReauthorization { .. } => "credential_needs_reauthorization",
             DispatchError::Credential(CredentialError::NotFound) => "not_found",
             DispatchError::Credential(_) => "credential_error",
+            DispatchError::TokenUnavailable(_) => "oauth_token_request_failed",
             DispatchError::Unreachable(_) => "upstream_unreachable",
             DispatchError::Timeout(_) => "upstream_timeout",
             DispatchError::TooLarge(_) => "response_too_large",

@@ -1,21 +1,22 @@
 //! One call: fill in piped values, check the destination, sign, send, read the answer within
 //! the limits, audit and count it.
 
-use crate::clients::Clients;
-use crate::policy::Policy;
-use crate::resolver::{Lookup, RefusedAddress, VetError, VettingResolver};
+use crate::net::Net;
+use crate::resolver::{RefusedAddress, VetError};
 use crate::sign::sign;
 use crate::template::{Context, Escape, Renderer};
 use crate::{AuditSink, DispatchError, DispatchMetrics};
+use crate::{TokenError, TokenSource};
 use base64::Engine;
-use keyway_credentials::{Credentials, Resolved};
+use keyway_credentials::{Credentials, Material, Resolved};
 use keyway_model::{Caller, ContentType, Header, ParseError, RequestDefinition, Status};
 use keyway_store::NewAuditEvent;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use secrecy::SecretString;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use url::{Host, Url};
+use url::Url;
 
 #[derive(Debug, Clone)]
 pub struct DispatchConfig {
@@ -53,9 +54,8 @@ pub struct CallResult {
 #[derive(Debug)]
 pub struct Dispatcher {
     credentials: Credentials,
-    policy: Arc<Policy>,
-    resolver: VettingResolver,
-    clients: Clients,
+    net: Arc<Net>,
+    tokens: Option<Arc<dyn TokenSource>>,
     config: DispatchConfig,
     audit: AuditSink,
     metrics: DispatchMetrics,
@@ -75,22 +75,24 @@ impl Dispatcher {
     pub fn new(
         credentials: Credentials,
         config: DispatchConfig,
-        lookup: Arc<dyn Lookup>,
+        net: Arc<Net>,
         audit: AuditSink,
         metrics: DispatchMetrics,
     ) -> Result<Self, String> {
-        let policy = Arc::new(Policy::new(config.allow_networks.clone()));
-        let resolver = VettingResolver::new(policy.clone(), lookup);
-        let clients = Clients::new(resolver.clone(), config.extra_ca_pem.as_deref())?;
         Ok(Self {
             credentials,
-            policy,
-            resolver,
-            clients,
+            net,
+            tokens: None,
             config,
             audit,
             metrics,
         })
+    }
+
+    /// Signs `oauth2` credentials with tokens from `source` (the OAuth client).
+    pub fn with_token_source(mut self, source: Arc<dyn TokenSource>) -> Self {
+        self.tokens = Some(source);
+        self
     }
 
     pub fn credentials(&self) -> &Credentials {
@@ -116,7 +118,7 @@ impl Dispatcher {
             }
         };
         let Some(credential_id) = definition.credential_id.as_deref() else {
-            let result = self.send(self.clients.plain().clone(), prepared).await;
+            let result = self.send(self.net.plain().clone(), prepared).await;
             let upstream = started.elapsed().as_secs_f64();
             let outcome = result
                 .as_ref()
@@ -158,7 +160,10 @@ impl Dispatcher {
         prepared: &mut Prepared,
     ) -> Result<Answer, DispatchError> {
         let row = &resolved.row;
-        if Status::parse(&row.status) == Some(Status::ReauthorizationRequired) {
+        if matches!(
+            Status::parse(&row.status),
+            Some(Status::ReauthorizationRequired | Status::PendingAuthorization)
+        ) {
             return Err(DispatchError::NeedsReauthorization {
                 credential_id: row.id.clone(),
             });
@@ -171,10 +176,40 @@ impl Dispatcher {
         }
         let client = match &resolved.mtls {
             Some(identity) => self
-                .clients
+                .net
                 .with_identity(&row.id, row.secret_version, identity)?,
-            None => self.clients.plain().clone(),
+            None => self.net.plain().clone(),
         };
+        let bearer = match &resolved.material {
+            Material::OAuth2 { .. } => Some(self.token(resolved, None).await?),
+            _ => None,
+        };
+        let answer = self
+            .send(
+                client.clone(),
+                self.signed(resolved, bearer.as_ref(), prepared)?,
+            )
+            .await?;
+        // An OAuth call answered 401 is refreshed and retried once.
+        match bearer {
+            Some(rejected) if answer.status == 401 => {
+                let fresh = self.token(resolved, Some(&rejected)).await?;
+                let mut retry = self
+                    .send(client, self.signed(resolved, Some(&fresh), prepared)?)
+                    .await?;
+                retry.attempts = 2;
+                Ok(retry)
+            }
+            _ => Ok(answer),
+        }
+    }
+
+    fn signed(
+        &self,
+        resolved: &Resolved,
+        bearer: Option<&SecretString>,
+        prepared: &Prepared,
+    ) -> Result<Prepared, DispatchError> {
         let mut signed = Prepared {
             method: prepared.method.clone(),
             url: prepared.url.clone(),
@@ -183,8 +218,32 @@ impl Dispatcher {
             body: prepared.body.clone(),
             timeout: prepared.timeout,
         };
-        sign(&resolved.material, &mut signed.headers, &mut signed.url)?;
-        self.send(client, signed).await
+        sign(
+            &resolved.material,
+            bearer,
+            &mut signed.headers,
+            &mut signed.url,
+        )?;
+        Ok(signed)
+    }
+
+    async fn token(
+        &self,
+        resolved: &Resolved,
+        rejected: Option<&SecretString>,
+    ) -> Result<SecretString, DispatchError> {
+        let source = self.tokens.as_ref().ok_or_else(|| {
+            DispatchError::TokenUnavailable("this server has no OAuth client configured".into())
+        })?;
+        source
+            .access_token(resolved, rejected)
+            .await
+            .map_err(|e| match e {
+                TokenError::NeedsReauthorization => DispatchError::NeedsReauthorization {
+                    credential_id: resolved.row.id.clone(),
+                },
+                TokenError::Unavailable(why) => DispatchError::TokenUnavailable(why),
+            })
     }
 
     fn prepare(
@@ -242,7 +301,7 @@ impl Dispatcher {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(invalid("url", "must be an http:// or https:// URL"));
         }
-        let host = self.check_host(&url)?;
+        let host = self.net.check_host(&url)?;
         let method = reqwest::Method::from_bytes(definition.method.as_bytes())
             .map_err(|_| invalid("method", "is not an HTTP method"))?;
         let timeout = definition
@@ -257,51 +316,6 @@ impl Dispatcher {
             body,
             timeout,
         })
-    }
-
-    /// Checks where `url` would lead without connecting: a literal IP against the policy, a
-    /// name through the vetting resolver. The addresses a call would use, or the refusal.
-    pub async fn vet_url(&self, url: &str) -> Result<Vec<std::net::IpAddr>, DispatchError> {
-        let url = Url::parse(url).map_err(|e| invalid("url", format!("is not valid: {e}")))?;
-        let host = self.check_host(&url)?;
-        match url.host() {
-            Some(Host::Ipv4(ip)) => Ok(vec![ip.into()]),
-            Some(Host::Ipv6(ip)) => Ok(vec![ip.into()]),
-            _ => self.resolver.vet(&host).await.map_err(|e| match e {
-                VetError::Refused(RefusedAddress { host, reason, .. }) => {
-                    DispatchError::DestinationNotAllowed {
-                        host,
-                        reason: reason.describe(),
-                    }
-                }
-                VetError::Lookup(_) => {
-                    DispatchError::Unreachable("the host name could not be resolved".into())
-                }
-            }),
-        }
-    }
-
-    /// Literal IPs (every spelling the URL parser accepts: decimal, octal, hex, mapped IPv6)
-    /// are checked here; names are checked by the resolver when the connection is made.
-    fn check_host(&self, url: &Url) -> Result<String, DispatchError> {
-        let host = url
-            .host_str()
-            .ok_or_else(|| invalid("url", "has no host"))?
-            .to_owned();
-        let ip = match url.host() {
-            Some(Host::Ipv4(ip)) => Some(ip.into()),
-            Some(Host::Ipv6(ip)) => Some(ip.into()),
-            _ => None,
-        };
-        if let Some(ip) = ip {
-            self.policy
-                .check(ip)
-                .map_err(|reason| DispatchError::DestinationNotAllowed {
-                    host: host.clone(),
-                    reason: reason.describe(),
-                })?;
-        }
-        Ok(host)
     }
 
     async fn send(&self, client: reqwest::Client, call: Prepared) -> Result<Answer, DispatchError> {
@@ -343,6 +357,7 @@ impl Dispatcher {
                 headers,
                 body,
                 is_json,
+                attempts: 1,
             })
         };
         // reqwest's timeout covers the body too; this one also bounds our own reading.
@@ -395,6 +410,7 @@ struct Answer {
     headers: Vec<Header>,
     body: Vec<u8>,
     is_json: bool,
+    attempts: u32,
 }
 
 impl Answer {
@@ -417,7 +433,7 @@ impl Answer {
             body_base64,
             json,
             duration_ms: millis(started.elapsed()),
-            attempts: 1,
+            attempts: self.attempts,
         }
     }
 }
@@ -432,7 +448,7 @@ fn invalid(field: &'static str, message: impl Into<String>) -> DispatchError {
 
 /// Turns reqwest's error into the contract's, from what is in its cause chain. reqwest's own
 /// text is never used: it contains the URL, which may carry an API key.
-fn classify(err: reqwest::Error) -> DispatchError {
+pub(crate) fn classify(err: reqwest::Error) -> DispatchError {
     if err.is_timeout() {
         return DispatchError::Timeout(0);
     }

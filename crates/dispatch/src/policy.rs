@@ -59,6 +59,12 @@ impl Policy {
             .collect()
     }
 
+    /// Whether `ip` is inside one of the operator's allowed networks.
+    pub fn explicitly_allowed(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        self.allow.iter().any(|net| net.contains(&ip))
+    }
+
     /// `Ok` when a connection to `ip` is allowed.
     pub fn check(&self, ip: IpAddr) -> Result<(), Blocked> {
         let ip = canonical(ip);

@@ -4,19 +4,28 @@ use base64::Engine;
 use keyway_credentials::Material;
 use keyway_model::ApiKeyPlacement;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 use zeroize::Zeroizing;
 
 use crate::DispatchError;
 
-/// Replaces any same-named header the definition had: the credential decides.
+/// Replaces any same-named header the definition had: the credential decides. `bearer` is the
+/// OAuth access token, for `oauth2` credentials.
 pub fn sign(
     material: &Material,
+    bearer: Option<&SecretString>,
     headers: &mut HeaderMap,
     url: &mut Url,
 ) -> Result<(), DispatchError> {
     match material {
+        Material::OAuth2 { .. } => {
+            let token = bearer.ok_or_else(|| {
+                DispatchError::Internal("an OAuth credential was signed without a token".into())
+            })?;
+            let value = Zeroizing::new(format!("Bearer {}", token.expose_secret()));
+            headers.insert(AUTHORIZATION, secret_header(&value)?);
+        }
         Material::Basic { username, password } => {
             let pair = Zeroizing::new(format!(
                 "{}:{}",

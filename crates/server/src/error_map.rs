@@ -126,7 +126,9 @@ impl From<DispatchError> for ApiError {
                 StatusCode::CONFLICT,
                 detail(&[("credential_id", json!(credential_id))]),
             ),
-            DispatchError::Unreachable(_) => (StatusCode::BAD_GATEWAY, Map::new()),
+            DispatchError::Unreachable(_) | DispatchError::TokenUnavailable(_) => {
+                (StatusCode::BAD_GATEWAY, Map::new())
+            }
             DispatchError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, Map::new()),
             DispatchError::TooLarge(limit) => (
                 StatusCode::BAD_GATEWAY,

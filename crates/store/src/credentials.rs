@@ -236,7 +236,8 @@ impl Store {
             if done.rows_affected() == 0 {
                 return Ok(false);
             }
-            sqlx::query("DELETE FROM credential_secrets WHERE credential_id = $1")
+            // OAuth tokens belong to the connection, not to the material being replaced.
+            sqlx::query("DELETE FROM credential_secrets WHERE credential_id = $1 AND field <> 'tokens'")
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
@@ -323,4 +324,4 @@ macro_rules! insert_secret {
         .await
     };
 }
-use insert_secret;
+pub(crate) use insert_secret;

@@ -9,6 +9,7 @@ mod audit;
 mod credentials;
 mod error;
 mod keys;
+mod oauth;
 mod tenancy;
 mod web_services;
 
@@ -18,6 +19,7 @@ pub use credentials::{
 };
 pub use error::StoreError;
 pub use keys::{RewrapCandidate, Rewrapped, VaultKeyRow};
+pub use oauth::{OAuthStateRow, TokenWrite};
 pub use tenancy::{CallerRow, OrgRow, UserRow};
 pub use web_services::{WebServiceRow, WebServiceWrite};
 

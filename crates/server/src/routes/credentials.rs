@@ -75,6 +75,8 @@ pub async fn create(
         shared: body.shared.unwrap_or(false),
         allowed_hosts,
         secret: secret_input(kind, body)?,
+        status: keyway_model::Status::Active,
+        tokens: None,
     };
     let view = state.credentials.create(&caller, input).await?;
     Ok(HttpResponse::Created()

@@ -1,0 +1,198 @@
+//! OAuth 2.0 client state shared by replicas: authorization requests in flight, refresh leases,
+//! and the token write that goes with a refresh.
+
+use crate::audit::{insert_audit, NewAuditEvent};
+use crate::credentials::{insert_secret, SecretRow};
+use crate::{now_ms, on_pool, Store, StoreError};
+
+/// An authorization request in flight; `verifier_*` is the sealed PKCE verifier.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OAuthStateRow {
+    pub state_digest: String,
+    pub credential_id: String,
+    pub issuer: String,
+    pub verifier_key_id: String,
+    pub verifier_wrapped: Vec<u8>,
+    pub verifier_ciphertext: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// New tokens for a credential, written in one transaction.
+#[derive(Debug, Clone)]
+pub struct TokenWrite {
+    /// The sealed `tokens` field (access and refresh token together).
+    pub tokens: SecretRow,
+    pub token_expires_at: Option<i64>,
+    pub status: String,
+    /// Settings JSON to store with the tokens (kept token-response extras), if changed.
+    pub settings: Option<String>,
+}
+
+impl Store {
+    pub async fn insert_oauth_state(&self, row: &OAuthStateRow) -> Result<(), StoreError> {
+        let sql =
+            "INSERT INTO oauth_states (state_digest, credential_id, issuer, verifier_key_id, \
+                   verifier_wrapped, verifier_ciphertext, created_at, expires_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        on_pool!(self, pool => {
+            // Old, never-completed requests are dropped on the way.
+            sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
+                .bind(now_ms() - 24 * 3600 * 1000)
+                .execute(pool)
+                .await?;
+            sqlx::query(sql)
+                .bind(&row.state_digest)
+                .bind(&row.credential_id)
+                .bind(&row.issuer)
+                .bind(&row.verifier_key_id)
+                .bind(&row.verifier_wrapped)
+                .bind(&row.verifier_ciphertext)
+                .bind(row.created_at)
+                .bind(row.expires_at)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Removes and returns the state row: whichever replica gets it first, once.
+    pub async fn take_oauth_state(
+        &self,
+        digest: &str,
+    ) -> Result<Option<OAuthStateRow>, StoreError> {
+        let sql = "DELETE FROM oauth_states WHERE state_digest = $1 RETURNING state_digest, \
+                   credential_id, issuer, verifier_key_id, verifier_wrapped, verifier_ciphertext, \
+                   created_at, expires_at";
+        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(digest).fetch_optional(pool).await?))
+    }
+
+    /// Takes the refresh lease of `credential_id` for `holder` unless another holder's lease
+    /// is still running. `true` when `holder` now holds it.
+    pub async fn acquire_lease(
+        &self,
+        credential_id: &str,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let sql =
+            "INSERT INTO oauth_leases (credential_id, holder, expires_at) VALUES ($1, $2, $3) \
+                   ON CONFLICT (credential_id) DO UPDATE SET holder = excluded.holder, \
+                   expires_at = excluded.expires_at \
+                   WHERE oauth_leases.expires_at < $4 OR oauth_leases.holder = excluded.holder";
+        let done = on_pool!(self, pool => sqlx::query(sql)
+            .bind(credential_id)
+            .bind(holder)
+            .bind(now + ttl_ms)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()));
+        match done {
+            Ok(n) => Ok(n == 1),
+            // The credential was removed meanwhile: nothing to refresh.
+            Err(err) if crate::credentials::is_foreign_key_violation(&err) => Ok(false),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Pushes the lease's expiry out; `false` when `holder` no longer holds it.
+    pub async fn extend_lease(
+        &self,
+        credential_id: &str,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let sql =
+            "UPDATE oauth_leases SET expires_at = $3 WHERE credential_id = $1 AND holder = $2";
+        let n = on_pool!(self, pool => sqlx::query(sql)
+            .bind(credential_id)
+            .bind(holder)
+            .bind(now_ms() + ttl_ms)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
+    pub async fn release_lease(&self, credential_id: &str, holder: &str) -> Result<(), StoreError> {
+        let sql = "DELETE FROM oauth_leases WHERE credential_id = $1 AND holder = $2";
+        on_pool!(self, pool => sqlx::query(sql).bind(credential_id).bind(holder).execute(pool).await.map(drop)?);
+        Ok(())
+    }
+
+    /// Whether some holder's lease on `credential_id` is still running.
+    pub async fn lease_running(&self, credential_id: &str) -> Result<bool, StoreError> {
+        let sql = "SELECT COUNT(*) FROM oauth_leases WHERE credential_id = $1 AND expires_at >= $2";
+        let n: i64 = on_pool!(self, pool => sqlx::query_scalar(sql)
+            .bind(credential_id)
+            .bind(now_ms())
+            .fetch_one(pool)
+            .await?);
+        Ok(n > 0)
+    }
+
+    /// Stores new tokens, status and expiry in one transaction. With `holder`, only while that
+    /// holder still has the lease (`false` otherwise, and nothing is written).
+    pub async fn store_tokens(
+        &self,
+        credential_id: &str,
+        holder: Option<&str>,
+        write: &TokenWrite,
+        audit: Option<&NewAuditEvent>,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE credentials SET status = $2, token_expires_at = $3, \
+                   settings = COALESCE($4, settings), secret_version = secret_version + 1, \
+                   updated_at = $5 WHERE id = $1 AND ($6 IS NULL OR EXISTS (SELECT 1 FROM \
+                   oauth_leases l WHERE l.credential_id = $1 AND l.holder = $6))";
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(sql)
+                .bind(credential_id)
+                .bind(&write.status)
+                .bind(write.token_expires_at)
+                .bind(&write.settings)
+                .bind(now_ms())
+                .bind(holder)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            sqlx::query("DELETE FROM credential_secrets WHERE credential_id = $1 AND field = $2")
+                .bind(credential_id)
+                .bind(&write.tokens.field)
+                .execute(&mut *tx)
+                .await?;
+            insert_secret!(&mut *tx, credential_id, write.tokens)?;
+            if let Some(audit) = audit {
+                insert_audit!(&mut *tx, audit)?;
+            }
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
+    /// Sets the status alone (`reauthorization_required` after `invalid_grant`), with an event.
+    pub async fn set_credential_status(
+        &self,
+        credential_id: &str,
+        status: &str,
+        audit: &NewAuditEvent,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE credentials SET status = $2, updated_at = $3 WHERE id = $1";
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(sql)
+                .bind(credential_id)
+                .bind(status)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+            insert_audit!(&mut *tx, audit)?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}
