@@ -26,6 +26,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("KEYWAY_DISPATCH_TIMEOUT_MS", "dispatch.timeout_ms"),
     ("KEYWAY_DISPATCH_ALLOW_NETWORKS", "dispatch.allow_networks"),
     ("KEYWAY_DISPATCH_EXTRA_CA_FILE", "dispatch.extra_ca_file"),
+    ("KEYWAY_OAUTH_PROVIDERS_FILE", "oauth.providers_file"),
+    ("KEYWAY_OAUTH_STATE_TTL_SECS", "oauth.state_ttl_secs"),
+    ("KEYWAY_OAUTH_REFRESH_SKEW_SECS", "oauth.refresh_skew_secs"),
+    ("KEYWAY_OAUTH_LEASE_TTL_SECS", "oauth.lease_ttl_secs"),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -40,6 +44,15 @@ pub struct Settings {
     pub log: LogSettings,
     pub vault: VaultSettings,
     pub dispatch: DispatchSettings,
+    pub oauth: OAuthSettings,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OAuthSettings {
+    pub providers_file: String,
+    pub state_ttl_secs: u64,
+    pub refresh_skew_secs: u64,
+    pub lease_ttl_secs: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,6 +153,34 @@ impl Settings {
             extra_ca_pem,
             ..Default::default()
         })
+    }
+
+    /// The OAuth client's catalog and timings.
+    pub fn oauth(&self) -> anyhow::Result<(keyway_oauth::Catalog, keyway_oauth::OAuthConfig)> {
+        let o = &self.oauth;
+        let file = if o.providers_file.trim().is_empty() {
+            None
+        } else {
+            Some(std::fs::read_to_string(&o.providers_file).with_context(|| {
+                format!("oauth.providers_file: cannot read {}", o.providers_file)
+            })?)
+        };
+        let catalog =
+            keyway_oauth::Catalog::load(file.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
+        if o.lease_ttl_secs < 2 || o.state_ttl_secs == 0 {
+            bail!("oauth.lease_ttl_secs must be at least 2 and oauth.state_ttl_secs at least 1");
+        }
+        let secs = std::time::Duration::from_secs;
+        Ok((
+            catalog,
+            keyway_oauth::OAuthConfig {
+                public_url: self.public_url.clone(),
+                state_ttl: secs(o.state_ttl_secs),
+                refresh_skew: secs(o.refresh_skew_secs),
+                lease_ttl: secs(o.lease_ttl_secs),
+                timeout: std::time::Duration::from_millis(self.dispatch.timeout_ms),
+            },
+        ))
     }
 
     pub fn key_file(&self) -> PathBuf {

@@ -11,6 +11,7 @@ use keyway_credentials::{rewrap_all, Credentials};
 use keyway_dispatch::resolver::SystemLookup;
 use keyway_dispatch::{AuditSink, DispatchMetrics, Dispatcher, Net, WebServices};
 use keyway_model::Role;
+use keyway_oauth::OAuth;
 use keyway_server::metrics::Metrics;
 use keyway_server::{run, AppState};
 use keyway_store::{ConnectOptions, Store};
@@ -243,6 +244,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         Net::from_config(&dispatch_config, Arc::new(SystemLookup))
             .map_err(|e| anyhow::anyhow!(e))?,
     );
+    let (catalog, oauth_config) = settings.oauth()?;
+    let oauth = Arc::new(OAuth::new(
+        credentials.clone(),
+        catalog,
+        net.clone(),
+        oauth_config,
+    ));
     let dispatcher = Dispatcher::new(
         credentials.clone(),
         dispatch_config,
@@ -250,9 +258,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         audit,
         DispatchMetrics::register(metrics.registry())?,
     )
-    .map_err(|e| anyhow::anyhow!(e))?;
+    .map_err(|e| anyhow::anyhow!(e))?
+    .with_token_source(oauth.clone());
     let state = AppState {
         web_services: WebServices::new(credentials.clone()),
+        oauth,
         credentials,
         dispatcher,
         metrics,

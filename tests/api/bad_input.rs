@@ -57,7 +57,13 @@ both_backends! {
             (vec![b'{'; 1], 400, "invalid_request", None, "JSON"),
             (b"{\"name\": \"\xff\xfe\", \"kind\": \"basic\"}".to_vec(), 400, "invalid_request", None, "UTF-8"),
             (vec![b' '; 10 * 1024 * 1024], 413, "payload_too_large", None, "larger than"),
-            (json!({"name": "x", "kind": "oauth2", "client_id": "c", "client_secret": password}).to_string().into_bytes(), 501, "not_implemented", None, "OAuth"),
+            (json!({"name": "x", "kind": "oauth2", "client_id": "c", "client_secret": password}).to_string().into_bytes(), 400, "invalid_request", Some("token_url"), "required"),
+            (json!({"name": "x", "kind": "oauth2", "provider": "nope", "client_id": "c", "client_secret": password}).to_string().into_bytes(), 400, "invalid_request", Some("provider"), "salesforce"),
+            (json!({"name": "x", "kind": "oauth2", "provider": "custom", "client_id": "c", "client_secret": password, "token_url": "http://auth.example.com/token", "authorize_url": "https://auth.example.com/a"}).to_string().into_bytes(), 400, "invalid_request", Some("token_url"), "https"),
+            (json!({"name": "x", "kind": "oauth2", "provider": "google", "client_secret": password}).to_string().into_bytes(), 400, "invalid_request", Some("client_id"), "required"),
+            (json!({"name": "x", "kind": "oauth2", "provider": "google", "client_id": "c", "client_secret": password, "grant_type": "password"}).to_string().into_bytes(), 400, "invalid_request", Some("grant_type"), "client_credentials"),
+            (json!({"name": "x", "kind": "oauth2", "provider": "google", "client_id": "c", "client_secret": password, "authorize_params": {"state": "x"}}).to_string().into_bytes(), 400, "invalid_request", Some("authorize_params"), "set by Keyway"),
+            (json!({"name": "x", "kind": "oauth2", "provider": "google", "client_id": "c", "password": password}).to_string().into_bytes(), 400, "invalid_request", Some("password"), "does not apply"),
         ];
         for (i, (body, status, code, field, words)) in cases.into_iter().enumerate() {
             let res = app.raw("POST", "/v1/credentials", Some(&alice.token), Some(body)).await;

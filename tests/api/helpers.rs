@@ -5,6 +5,7 @@
 use keyway_credentials::Credentials;
 use keyway_dispatch::resolver::StaticLookup;
 use keyway_dispatch::{AuditSink, DispatchConfig, DispatchMetrics, Dispatcher, Net, WebServices};
+use keyway_oauth::{Catalog, OAuth, OAuthConfig};
 use keyway_server::metrics::Metrics;
 use keyway_server::{run, AppState};
 use keyway_store::{ConnectOptions, Store};
@@ -132,6 +133,15 @@ pub async fn spawn_app(db: Db) -> TestApp {
 }
 
 pub async fn spawn_app_with(db: Db, dispatch: DispatchConfig) -> TestApp {
+    spawn_app_full(db, dispatch, OAuthConfig::default()).await
+}
+
+/// `oauth_config.public_url` is replaced by the app's own address.
+pub async fn spawn_app_full(
+    db: Db,
+    dispatch: DispatchConfig,
+    oauth_config: OAuthConfig,
+) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let mut sqlite_path = None;
@@ -180,6 +190,15 @@ pub async fn spawn_app_with(db: Db, dispatch: DispatchConfig) -> TestApp {
     let metrics = Metrics::new().unwrap();
     let (audit, audit_writer) = AuditSink::start(store.clone());
     let net = Arc::new(Net::from_config(&dispatch, Arc::new(test_lookup())).unwrap());
+    let oauth = Arc::new(OAuth::new(
+        credentials.clone(),
+        Catalog::load(None).unwrap(),
+        net.clone(),
+        OAuthConfig {
+            public_url: address.clone(),
+            ..oauth_config
+        },
+    ));
     let dispatcher = Dispatcher::new(
         credentials.clone(),
         dispatch,
@@ -187,9 +206,11 @@ pub async fn spawn_app_with(db: Db, dispatch: DispatchConfig) -> TestApp {
         audit,
         DispatchMetrics::register(metrics.registry()).unwrap(),
     )
-    .unwrap();
+    .unwrap()
+    .with_token_source(oauth.clone());
     let state = AppState {
         web_services: WebServices::new(credentials.clone()),
+        oauth,
         credentials,
         dispatcher,
         metrics,

@@ -302,6 +302,25 @@ impl Credentials {
                 "only the credential's owner may use it, unless it is shared; admins may see, rename and remove it but not sign calls with it",
             ));
         }
+        self.open_resolved(row, secrets)
+    }
+
+    /// Opens a credential without a caller: for the OAuth client re-reading tokens during a
+    /// refresh the caller's rights already allowed, and for revocation on removal.
+    pub async fn resolve_unchecked(&self, id: &str) -> Result<Resolved, CredentialError> {
+        let (row, secrets) = self
+            .store
+            .credential_with_secrets(id)
+            .await?
+            .ok_or(CredentialError::NotFound)?;
+        self.open_resolved(row, secrets)
+    }
+
+    fn open_resolved(
+        &self,
+        row: CredentialRow,
+        secrets: Vec<SecretRow>,
+    ) -> Result<Resolved, CredentialError> {
         let kind = Kind::parse(&row.kind).ok_or(CredentialError::Corrupt("unknown kind"))?;
         let settings: Settings = from_json(&row.settings)?;
         let mut material = None;

@@ -6,20 +6,27 @@ use crate::options::{self, Opt};
 use crate::shell::Word;
 use crate::values;
 use crate::CurlError;
+use std::collections::HashSet;
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Walked {
     pub draft: Draft,
     /// Unsupported options as written, in order, without repeats.
     pub unsupported: Vec<String>,
+    seen: HashSet<String>,
+}
+
+impl Walked {
+    fn note(&mut self, option: String) {
+        if self.seen.insert(option.clone()) {
+            self.unsupported.push(option);
+        }
+    }
 }
 
 /// The arguments after `curl`.
 pub(crate) fn walk(words: &[Word]) -> Result<Walked, CurlError> {
-    let mut out = Walked {
-        draft: Draft::default(),
-        unsupported: Vec::new(),
-    };
+    let mut out = Walked::default();
     let mut rest = words.iter();
     let mut options_ended = false;
     while let Some(word) = rest.next() {
@@ -47,7 +54,7 @@ pub(crate) fn walk(words: &[Word]) -> Result<Walked, CurlError> {
                 None
             };
             if let Opt::Unsupported { .. } = opt {
-                note(&mut out.unsupported, text.to_owned());
+                out.note(text.to_owned());
             } else {
                 apply(&mut out.draft, opt, text, value)?;
             }
@@ -93,7 +100,7 @@ fn cluster<'a>(
         }
     }
     if unsupported.len() > 1 {
-        note(&mut out.unsupported, unsupported);
+        out.note(unsupported);
     }
     Ok(())
 }
@@ -120,13 +127,12 @@ fn next_value<'a>(
     })
 }
 
-fn note(list: &mut Vec<String>, option: String) {
-    if !list.contains(&option) {
-        list.push(option);
-    }
-}
-
-fn apply(draft: &mut Draft, opt: Opt, written: &str, value: Option<Value<'_>>) -> Result<(), CurlError> {
+fn apply(
+    draft: &mut Draft,
+    opt: Opt,
+    written: &str,
+    value: Option<Value<'_>>,
+) -> Result<(), CurlError> {
     let Some(Value { text, pos }) = value else {
         if opt == Opt::Get {
             draft.get = true;
@@ -141,7 +147,12 @@ fn apply(draft: &mut Draft, opt: Opt, written: &str, value: Option<Value<'_>>) -
             draft.headers.push((line, pos));
         }
         Opt::User => draft.user = Some((values::basic(text, written, pos)?, written.to_owned())),
-        Opt::Data | Opt::DataAscii | Opt::DataRaw | Opt::DataBinary | Opt::DataUrlencode | Opt::Json => {
+        Opt::Data
+        | Opt::DataAscii
+        | Opt::DataRaw
+        | Opt::DataBinary
+        | Opt::DataUrlencode
+        | Opt::Json => {
             let piece = values::data(opt, text, written, pos)?;
             let json = opt == Opt::Json;
             let data = draft.data.get_or_insert_with(String::new);

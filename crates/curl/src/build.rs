@@ -59,9 +59,9 @@ pub(crate) fn finish(
     if draft.json && !named.contains("accept") {
         headers.push(Header::new("Accept", "application/json"));
     }
-    let method = draft.method.unwrap_or_else(|| {
-        if body.is_some() { "POST" } else { "GET" }.to_owned()
-    });
+    let method = draft
+        .method
+        .unwrap_or_else(|| if body.is_some() { "POST" } else { "GET" }.to_owned());
     RequestDefinition::parse(RequestInput {
         method: Some(method),
         url,

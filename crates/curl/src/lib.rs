@@ -1,12 +1,21 @@
 //! Turns a curl command pasted from API docs into the request definition curl itself would send.
 //!
-//! Pure: no I/O, no environment. The command is split into words as a POSIX shell would
-//! (without expanding `$VAR`, since no shell runs it), the options are read with curl's own
-//! rules, and the result is checked by [`RequestDefinition::parse`]. Errors never quote header
-//! values or data, which may hold secrets; they name the option and its position (a 0-based
-//! character offset into the command).
+//! Pure: no I/O, no environment. The command is split into words as a POSIX shell would, but
+//! `$VAR`, `${VAR}` and `$(..)` are kept as written (no shell runs here; the import warns), the
+//! options are read with curl's own rules, and the result is checked by
+//! [`RequestDefinition::parse`]. Errors never quote header values or data, which may hold
+//! secrets; they name the option and its position (a 0-based character offset).
+//!
+//! Where curl leaves a choice, the request is what curl sends: data options are joined with
+//! `&` (`--json` pieces are concatenated), data implies POST and a form body unless a
+//! `Content-Type` header says otherwise, `-G` moves the data to the query, `-u` becomes a
+//! leading `Authorization: Basic` header unless `-H` names `Authorization`, `--json` appends
+//! `Accept: application/json` unless `-H` names `Accept`, and a URL without scheme is guessed
+//! as curl guesses (`http://`, but `ftp.` hosts are FTP and refused). `-H 'Name:'` removes
+//! earlier headers of that name and the header curl would add itself.
 
 mod address;
+mod ansi_c;
 mod args;
 mod build;
 mod options;

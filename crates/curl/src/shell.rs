@@ -5,6 +5,7 @@
 //! spaces, a leading `$ ` prompt and `#` comments. Shell operators end the import with an error,
 //! since what follows them is not part of the curl command.
 
+use crate::ansi_c;
 use crate::CurlError;
 
 /// One shell word and the character offset where it starts in the input.
@@ -62,7 +63,8 @@ impl Lexer {
 
     fn push(&mut self, c: char) {
         let mut buf = [0u8; 4];
-        self.cur.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        self.cur
+            .extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
     }
 
     fn begin(&mut self) {
@@ -74,7 +76,9 @@ impl Lexer {
             let text = String::from_utf8(std::mem::take(&mut self.cur)).map_err(|_| {
                 CurlError::invalid(
                     pos,
-                    format!("the argument at position {pos} is not valid UTF-8 after its $'..' escapes"),
+                    format!(
+                        "the argument at position {pos} is not valid UTF-8 after its $'..' escapes"
+                    ),
                 )
             })?;
             self.words.push(Word { text, pos });
@@ -211,7 +215,9 @@ impl Lexer {
         self.begin();
         self.i += 1;
         loop {
-            let c = self.peek(0).ok_or_else(|| self.unbalanced(at, "single quote"))?;
+            let c = self
+                .peek(0)
+                .ok_or_else(|| self.unbalanced(at, "single quote"))?;
             self.i += 1;
             if Self::closes(open, c, &SINGLE) {
                 return Ok(());
@@ -224,7 +230,9 @@ impl Lexer {
         let at = self.i;
         self.i += 1;
         loop {
-            let c = self.peek(0).ok_or_else(|| self.unbalanced(at, "double quote"))?;
+            let c = self
+                .peek(0)
+                .ok_or_else(|| self.unbalanced(at, "double quote"))?;
             if Self::closes(open, c, &DOUBLE) {
                 self.i += 1;
                 return Ok(());
@@ -260,113 +268,11 @@ impl Lexer {
     }
 
     fn ansi_c(&mut self) -> Result<(), CurlError> {
-        let at = self.i;
         self.begin();
-        self.i += 2;
-        // bash drops the rest of a `$'..'` string after a NUL byte.
-        let mut cut = false;
-        loop {
-            let c = self
-                .peek(0)
-                .ok_or_else(|| self.unbalanced(at, "$'..' quote"))?;
-            self.i += 1;
-            let mut bytes = [0u8; 4];
-            let out: &[u8] = match c {
-                '\'' => return Ok(()),
-                '\\' => match self.escape() {
-                    Escape::Byte(b) => {
-                        bytes[0] = b;
-                        &bytes[..1]
-                    }
-                    Escape::Char(ch) => ch.encode_utf8(&mut bytes).as_bytes(),
-                    Escape::Literal(ch) => {
-                        if !cut {
-                            self.cur.push(b'\\');
-                        }
-                        ch.encode_utf8(&mut bytes).as_bytes()
-                    }
-                    Escape::Lone => b"\\",
-                },
-                c => c.encode_utf8(&mut bytes).as_bytes(),
-            };
-            if matches!(out, [0]) {
-                cut = true;
-            }
-            if !cut {
-                self.cur.extend_from_slice(out);
-            }
-        }
+        let (bytes, next) = ansi_c::read(&self.chars, self.i)
+            .ok_or_else(|| self.unbalanced(self.i, "$'..' quote"))?;
+        self.cur.extend_from_slice(&bytes);
+        self.i = next;
+        Ok(())
     }
-
-    /// Reads the escape after a `\` inside `$'..'` (the backslash already consumed).
-    fn escape(&mut self) -> Escape {
-        let Some(c) = self.peek(0) else {
-            return Escape::Lone;
-        };
-        self.i += 1;
-        let byte = |b: u8| Escape::Byte(b);
-        match c {
-            'a' => byte(7),
-            'b' => byte(8),
-            'e' | 'E' => byte(0x1B),
-            'f' => byte(0x0C),
-            'n' => byte(b'\n'),
-            'r' => byte(b'\r'),
-            't' => byte(b'\t'),
-            'v' => byte(0x0B),
-            '\\' | '\'' | '"' | '?' => Escape::Char(c),
-            '0'..='7' => {
-                self.i -= 1;
-                let v = self.digits(8, 3).unwrap_or(0);
-                byte((v & 0xFF) as u8)
-            }
-            'x' => match self.digits(16, 2) {
-                Some(v) => byte((v & 0xFF) as u8),
-                None => Escape::Literal('x'),
-            },
-            'u' | 'U' => {
-                let max = if c == 'u' { 4 } else { 8 };
-                let start = self.i;
-                match self.digits(16, max).map(char::from_u32) {
-                    Some(Some(ch)) => Escape::Char(ch),
-                    Some(None) => {
-                        // Not a Unicode scalar value: keep the escape as written.
-                        self.i = start;
-                        Escape::Literal(c)
-                    }
-                    None => Escape::Literal(c),
-                }
-            }
-            'c' => match self.peek(0) {
-                Some(k) if k.is_ascii() => {
-                    self.i += 1;
-                    byte((k as u8) & 0x1F)
-                }
-                _ => Escape::Literal('c'),
-            },
-            other => Escape::Literal(other),
-        }
-    }
-
-    /// Up to `max` digits in `radix`; `None` when there is none.
-    fn digits(&mut self, radix: u32, max: usize) -> Option<u32> {
-        let mut value: Option<u32> = None;
-        for _ in 0..max {
-            let Some(d) = self.peek(0).and_then(|c| c.to_digit(radix)) else {
-                break;
-            };
-            value = Some(value.unwrap_or(0).wrapping_mul(radix).wrapping_add(d));
-            self.i += 1;
-        }
-        value
-    }
-}
-
-enum Escape {
-    Byte(u8),
-    Char(char),
-    /// An unknown escape: bash keeps the backslash and the character.
-    Literal(char),
-    /// A backslash at the very end of the input.
-    Lone,
 }

@@ -20,5 +20,5 @@ pub use execute::{CallResult, DispatchConfig, Dispatcher};
 pub use metrics::DispatchMetrics;
 pub use net::Net;
 pub use template::Context;
-pub use token_source::{TokenError, TokenSource};
+pub use token_source::{TokenError, TokenFuture, TokenSource};
 pub use web_services::{WebServiceError, WebServiceInput, WebServiceView, WebServices};

@@ -141,3 +141,36 @@ impl From<DispatchError> for ApiError {
         coded(status, code, message, details)
     }
 }
+
+impl From<keyway_oauth::OAuthError> for ApiError {
+    fn from(err: keyway_oauth::OAuthError) -> Self {
+        use keyway_oauth::OAuthError;
+        let message = err.to_string();
+        match err {
+            OAuthError::Invalid(parse) => parse.into(),
+            OAuthError::Credential(credential) => credential.into(),
+            OAuthError::TokenRequestFailed { provider_error, .. } => {
+                // The provider answered with an OAuth error: the request was wrong (400).
+                // No answer at all: a gateway problem (502).
+                let status = if provider_error.is_some() {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::BAD_GATEWAY
+                };
+                coded(
+                    status,
+                    "oauth_token_request_failed",
+                    message,
+                    detail(&[("provider_error", json!(provider_error))]),
+                )
+            }
+            OAuthError::NotAuthorizationCode => coded(
+                StatusCode::CONFLICT,
+                "not_authorization_code",
+                message,
+                Map::new(),
+            ),
+            OAuthError::Internal(_) => ApiError::Internal(Box::new(err)),
+        }
+    }
+}

@@ -5,7 +5,9 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use keyway_credentials::Credentials;
 use keyway_dispatch::{Dispatcher, WebServices};
+use keyway_oauth::OAuth;
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use crate::metrics::Metrics;
 use crate::{routes, telemetry};
@@ -16,6 +18,7 @@ pub struct AppState {
     pub credentials: Credentials,
     pub dispatcher: Dispatcher,
     pub web_services: WebServices,
+    pub oauth: Arc<OAuth>,
     pub metrics: Metrics,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,

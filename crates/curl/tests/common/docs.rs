@@ -369,7 +369,7 @@ https://slack.com/api/chat.postMessage"#,
         .h("Authorization", BASIC_TWILIO)
         .form("Body=Hi%20there&From=%2B15017122661&To=%2B15558675310")
         .warns("-u puts a password")
-        .warns("shell variables (the first at position 66)"),
+        .warns("shell variables (the first at position 57)"),
         case(
             "docs/twilio list messages",
             r#"curl -X GET "https://api.twilio.com/2010-04-01/Accounts/$TWILIO_ACCOUNT_SID/Messages.json?PageSize=20" \

@@ -30,7 +30,7 @@ pub fn cases() -> Vec<Case> {
         .h("X-Auth-Key", "$CLOUDFLARE_API_KEY")
         .h("Accept", "application/json")
         .json("{\n      \"type\": \"A\",\n      \"name\": \"example.com\",\n      \"content\": \"198.51.100.4\",\n      \"ttl\": 3600,\n      \"proxied\": false\n    }")
-        .warns("shell variables (the first at position 49)"),
+        .warns("shell variables (the first at position 48)"),
         case(
             "docs/microsoft graph me",
             r#"curl -X GET https://graph.microsoft.com/v1.0/me -H "Authorization: Bearer {token}""#,
@@ -154,11 +154,11 @@ pub fn cases() -> Vec<Case> {
         .invalid("@Matrices.txt", "reads a file"),
         case(
             "docs/zendesk create ticket (-v dropped, options after the data)",
-            r#"curl https://example.zendesk.com/api/v2/tickets.json \
+            r#"curl https://{subdomain}.zendesk.com/api/v2/tickets.json \
   -d '{"ticket": {"subject": "My printer is on fire!", "comment": { "body": "The smoke is very colorful." }}}' \
   -H "Content-Type: application/json" -v -u {email_address}/token:{api_token} -X POST"#,
         )
-        .ok("POST", "https://example.zendesk.com/api/v2/tickets.json")
+        .ok("POST", "https://{subdomain}.zendesk.com/api/v2/tickets.json")
         .h("Authorization", "Basic e2VtYWlsX2FkZHJlc3N9L3Rva2VuOnthcGlfdG9rZW59")
         .h("Content-Type", "application/json")
         .json(r#"{"ticket": {"subject": "My printer is on fire!", "comment": { "body": "The smoke is very colorful." }}}"#)

@@ -22,7 +22,10 @@ pub struct Case {
 pub enum Expect {
     Ok(Req),
     /// `at` is where the error points: the first occurrence of a needle, or a char offset.
-    Invalid { at: Pos, says: &'static str },
+    Invalid {
+        at: Pos,
+        says: &'static str,
+    },
     Unsupported(Vec<String>),
     /// `unsupported_content_type` with the media type it names.
     ContentType(&'static str),

@@ -23,6 +23,9 @@ fn quoting() -> Vec<Case> {
         case("ansi-c bytes make one character, NUL cuts the string", format!(r"curl {U} -d $'caf\xc3\xa9\0gone'x"))
             .ok("POST", U)
             .form("caféx"),
+        case("ansi-c unknown escape of a 4-byte character is kept", format!(r"curl {U} -d $'\😀x\q'"))
+            .ok("POST", U)
+            .form(r"\😀x\q"),
         case("typographic quotes", format!("curl “{U}” -H ‘Authorization: Bearer abc’ -d “a=1”"))
             .ok("POST", U)
             .h("Authorization", "Bearer abc")
@@ -131,42 +134,97 @@ fn semantics() -> Vec<Case> {
 
 fn malformed() -> Vec<Case> {
     vec![
-        case("unbalanced single quote", "curl -H 'X-A: 1 https://x.example/").invalid("'X-A", "never closed"),
-        case("unbalanced double quote", "curl \"https://x.example/").invalid("\"https", "never closed"),
-        case("unterminated $'..'", "curl https://x.example/ -d $'abc").invalid("$'abc", "never closed"),
-        case("unbalanced typographic quote", "curl -H “X-A: 1 https://x.example/").invalid("“", "never closed"),
+        case(
+            "unbalanced single quote",
+            "curl -H 'X-A: 1 https://x.example/",
+        )
+        .invalid("'X-A", "never closed"),
+        case("unbalanced double quote", "curl \"https://x.example/")
+            .invalid("\"https", "never closed"),
+        case("unterminated $'..'", "curl https://x.example/ -d $'abc")
+            .invalid("$'abc", "never closed"),
+        case(
+            "unbalanced typographic quote",
+            "curl -H “X-A: 1 https://x.example/",
+        )
+        .invalid("“", "never closed"),
         case("no URL", "curl -X POST -d a=1").invalid_at(0, "no URL"),
-        case("two URLs", "curl https://a.example/ https://b.example/").invalid("https://b", "second URL"),
-        case("unquoted spaces make a second URL", "curl https://api.stripe.com/v1/charges -d description=My First Charge")
-            .invalid("First", "second URL"),
-        case("--url and a bare URL", "curl --url https://a.example/ https://b.example/").invalid("https://b", "second URL"),
-        case("-H missing its argument", "curl https://x.example/ -H").invalid("-H", "needs a value"),
-        case("--data missing its argument", "curl https://x.example/ --data").invalid("--data", "needs a value"),
-        case("unsupported option missing its argument", "curl https://x.example/ -o")
-            .invalid("-o", "needs a value")
-            .with_drop(),
+        case("two URLs", "curl https://a.example/ https://b.example/")
+            .invalid("https://b", "second URL"),
+        case(
+            "unquoted spaces make a second URL",
+            "curl https://api.stripe.com/v1/charges -d description=My First Charge",
+        )
+        .invalid("First", "second URL"),
+        case(
+            "--url and a bare URL",
+            "curl --url https://a.example/ https://b.example/",
+        )
+        .invalid("https://b", "second URL"),
+        case("-H missing its argument", "curl https://x.example/ -H")
+            .invalid("-H", "needs a value"),
+        case(
+            "--data missing its argument",
+            "curl https://x.example/ --data",
+        )
+        .invalid("--data", "needs a value"),
+        case(
+            "unsupported option missing its argument",
+            "curl https://x.example/ -o",
+        )
+        .invalid("-o", "needs a value")
+        .with_drop(),
         case("not curl: wget", "wget https://x.example/").invalid_at(0, "not a curl command"),
         case("not curl: sudo", "sudo curl https://x.example/").invalid_at(0, "not a curl command"),
         case("empty command", "").invalid_at(0, "empty"),
         case("only a prompt", "$ ").invalid_at(0, "empty"),
-        case("-d @file", "curl -d @body.json https://x.example/").invalid("@body.json", "reads a file"),
-        case("-d@file attached", "curl -d@body.json https://x.example/").invalid("-d@", "reads a file"),
+        case("-d @file", "curl -d @body.json https://x.example/")
+            .invalid("@body.json", "reads a file"),
+        case("-d@file attached", "curl -d@body.json https://x.example/")
+            .invalid("-d@", "reads a file"),
         case("-d @- (stdin)", "curl -d @- https://x.example/").invalid("@-", "reads a file"),
-        case("--json @file", "curl --json @data.json https://x.example/").invalid("@data.json", "reads a file"),
-        case("--data-urlencode name@file", "curl --data-urlencode 'name@file.txt' https://x.example/")
-            .invalid("'name@", "reads a file"),
+        case("--json @file", "curl --json @data.json https://x.example/")
+            .invalid("@data.json", "reads a file"),
+        case(
+            "--data-urlencode name@file",
+            "curl --data-urlencode 'name@file.txt' https://x.example/",
+        )
+        .invalid("'name@", "reads a file"),
         case("--data=x", "curl --data=x https://x.example/").invalid("--data=x", "--option=value"),
         case("ftp:// URL", "curl ftp://ftp.example.com/file.txt").invalid("ftp://", "only http"),
-        case("ftp. host without scheme", "curl -X GET ftp.example.com/file.txt").invalid("ftp.", "only http"),
+        case(
+            "ftp. host without scheme",
+            "curl -X GET ftp.example.com/file.txt",
+        )
+        .invalid("ftp.", "only http"),
         case("empty URL", "curl ''").invalid("''", "empty"),
-        case("header without colon", "curl -H 'Authorization Bearer abc' https://x.example/").invalid("'Authorization", "Name: value"),
-        case("header with an invalid name", "curl -H 'Bad Name: x' https://x.example/").invalid("'Bad", "valid header name"),
-        case("header value with a line break", r"curl -H $'X-A: a\r\nX-B: b' https://x.example/").invalid("$'X-A", "one line"),
-        case("-H @file", "curl -H @headers.txt https://x.example/").invalid("@headers", "from a file"),
-        case("-u without a password", "curl -u alice https://x.example/").invalid("alice", "user:password"),
-        case("method that is not a token", "curl -X 'GET /x' https://x.example/").invalid("'GET", "not an HTTP method"),
+        case(
+            "header without colon",
+            "curl -H 'Authorization Bearer abc' https://x.example/",
+        )
+        .invalid("'Authorization", "Name: value"),
+        case(
+            "header with an invalid name",
+            "curl -H 'Bad Name: x' https://x.example/",
+        )
+        .invalid("'Bad", "valid header name"),
+        case(
+            "header value with a line break",
+            r"curl -H $'X-A: a\r\nX-B: b' https://x.example/",
+        )
+        .invalid("$'X-A", "one line"),
+        case("-H @file", "curl -H @headers.txt https://x.example/")
+            .invalid("@headers", "from a file"),
+        case("-u without a password", "curl -u alice https://x.example/")
+            .invalid("alice", "user:password"),
+        case(
+            "method that is not a token",
+            "curl -X 'GET /x' https://x.example/",
+        )
+        .invalid("'GET", "not an HTTP method"),
         case("pipe", "curl https://x.example/ | jq .").invalid("|", "shell operator"),
-        case("unquoted & in the URL", "curl https://x.example/?a=1&b=2").invalid("&", "shell operator"),
+        case("unquoted & in the URL", "curl https://x.example/?a=1&b=2")
+            .invalid("&", "shell operator"),
         case("redirect", "curl https://x.example/ > out.json").invalid(">", "shell operator"),
         case("semicolon", "curl https://x.example/; echo done").invalid(";", "shell operator"),
     ]
@@ -175,38 +233,130 @@ fn malformed() -> Vec<Case> {
 /// Each unsupported option curl users paste, with `ARG` as its argument when it takes one: if
 /// the argument were not consumed, it would count as a second URL.
 const UNSUPPORTED: &[(&str, bool)] = &[
-    ("-L", false), ("--location", false), ("-k", false), ("--insecure", false),
-    ("-s", false), ("--silent", false), ("-S", false), ("--show-error", false),
-    ("-v", false), ("--verbose", false), ("-i", false), ("--include", false),
-    ("--compressed", false), ("-O", false), ("--remote-name", false), ("-I", false),
-    ("--head", false), ("-f", false), ("--fail", false), ("--fail-with-body", false),
-    ("--http2", false), ("--http1.1", false), ("--no-progress-meter", false),
-    ("--no-buffer", false), ("-N", false), ("-#", false), ("--progress-bar", false),
-    ("-4", false), ("-6", false), ("-g", false), ("--globoff", false), ("--digest", false),
-    ("--ntlm", false), ("--negotiate", false), ("--anyauth", false), ("-J", false),
-    ("-Z", false), ("-n", false), ("--netrc", false), ("-q", false), ("-j", false),
-    ("--location-trusted", false), ("--retry-all-errors", false), ("--path-as-is", false),
-    ("--tlsv1.2", false), ("--ssl-reqd", false), ("--create-dirs", false),
-    ("--some-unknown-option", false), ("-W", false),
-    ("-A", true), ("--user-agent", true), ("-b", true), ("--cookie", true), ("-c", true),
-    ("--cookie-jar", true), ("-e", true), ("--referer", true), ("-F", true), ("--form", true),
-    ("--form-string", true), ("-m", true), ("--max-time", true), ("--connect-timeout", true),
-    ("-o", true), ("--output", true), ("-x", true), ("--proxy", true), ("-U", true),
-    ("--proxy-user", true), ("--cacert", true), ("--capath", true), ("-E", true),
-    ("--cert", true), ("--key", true), ("--cert-type", true), ("--key-type", true),
-    ("-T", true), ("--upload-file", true), ("-w", true), ("--write-out", true),
-    ("--retry", true), ("--retry-delay", true), ("--retry-max-time", true), ("-r", true),
-    ("--range", true), ("-z", true), ("--time-cond", true), ("--limit-rate", true),
-    ("-Y", true), ("--speed-limit", true), ("-y", true), ("--speed-time", true),
-    ("--resolve", true), ("--connect-to", true), ("--interface", true),
-    ("--dns-servers", true), ("-K", true), ("--config", true), ("--oauth2-bearer", true),
-    ("--aws-sigv4", true), ("--max-redirs", true), ("--max-filesize", true), ("-D", true),
-    ("--dump-header", true), ("--trace", true), ("--trace-ascii", true), ("--stderr", true),
-    ("--tls-max", true), ("--ciphers", true), ("--proto", true), ("--proto-redir", true),
-    ("-C", true), ("--continue-at", true), ("--unix-socket", true),
-    ("--abstract-unix-socket", true), ("--noproxy", true), ("--proxy-header", true),
-    ("--url-query", true), ("--variable", true), ("--expand-url", true),
-    ("--expand-data", true), ("--request-target", true), ("-Q", true), ("-t", true),
+    ("-L", false),
+    ("--location", false),
+    ("-k", false),
+    ("--insecure", false),
+    ("-s", false),
+    ("--silent", false),
+    ("-S", false),
+    ("--show-error", false),
+    ("-v", false),
+    ("--verbose", false),
+    ("-i", false),
+    ("--include", false),
+    ("--compressed", false),
+    ("-O", false),
+    ("--remote-name", false),
+    ("-I", false),
+    ("--head", false),
+    ("-f", false),
+    ("--fail", false),
+    ("--fail-with-body", false),
+    ("--http2", false),
+    ("--http1.1", false),
+    ("--no-progress-meter", false),
+    ("--no-buffer", false),
+    ("-N", false),
+    ("-#", false),
+    ("--progress-bar", false),
+    ("-4", false),
+    ("-6", false),
+    ("-g", false),
+    ("--globoff", false),
+    ("--digest", false),
+    ("--ntlm", false),
+    ("--negotiate", false),
+    ("--anyauth", false),
+    ("-J", false),
+    ("-Z", false),
+    ("-n", false),
+    ("--netrc", false),
+    ("-q", false),
+    ("-j", false),
+    ("--location-trusted", false),
+    ("--retry-all-errors", false),
+    ("--path-as-is", false),
+    ("--tlsv1.2", false),
+    ("--ssl-reqd", false),
+    ("--create-dirs", false),
+    ("--some-unknown-option", false),
+    ("-W", false),
+    ("-A", true),
+    ("--user-agent", true),
+    ("-b", true),
+    ("--cookie", true),
+    ("-c", true),
+    ("--cookie-jar", true),
+    ("-e", true),
+    ("--referer", true),
+    ("-F", true),
+    ("--form", true),
+    ("--form-string", true),
+    ("-m", true),
+    ("--max-time", true),
+    ("--connect-timeout", true),
+    ("-o", true),
+    ("--output", true),
+    ("-x", true),
+    ("--proxy", true),
+    ("-U", true),
+    ("--proxy-user", true),
+    ("--cacert", true),
+    ("--capath", true),
+    ("-E", true),
+    ("--cert", true),
+    ("--key", true),
+    ("--cert-type", true),
+    ("--key-type", true),
+    ("-T", true),
+    ("--upload-file", true),
+    ("-w", true),
+    ("--write-out", true),
+    ("--retry", true),
+    ("--retry-delay", true),
+    ("--retry-max-time", true),
+    ("-r", true),
+    ("--range", true),
+    ("-z", true),
+    ("--time-cond", true),
+    ("--limit-rate", true),
+    ("-Y", true),
+    ("--speed-limit", true),
+    ("-y", true),
+    ("--speed-time", true),
+    ("--resolve", true),
+    ("--connect-to", true),
+    ("--interface", true),
+    ("--dns-servers", true),
+    ("-K", true),
+    ("--config", true),
+    ("--oauth2-bearer", true),
+    ("--aws-sigv4", true),
+    ("--max-redirs", true),
+    ("--max-filesize", true),
+    ("-D", true),
+    ("--dump-header", true),
+    ("--trace", true),
+    ("--trace-ascii", true),
+    ("--stderr", true),
+    ("--tls-max", true),
+    ("--ciphers", true),
+    ("--proto", true),
+    ("--proto-redir", true),
+    ("-C", true),
+    ("--continue-at", true),
+    ("--unix-socket", true),
+    ("--abstract-unix-socket", true),
+    ("--noproxy", true),
+    ("--proxy-header", true),
+    ("--url-query", true),
+    ("--variable", true),
+    ("--expand-url", true),
+    ("--expand-data", true),
+    ("--request-target", true),
+    ("-Q", true),
+    ("-t", true),
     ("-P", true),
 ];
 
@@ -216,12 +366,19 @@ fn unsupported_rows() -> Vec<Case> {
         let arg = if takes_arg { " ARG" } else { "" };
         let command = format!("curl {U} {opt}{arg}");
         v.push(case(format!("unsupported {opt}"), command.clone()).unsupported(&[opt]));
-        v.push(case(format!("unsupported {opt}, dropped"), command).ok("GET", U).dropped(&[opt]));
+        v.push(
+            case(format!("unsupported {opt}, dropped"), command)
+                .ok("GET", U)
+                .dropped(&[opt]),
+        );
     }
     v.push(
-        case("unsupported -A with an attached value", format!("curl -Amyagent/1.0 {U}"))
-            .ok("GET", U)
-            .dropped(&["-A"]),
+        case(
+            "unsupported -A with an attached value",
+            format!("curl -Amyagent/1.0 {U}"),
+        )
+        .ok("GET", U)
+        .dropped(&["-A"]),
     );
     v
 }

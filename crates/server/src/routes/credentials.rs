@@ -6,10 +6,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use keyway_credentials::{Material, Need, NewCredentialInput, SecretInput};
 use keyway_model::mtls::{self, MtlsInput};
 use keyway_model::{AllowedHosts, ApiKeyPlacement, CredentialName, Kind, ParseError};
+use keyway_oauth::{NewOAuthCredential, OAuthInput};
 use secrecy::{ExposeSecret, SecretString};
-use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::json;
+use std::collections::BTreeMap;
 
 use crate::auth::Authenticated;
 use crate::body::read_json;
@@ -34,18 +35,18 @@ struct CredentialBody {
     prefix: Option<String>,
     query_param: Option<String>,
     mtls: Option<MtlsInput>,
-    // OAuth 2.0 fields: an oauth2 body gets a clear "not yet", other kinds a field error.
-    provider: Option<IgnoredAny>,
-    grant_type: Option<IgnoredAny>,
-    client_id: Option<IgnoredAny>,
-    client_secret: Option<IgnoredAny>,
-    scopes: Option<IgnoredAny>,
-    authorize_url: Option<IgnoredAny>,
-    token_url: Option<IgnoredAny>,
-    revoke_url: Option<IgnoredAny>,
-    authorize_params: Option<IgnoredAny>,
-    token_params: Option<IgnoredAny>,
-    client_auth: Option<IgnoredAny>,
+    // OAuth 2.0 fields; refused for other kinds.
+    provider: Option<String>,
+    grant_type: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<SecretString>,
+    scopes: Option<Vec<String>>,
+    authorize_url: Option<String>,
+    token_url: Option<String>,
+    revoke_url: Option<String>,
+    authorize_params: Option<BTreeMap<String, String>>,
+    token_params: Option<BTreeMap<String, String>>,
+    client_auth: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -69,6 +70,9 @@ pub async fn create(
     let mut body: CredentialBody = read_json(&req, payload, state.body_limit).await?;
     let name = CredentialName::parse(&required(body.name.take(), "name")?)?;
     let kind = parse_kind(&required(body.kind.take(), "kind")?)?;
+    if kind == Kind::Oauth2 {
+        return create_oauth(&state, &caller, name, body).await;
+    }
     let allowed_hosts = AllowedHosts::parse(&body.allowed_hosts.take().unwrap_or_default())?;
     let input = NewCredentialInput {
         name,
@@ -82,6 +86,77 @@ pub async fn create(
     Ok(HttpResponse::Created()
         .insert_header((LOCATION, format!("/v1/credentials/{}", view.id)))
         .json(view))
+}
+
+/// An OAuth credential: `authorize_url` comes back for the authorization code grant; the
+/// client credentials grant fetches its first token before anything is stored.
+async fn create_oauth(
+    state: &AppState,
+    caller: &keyway_model::Caller,
+    name: CredentialName,
+    mut body: CredentialBody,
+) -> Result<HttpResponse, ApiError> {
+    refuse_fields(
+        &[
+            ("username", body.username.is_some()),
+            ("password", body.password.is_some()),
+            ("api_key", body.api_key.is_some()),
+        ],
+        Kind::Oauth2,
+    )?;
+    refuse_placement(&body, Kind::Oauth2)?;
+    let allowed_hosts = body
+        .allowed_hosts
+        .take()
+        .map(|hosts| AllowedHosts::parse(&hosts))
+        .transpose()?;
+    let client_secret = body
+        .client_secret
+        .take()
+        .map(|s| secret(Some(s), "client_secret", false))
+        .transpose()?;
+    let mtls = body
+        .mtls
+        .as_ref()
+        .map(|input| mtls::validate(input, time::OffsetDateTime::now_utc()))
+        .transpose()?;
+    let new = NewOAuthCredential {
+        name,
+        shared: body.shared.unwrap_or(false),
+        allowed_hosts,
+        client_secret,
+        mtls,
+        oauth: OAuthInput {
+            provider: body.provider,
+            grant_type: body.grant_type,
+            client_id: body.client_id,
+            scopes: body.scopes,
+            authorize_url: body.authorize_url,
+            token_url: body.token_url,
+            revoke_url: body.revoke_url,
+            authorize_params: body.authorize_params,
+            token_params: body.token_params,
+            client_auth: body.client_auth,
+        },
+    };
+    let (view, authorize_url) = state.oauth.create(caller, new).await?;
+    let mut json = serde_json::to_value(&view).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    if let Some(url) = authorize_url {
+        json["authorize_url"] = json!(url);
+    }
+    Ok(HttpResponse::Created()
+        .insert_header((LOCATION, format!("/v1/credentials/{}", view.id)))
+        .json(json))
+}
+
+/// `POST /v1/credentials/{id}/authorize`: a fresh URL to connect the account again.
+pub async fn authorize(
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let url = state.oauth.authorize(&caller, &id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "authorize_url": url })))
 }
 
 pub async fn list(
@@ -152,7 +227,11 @@ pub async fn replace_secret(
             ));
         }
     }
-    let input = secret_input(kind, body)?;
+    let input = if kind == Kind::Oauth2 {
+        oauth_secret_input(&state, &id, body).await?
+    } else {
+        secret_input(kind, body)?
+    };
     Ok(HttpResponse::Ok().json(
         state
             .credentials
@@ -172,10 +251,19 @@ pub async fn delete(
         .authorize(&caller, &id, Need::Manage)
         .await?;
     let params: DeleteParams = super::query(req.query_string(), "force=true or force=false")?;
+    // OAuth tokens are read before removal so they can be revoked at the provider after it.
+    let oauth = if row.kind == Kind::Oauth2.as_str() {
+        state.credentials.resolve_unchecked(&id).await.ok()
+    } else {
+        None
+    };
     state
         .credentials
         .delete(&caller, &row, params.force)
         .await?;
+    if let Some(resolved) = oauth {
+        state.oauth.revoke(&resolved, &caller).await;
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -212,42 +300,91 @@ fn secret_input(kind: Kind, mut body: CredentialBody) -> Result<SecretInput, Api
             kind,
         )?;
     }
-    let material =
-        match kind {
-            Kind::Basic => {
-                refuse_fields(&[("api_key", body.api_key.is_some())], kind)?;
-                refuse_placement(&body, kind)?;
-                let username = secret(body.username.take(), "username", false)?;
-                let password = secret(body.password.take(), "password", true)?;
-                Material::Basic { username, password }
-            }
-            Kind::ApiKey => {
-                refuse_fields(
-                    &[
-                        ("username", body.username.is_some()),
-                        ("password", body.password.is_some()),
-                    ],
-                    kind,
-                )?;
-                let api_key = secret(body.api_key.take(), "api_key", false)?;
-                let placement = ApiKeyPlacement::parse(
-                    body.header_name.as_deref(),
-                    body.prefix.as_deref(),
-                    body.query_param.as_deref(),
-                )?;
-                Material::ApiKey { api_key, placement }
-            }
-            Kind::Oauth2 => return Err(keyway_credentials::CredentialError::NotImplemented(
-                "OAuth 2.0 credentials are not available in this version yet; use basic or api_key",
-            )
-            .into()),
-        };
+    let material = match kind {
+        Kind::Basic => {
+            refuse_fields(&[("api_key", body.api_key.is_some())], kind)?;
+            refuse_placement(&body, kind)?;
+            let username = secret(body.username.take(), "username", false)?;
+            let password = secret(body.password.take(), "password", true)?;
+            Material::Basic { username, password }
+        }
+        Kind::ApiKey => {
+            refuse_fields(
+                &[
+                    ("username", body.username.is_some()),
+                    ("password", body.password.is_some()),
+                ],
+                kind,
+            )?;
+            let api_key = secret(body.api_key.take(), "api_key", false)?;
+            let placement = ApiKeyPlacement::parse(
+                body.header_name.as_deref(),
+                body.prefix.as_deref(),
+                body.query_param.as_deref(),
+            )?;
+            Material::ApiKey { api_key, placement }
+        }
+        Kind::Oauth2 => {
+            return Err(ApiError::invalid(
+                Some("kind"),
+                "OAuth 2.0 credentials are created through their own path",
+            ))
+        }
+    };
     let mtls = body
         .mtls
         .as_ref()
         .map(|input| mtls::validate(input, time::OffsetDateTime::now_utc()))
         .transpose()?;
     Ok(SecretInput { material, mtls })
+}
+
+/// For `PUT .../secret` on an OAuth credential: only `client_secret` (and `mtls`) change;
+/// the connection's tokens stay.
+async fn oauth_secret_input(
+    state: &AppState,
+    id: &str,
+    mut body: CredentialBody,
+) -> Result<SecretInput, ApiError> {
+    refuse_fields(
+        &[
+            ("username", body.username.is_some()),
+            ("password", body.password.is_some()),
+            ("api_key", body.api_key.is_some()),
+            ("provider", body.provider.is_some()),
+            ("grant_type", body.grant_type.is_some()),
+            ("client_id", body.client_id.is_some()),
+            ("scopes", body.scopes.is_some()),
+            ("authorize_url", body.authorize_url.is_some()),
+            ("token_url", body.token_url.is_some()),
+            ("revoke_url", body.revoke_url.is_some()),
+            ("authorize_params", body.authorize_params.is_some()),
+            ("token_params", body.token_params.is_some()),
+            ("client_auth", body.client_auth.is_some()),
+        ],
+        Kind::Oauth2,
+    )?;
+    refuse_placement(&body, Kind::Oauth2)?;
+    let client_secret = secret(body.client_secret.take(), "client_secret", false)?;
+    let current = state.credentials.resolve_unchecked(id).await?;
+    let Material::OAuth2 { oauth, .. } = current.material else {
+        return Err(ApiError::invalid(
+            Some("kind"),
+            "the stored credential is not OAuth 2.0",
+        ));
+    };
+    let mtls = body
+        .mtls
+        .as_ref()
+        .map(|input| mtls::validate(input, time::OffsetDateTime::now_utc()))
+        .transpose()?;
+    Ok(SecretInput {
+        material: Material::OAuth2 {
+            client_secret: Some(client_secret),
+            oauth,
+        },
+        mtls,
+    })
 }
 
 fn refuse_fields(fields: &[(&'static str, bool)], kind: Kind) -> Result<(), ApiError> {

@@ -5,6 +5,7 @@ mod credentials;
 mod dispatch;
 mod health;
 mod me;
+mod oauth;
 mod web_services;
 
 use actix_web::{web, HttpResponse};
@@ -28,6 +29,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::patch().to(credentials::rename))
                 .route(web::delete().to(credentials::delete)),
         )
+        .service(
+            resource("/v1/credentials/{id}/authorize")
+                .route(web::post().to(credentials::authorize)),
+        )
+        .service(resource("/v1/oauth/providers").route(web::get().to(oauth::providers)))
+        .service(resource("/oauth-client-service/redirect").route(web::get().to(oauth::redirect)))
         .service(
             resource("/v1/credentials/{id}/secret")
                 .route(web::put().to(credentials::replace_secret)),

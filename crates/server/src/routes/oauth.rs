@@ -1,0 +1,84 @@
+//! The OAuth catalog endpoint and the redirect endpoint with its HTML pages (no scripts, no
+//! third-party resources, no referrer).
+
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use keyway_oauth::RedirectParams;
+
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::AppState;
+
+pub async fn providers(
+    state: web::Data<AppState>,
+    Authenticated(_caller): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.oauth.providers()))
+}
+
+/// `GET /oauth-client-service/redirect`: no bearer token; the state identifies the request.
+pub async fn redirect(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let Ok(params) = serde_urlencoded::from_str::<RedirectParams>(req.query_string()) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Connection failed",
+            "The provider's redirect could not be read.",
+        );
+    };
+    match state.oauth.complete(params).await {
+        Ok(connected) => page(
+            StatusCode::OK,
+            "Account connected",
+            &format!(
+                "The {} account is now connected to the credential “{}”. You can close this window.",
+                connected.provider, connected.credential_name
+            ),
+        ),
+        Err(err) => {
+            tracing::info!(error = %err, "OAuth redirect refused");
+            page(
+                StatusCode::BAD_REQUEST,
+                "Connection failed",
+                &format!("{err}. Nothing was changed."),
+            )
+        }
+    }
+}
+
+fn page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+    let body = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} · Keyway</title>\
+         <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem}}</style>\
+         </head><body><h1>{title}</h1><p>{}</p></body></html>\n",
+        escape(message),
+        title = escape(title),
+    );
+    HttpResponse::build(status)
+        .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header(("Referrer-Policy", "no-referrer"))
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        ))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .body(body)
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
