@@ -8,6 +8,18 @@ if command -v rustup >/dev/null 2>&1; then
   rustup component add rustfmt clippy >/dev/null 2>&1 || true
 fi
 bash scripts/postgres.sh
+
+# The OAuth tests run a real authorization server (oidc-provider) on Node.js.
+if ! command -v node >/dev/null 2>&1; then
+  echo "== installing Node.js (Debian packages)"
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get install -y nodejs npm >/dev/null
+fi
+if [ ! -d tests/oauth-server/node_modules/oidc-provider ] \
+  || [ tests/oauth-server/package-lock.json -nt tests/oauth-server/node_modules/.package-lock.json ]; then
+  echo "== npm ci (tests/oauth-server)"
+  npm ci --prefix tests/oauth-server --no-audit --no-fund --loglevel=error
+fi
 export KEYWAY_TEST_DATABASE_URL="${KEYWAY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
 # Test runs leave one schema each behind in the `test` database; clear the old ones.

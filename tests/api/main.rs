@@ -3,11 +3,13 @@
 
 mod helpers;
 
+mod auth_server;
 mod bad_input;
 mod credentials;
 mod destinations;
 mod dispatch;
 mod keys;
+mod oauth;
 mod operations;
 mod tenancy;
 mod upstream;

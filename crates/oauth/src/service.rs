@@ -441,30 +441,7 @@ impl OAuth {
         let Some(tokens) = StoredTokens::from_json(tokens) else {
             return;
         };
-        let outcome = match client::build(&settings, secret, &self.redirect_uri()) {
-            Ok(oauth) => {
-                let token = match &tokens.refresh_token {
-                    Some(r) => oauth2::StandardRevocableToken::RefreshToken(
-                        oauth2::RefreshToken::new(r.clone()),
-                    ),
-                    None => oauth2::StandardRevocableToken::AccessToken(oauth2::AccessToken::new(
-                        tokens.access_token.clone(),
-                    )),
-                };
-                match oauth.revoke_token(token) {
-                    Ok(request) => match request.request_async(&self.http).await {
-                        Ok(()) => Ok(()),
-                        Err(e) => Err(match e {
-                            oauth2::RequestTokenError::ServerResponse(r) => r.error().to_string(),
-                            oauth2::RequestTokenError::Request(h) => h.to_string(),
-                            _ => "the provider's answer could not be read".into(),
-                        }),
-                    },
-                    Err(_) => Err("no revocation endpoint".into()),
-                }
-            }
-            Err(e) => Err(e),
-        };
+        let outcome = self.revoke_at_provider(&settings, secret, &tokens).await;
         let (result, detail) = match &outcome {
             Ok(()) => (
                 "success",
@@ -490,6 +467,77 @@ impl OAuth {
         };
         if let Err(e) = self.credentials.store().append_audit(&event).await {
             tracing::error!(error = %e, "the revocation could not be audited");
+        }
+    }
+}
+
+impl OAuth {
+    /// RFC 7009: the refresh token if there is one (revoking it ends the grant), else the
+    /// access token. Written here rather than through the oauth2 crate, which only revokes
+    /// at https endpoints (the test server is plain http on loopback).
+    async fn revoke_at_provider(
+        &self,
+        settings: &OAuthSettings,
+        secret: Option<&SecretString>,
+        tokens: &StoredTokens,
+    ) -> Result<(), String> {
+        let Some(url) = &settings.revoke_url else {
+            return Err("the provider has no revocation endpoint".into());
+        };
+        let (token, hint) = match &tokens.refresh_token {
+            Some(r) => (r.as_str(), "refresh_token"),
+            None => (tokens.access_token.as_str(), "access_token"),
+        };
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("token", token)
+            .append_pair("token_type_hint", hint);
+        let mut request = oauth2::HttpRequest::new(Vec::new());
+        *request.method_mut() = oauth2::http::Method::POST;
+        *request.uri_mut() = url
+            .parse()
+            .map_err(|_| "the revocation URL is invalid".to_owned())?;
+        let headers = request.headers_mut();
+        headers.insert(
+            oauth2::http::header::CONTENT_TYPE,
+            oauth2::http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        match (settings.client_auth, secret) {
+            (crate::ClientAuth::Basic, Some(secret)) => {
+                // RFC 6749 2.3.1: both parts form-encoded before Basic.
+                let enc = |s: &str| {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                };
+                let pair = zeroize::Zeroizing::new(format!(
+                    "{}:{}",
+                    enc(&settings.client_id),
+                    enc(secret.expose_secret())
+                ));
+                let value = format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair.as_bytes())
+                );
+                let mut value = oauth2::http::HeaderValue::from_str(&value)
+                    .map_err(|_| "the client secret cannot go into a header".to_owned())?;
+                value.set_sensitive(true);
+                headers.insert(oauth2::http::header::AUTHORIZATION, value);
+            }
+            (_, secret) => {
+                form.append_pair("client_id", &settings.client_id);
+                if let Some(secret) = secret {
+                    form.append_pair("client_secret", secret.expose_secret());
+                }
+            }
+        }
+        *request.body_mut() = zeroize::Zeroizing::new(form.finish()).as_bytes().to_vec();
+        let response = self.http.send(request).await.map_err(|e| e.to_string())?;
+        // RFC 7009 2.2: 200 whether or not the token was valid.
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the provider answered HTTP {}",
+                response.status().as_u16()
+            ))
         }
     }
 }

@@ -1,0 +1,405 @@
+//! OAuth 2.0 end to end against a real authorization server (oidc-provider on loopback):
+//! connect, call, refresh with rotation, revoked grant, reconnect, revocation on removal;
+//! attacks on the redirect; client credentials; both client authentication methods.
+
+use crate::auth_server::{query_param, with_param, AuthServer, Registered};
+use crate::both_backends;
+#[allow(unused_imports)]
+use crate::helpers::*;
+use crate::upstream::{Tls, Upstream};
+use keyway_credentials::Credentials;
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+
+fn redirect_uri(app: &TestApp) -> String {
+    format!("{}/oauth-client-service/redirect", app.address)
+}
+
+fn custom(name: &str, server: &AuthServer, client: &Registered, auth: &str) -> Value {
+    json!({
+        "name": name, "kind": "oauth2", "provider": "custom",
+        "client_id": client.client_id, "client_secret": client.client_secret,
+        "client_auth": auth, "scopes": ["openid", "api:read"],
+        "authorize_url": format!("{}/auth", server.issuer),
+        "token_url": format!("{}/token", server.issuer),
+        "revoke_url": format!("{}/token/revocation", server.issuer),
+    })
+}
+
+/// The redirect as the person's browser would request it: status and HTML.
+async fn land(app: &TestApp, url: &str) -> (u16, String, Option<String>) {
+    let path = url.strip_prefix(&app.address).unwrap();
+    let res = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{}{path}", app.address))
+        .send()
+        .await
+        .unwrap();
+    let policy = res
+        .headers()
+        .get("referrer-policy")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (res.status().as_u16(), res.text().await.unwrap(), policy)
+}
+
+async fn stored_tokens(app: &TestApp, id: &str) -> Value {
+    let credentials = Credentials::new(app.store.clone(), app.keyring.clone());
+    let resolved = credentials.resolve_unchecked(id).await.unwrap();
+    serde_json::from_str(resolved.tokens.unwrap().expose_secret()).unwrap()
+}
+
+async fn status(app: &TestApp, token: &str, id: &str) -> String {
+    let res = app
+        .call("GET", &format!("/v1/credentials/{id}"), token, None)
+        .await;
+    res.json["status"].as_str().unwrap().to_owned()
+}
+
+async fn call_upstream(
+    app: &TestApp,
+    token: &str,
+    upstream: &Upstream,
+    id: &str,
+) -> crate::helpers::Resp {
+    app.call(
+        "POST",
+        "/v1/dispatch",
+        token,
+        Some(json!({"request": {"url": upstream.url("http", "upstream.test", "/json"), "credential_id": id}})),
+    )
+    .await
+}
+
+fn bearer(upstream: &Upstream) -> String {
+    upstream
+        .requests()
+        .last()
+        .unwrap()
+        .header("authorization")
+        .unwrap()
+        .to_owned()
+}
+
+both_backends! {
+async fn authorization_code_connect_refresh_revoke(app) {
+    let server = AuthServer::start();
+    let upstream = Upstream::start(Tls::Plain).await;
+    let alice = app.user("acme", "alice", false).await;
+    // This client must use PKCE, and authenticates with HTTP Basic.
+    let client = server.register(&redirect_uri(&app), "client_secret_basic", true).await;
+
+    let res = app.call("POST", "/v1/credentials", &alice.token, Some(custom("Service", &server, &client, "client_secret_basic"))).await;
+    assert_eq!(res.status, 201, "{}", res.json);
+    assert_eq!(res.json["status"], "pending_authorization");
+    assert_eq!(res.json["grant_type"], "authorization_code");
+    let id = res.json["id"].as_str().unwrap().to_owned();
+    let authorize_url = res.json["authorize_url"].as_str().unwrap().to_owned();
+    assert_eq!(query_param(&authorize_url, "code_challenge_method").as_deref(), Some("S256"));
+    assert!(query_param(&authorize_url, "state").unwrap().len() >= 43);
+    // Not connected yet: calls are refused.
+    let res = call_upstream(&app, &alice.token, &upstream, &id).await;
+    assert_eq!((res.status, res.code()), (409, "credential_needs_reauthorization"));
+
+    let landing = server.browse(&authorize_url, &redirect_uri(&app)).await;
+    assert_eq!(query_param(&landing, "iss").as_deref(), Some(server.issuer.as_str()));
+    let (code, html, policy) = land(&app, &landing).await;
+    assert_eq!(code, 200, "{html}");
+    assert!(html.contains("Service") && html.contains("connected"), "{html}");
+    assert_eq!(policy.as_deref(), Some("no-referrer"));
+    assert!(!html.contains("http"), "the page loads nothing from elsewhere");
+    assert_eq!(status(&app, &alice.token, &id).await, "connected");
+
+    let res = call_upstream(&app, &alice.token, &upstream, &id).await;
+    assert_eq!(res.status, 200, "{}", res.json);
+    let first = stored_tokens(&app, &id).await;
+    let access1 = first["access_token"].as_str().unwrap().to_owned();
+    let refresh1 = first["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(bearer(&upstream), format!("Bearer {access1}"));
+
+    // Expired: the next call refreshes first; the rotated refresh token is stored with it.
+    app.sql("UPDATE credentials SET token_expires_at = 1 WHERE id = $1", &[&id]).await;
+    let res = call_upstream(&app, &alice.token, &upstream, &id).await;
+    assert_eq!(res.status, 200, "{}", res.json);
+    let second = stored_tokens(&app, &id).await;
+    let access2 = second["access_token"].as_str().unwrap().to_owned();
+    let refresh2 = second["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(access1, access2);
+    assert_ne!(refresh1, refresh2, "the server rotates refresh tokens");
+    assert_eq!(bearer(&upstream), format!("Bearer {access2}"));
+    assert_eq!(server.refresh_requests().await, 1);
+    // A fresh token is used as it is: no refresh.
+    call_upstream(&app, &alice.token, &upstream, &id).await;
+    assert_eq!(server.refresh_requests().await, 1);
+    // The old refresh token is rejected by the server now.
+    let (code, body) = server.token(&client, &[("grant_type", "refresh_token"), ("refresh_token", &refresh1)]).await;
+    assert_eq!((code, body["error"].as_str()), (400, Some("invalid_grant")));
+
+    // The grant is revoked at the provider: the next refresh gets invalid_grant, and the
+    // credential needs its owner; no further refresh is tried.
+    server.post("/_test/revoke-all", json!({})).await;
+    app.sql("UPDATE credentials SET token_expires_at = 1 WHERE id = $1", &[&id]).await;
+    let res = call_upstream(&app, &alice.token, &upstream, &id).await;
+    assert_eq!((res.status, res.code()), (409, "credential_needs_reauthorization"), "{}", res.json);
+    assert_eq!(status(&app, &alice.token, &id).await, "reauthorization_required");
+    let before = server.refresh_requests().await;
+    let res = call_upstream(&app, &alice.token, &upstream, &id).await;
+    assert_eq!(res.code(), "credential_needs_reauthorization");
+    assert_eq!(server.refresh_requests().await, before, "no refresh after invalid_grant");
+    let audit = app.call("GET", &format!("/v1/audit?credential_id={id}"), &alice.token, None).await;
+    assert!(audit.json["events"].as_array().unwrap().iter().any(|e| e["action"] == "credential.reauthorization_required"));
+
+    // The owner connects again.
+    let res = app.call("POST", &format!("/v1/credentials/{id}/authorize"), &alice.token, None).await;
+    assert_eq!(res.status, 200, "{}", res.json);
+    let landing = server.browse(res.json["authorize_url"].as_str().unwrap(), &redirect_uri(&app)).await;
+    assert_eq!(land(&app, &landing).await.0, 200);
+    assert_eq!(status(&app, &alice.token, &id).await, "connected");
+    let res = call_upstream(&app, &alice.token, &upstream, &id).await;
+    assert_eq!(res.status, 200, "{}", res.json);
+    let third = stored_tokens(&app, &id).await;
+
+    // Removal revokes the refresh token at the provider, then erases everything.
+    let revocations = server.stats().await["revocations"].as_u64().unwrap();
+    let res = app.call("DELETE", &format!("/v1/credentials/{id}"), &alice.token, None).await;
+    assert_eq!(res.status, 204);
+    let audit = app.call("GET", &format!("/v1/audit?credential_id={id}&limit=1"), &alice.token, None).await;
+    assert_eq!(audit.json["events"][0]["action"], "credential.revoke_tokens");
+    assert_eq!(audit.json["events"][0]["outcome"], "success", "{}", audit.json);
+    assert_eq!(server.stats().await["revocations"].as_u64().unwrap(), revocations + 1);
+    let refresh3 = third["refresh_token"].as_str().unwrap();
+    let (code, _) = server.token(&client, &[("grant_type", "refresh_token"), ("refresh_token", refresh3)]).await;
+    assert_eq!(code, 400, "the revoked refresh token no longer works");
+    app.assert_secrets_kept(&[&client.client_secret, &access1, &access2, &refresh1, &refresh2, refresh3]).await;
+}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attacks_on_the_redirect_change_nothing() {
+    let app = spawn_app(Db::Sqlite).await;
+    let server = AuthServer::start();
+    let alice = app.user("acme", "alice", false).await;
+    let client = server
+        .register(&redirect_uri(&app), "client_secret_basic", false)
+        .await;
+    let create = |name: &str| custom(name, &server, &client, "client_secret_basic");
+    let a = app
+        .call("POST", "/v1/credentials", &alice.token, Some(create("A")))
+        .await;
+    let b = app
+        .call("POST", "/v1/credentials", &alice.token, Some(create("B")))
+        .await;
+    let (a_id, a_url) = (
+        a.json["id"].as_str().unwrap().to_owned(),
+        a.json["authorize_url"].as_str().unwrap().to_owned(),
+    );
+    let b_id = b.json["id"].as_str().unwrap().to_owned();
+    let b_url = b.json["authorize_url"].as_str().unwrap().to_owned();
+    let redirect = redirect_uri(&app);
+
+    let refused = |what: &'static str| {
+        move |(code, html, policy): (u16, String, Option<String>)| {
+            assert_eq!(code, 400, "{what}: {html}");
+            assert!(html.contains("Nothing was changed"), "{what}: {html}");
+            assert_eq!(policy.as_deref(), Some("no-referrer"), "{what}");
+            html
+        }
+    };
+
+    // A forged state.
+    let forged = format!("{redirect}?code=abc&state=forged-state-value");
+    let html = refused("forged")(land(&app, &forged).await);
+    assert!(html.contains("unknown or was already used"), "{html}");
+
+    // The provider refused (the person clicked "deny").
+    let state = query_param(&a_url, "state").unwrap();
+    let denied =
+        format!("{redirect}?error=access_denied&error_description=The+user+denied&state={state}");
+    let html = refused("access_denied")(land(&app, &denied).await);
+    assert!(html.contains("access_denied"), "{html}");
+
+    // A state from another credential: A's state with the code issued for B's request (and
+    // B's PKCE challenge) is refused by the server, so neither credential changes.
+    let a2 = app
+        .call(
+            "POST",
+            &format!("/v1/credentials/{a_id}/authorize"),
+            &alice.token,
+            None,
+        )
+        .await;
+    let a_state = query_param(a2.json["authorize_url"].as_str().unwrap(), "state").unwrap();
+    let b_landing = server.browse(&b_url, &redirect).await;
+    let swapped = with_param(&b_landing, "state", &a_state);
+    let html = refused("swapped")(land(&app, &swapped).await);
+    assert!(
+        html.contains("exchanging the authorization code failed"),
+        "{html}"
+    );
+
+    // An issuer that is not the one the request went to (mix-up).
+    let a3 = app
+        .call(
+            "POST",
+            &format!("/v1/credentials/{a_id}/authorize"),
+            &alice.token,
+            None,
+        )
+        .await;
+    let landing = server
+        .browse(a3.json["authorize_url"].as_str().unwrap(), &redirect)
+        .await;
+    let mixed = with_param(&landing, "iss", "http://127.0.0.1:1/evil");
+    let html = refused("iss")(land(&app, &mixed).await);
+    assert!(html.contains("unexpected issuer"), "{html}");
+
+    // An expired state.
+    let a4 = app
+        .call(
+            "POST",
+            &format!("/v1/credentials/{a_id}/authorize"),
+            &alice.token,
+            None,
+        )
+        .await;
+    let landing = server
+        .browse(a4.json["authorize_url"].as_str().unwrap(), &redirect)
+        .await;
+    app.sql("UPDATE oauth_states SET expires_at = 1", &[]).await;
+    let html = refused("expired")(land(&app, &landing).await);
+    assert!(html.contains("expired"), "{html}");
+
+    for id in [&a_id, &b_id] {
+        assert_eq!(
+            status(&app, &alice.token, id).await,
+            "pending_authorization"
+        );
+    }
+
+    // A good one, then the same redirect replayed.
+    let a5 = app
+        .call(
+            "POST",
+            &format!("/v1/credentials/{a_id}/authorize"),
+            &alice.token,
+            None,
+        )
+        .await;
+    let landing = server
+        .browse(a5.json["authorize_url"].as_str().unwrap(), &redirect)
+        .await;
+    assert_eq!(land(&app, &landing).await.0, 200);
+    assert_eq!(status(&app, &alice.token, &a_id).await, "connected");
+    let tokens = stored_tokens(&app, &a_id).await;
+    let html = refused("replayed")(land(&app, &landing).await);
+    assert!(html.contains("unknown or was already used"), "{html}");
+    assert_eq!(
+        stored_tokens(&app, &a_id).await,
+        tokens,
+        "the replay changed nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_and_client_secret_post() {
+    let app = spawn_app(Db::Sqlite).await;
+    let server = AuthServer::start();
+    let upstream = Upstream::start(Tls::Plain).await;
+    let alice = app.user("acme", "alice", false).await;
+    let client = server
+        .register(&redirect_uri(&app), "client_secret_post", false)
+        .await;
+
+    let mut body = custom("Machine", &server, &client, "client_secret_post");
+    body["grant_type"] = json!("client_credentials");
+    body["scopes"] = json!(["api:read"]);
+    let res = app
+        .call("POST", "/v1/credentials", &alice.token, Some(body.clone()))
+        .await;
+    assert_eq!(res.status, 201, "{}", res.json);
+    assert_eq!(res.json["status"], "connected");
+    assert!(res.json["token_expires_at"].is_string());
+    assert!(res.json.get("authorize_url").is_none());
+    let id = res.json["id"].as_str().unwrap().to_owned();
+    let res = call_upstream(&app, &alice.token, &upstream, &id).await;
+    assert_eq!(res.status, 200, "{}", res.json);
+    let access = stored_tokens(&app, &id).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(bearer(&upstream), format!("Bearer {access}"));
+    // Expiry: a new token by the same grant.
+    app.sql(
+        "UPDATE credentials SET token_expires_at = 1 WHERE id = $1",
+        &[&id],
+    )
+    .await;
+    call_upstream(&app, &alice.token, &upstream, &id).await;
+    assert_ne!(bearer(&upstream), format!("Bearer {access}"));
+    assert_eq!(
+        server.stats().await["token_requests"]["client_credentials"],
+        2
+    );
+
+    // A wrong secret: the provider's error, and nothing stored.
+    let before = app
+        .call("GET", "/v1/credentials", &alice.token, None)
+        .await
+        .json["credentials"]
+        .as_array()
+        .unwrap()
+        .len();
+    body["name"] = json!("Wrong");
+    body["client_secret"] = json!("not-the-secret");
+    let res = app
+        .call("POST", "/v1/credentials", &alice.token, Some(body))
+        .await;
+    assert_eq!(
+        (res.status, res.code()),
+        (400, "oauth_token_request_failed"),
+        "{}",
+        res.json
+    );
+    assert_eq!(res.json["error"]["provider_error"], "invalid_client");
+    let after = app
+        .call("GET", "/v1/credentials", &alice.token, None)
+        .await
+        .json["credentials"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after);
+
+    // The authorization code grant with client_secret_post.
+    let res = app
+        .call(
+            "POST",
+            "/v1/credentials",
+            &alice.token,
+            Some(custom("Posted", &server, &client, "client_secret_post")),
+        )
+        .await;
+    let url = res.json["authorize_url"].as_str().unwrap().to_owned();
+    let landing = server.browse(&url, &redirect_uri(&app)).await;
+    assert_eq!(land(&app, &landing).await.0, 200);
+    assert_eq!(
+        status(&app, &alice.token, res.json["id"].as_str().unwrap()).await,
+        "connected"
+    );
+
+    // The catalog and the redirect URI to register.
+    let res = app
+        .call("GET", "/v1/oauth/providers", &alice.token, None)
+        .await;
+    assert_eq!(res.json["redirect_uri"], redirect_uri(&app));
+    let names: Vec<&str> = res.json["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["custom", "google", "jira", "salesforce", "zoom"]);
+    app.assert_secrets_kept(&[&client.client_secret, &access])
+        .await;
+}
