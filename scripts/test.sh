@@ -22,6 +22,9 @@ if [ ! -d tests/oauth-server/node_modules/oidc-provider ] \
 fi
 export KEYWAY_TEST_DATABASE_URL="${KEYWAY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
+# A failed replica test may leave its database behind; clear old ones.
+psql "$KEYWAY_TEST_DATABASE_URL" -qtAc "SELECT 'DROP DATABASE ' || datname || ' WITH (FORCE);' FROM pg_database WHERE datname LIKE 'kwt\_%'" \
+  | psql "$KEYWAY_TEST_DATABASE_URL" -q >/dev/null
 # Test runs leave one schema each behind in the `test` database; clear the old ones.
 psql "$KEYWAY_TEST_DATABASE_URL" -qtAc "SELECT 'DROP SCHEMA ' || nspname || ' CASCADE;' FROM pg_namespace WHERE nspname LIKE 'kwt\_%' OR nspname LIKE 'kwbench\_%'" \
   | psql "$KEYWAY_TEST_DATABASE_URL" -q >/dev/null

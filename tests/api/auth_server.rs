@@ -26,6 +26,7 @@ pub struct Registered {
 
 impl AuthServer {
     pub fn start() -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oauth-server");
         assert!(
             std::path::Path::new(dir).join("node_modules/oidc-provider").exists(),

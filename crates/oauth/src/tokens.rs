@@ -44,21 +44,18 @@ impl OAuth {
         }
         let id = &resolved.row.id;
         let deadline = Instant::now() + self.config.lease_ttl * 3 + self.config.timeout;
+        // One name per attempt: tasks of this process compete for the lease like replicas do.
+        let holder = format!("{}/{}", self.holder, uuid::Uuid::new_v4().simple());
         loop {
             let acquired = self
                 .credentials
                 .store()
-                .acquire_lease(id, &self.holder, millis(self.config.lease_ttl))
+                .acquire_lease(id, &holder, millis(self.config.lease_ttl))
                 .await
                 .map_err(unavailable)?;
             if acquired {
-                let result = self.refresh_holding_lease(id, rejected).await;
-                if let Err(e) = self
-                    .credentials
-                    .store()
-                    .release_lease(id, &self.holder)
-                    .await
-                {
+                let result = self.refresh_holding_lease(id, &holder, rejected).await;
+                if let Err(e) = self.credentials.store().release_lease(id, &holder).await {
                     tracing::warn!(error = %e, "the refresh lease could not be released; it will expire");
                 }
                 return result;
@@ -126,6 +123,7 @@ impl OAuth {
     async fn refresh_holding_lease(
         &self,
         id: &str,
+        holder: &str,
         rejected: Option<&SecretString>,
     ) -> Result<SecretString, TokenError> {
         // Someone may have refreshed between our read and the lease: use their token.
@@ -145,13 +143,13 @@ impl OAuth {
             .and_then(StoredTokens::from_json)
             .ok_or(TokenError::NeedsReauthorization)?;
         let store = self.credentials.store().clone();
-        let (id_owned, holder, ttl) = (id.to_owned(), self.holder.clone(), self.config.lease_ttl);
+        let (id_owned, keeper, ttl) = (id.to_owned(), holder.to_owned(), self.config.lease_ttl);
         // Keep the lease while the provider is slow; it expires if this process dies.
         let keeper = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(ttl / 3).await;
                 if !matches!(
-                    store.extend_lease(&id_owned, &holder, millis(ttl)).await,
+                    store.extend_lease(&id_owned, &keeper, millis(ttl)).await,
                     Ok(true)
                 ) {
                     return;
@@ -184,7 +182,7 @@ impl OAuth {
                     .write_tokens(
                         &current.row.org_id,
                         id,
-                        Some(&self.holder),
+                        Some(holder),
                         &granted,
                         &settings,
                         None,

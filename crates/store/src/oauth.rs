@@ -67,8 +67,9 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(digest).fetch_optional(pool).await?))
     }
 
-    /// Takes the refresh lease of `credential_id` for `holder` unless another holder's lease
-    /// is still running. `true` when `holder` now holds it.
+    /// Takes the refresh lease of `credential_id` for `holder` unless a lease is still
+    /// running, even one of the same holder name: give each attempt its own name.
+    /// `true` when `holder` now holds it.
     pub async fn acquire_lease(
         &self,
         credential_id: &str,
@@ -80,7 +81,7 @@ impl Store {
             "INSERT INTO oauth_leases (credential_id, holder, expires_at) VALUES ($1, $2, $3) \
                    ON CONFLICT (credential_id) DO UPDATE SET holder = excluded.holder, \
                    expires_at = excluded.expires_at \
-                   WHERE oauth_leases.expires_at < $4 OR oauth_leases.holder = excluded.holder";
+                   WHERE oauth_leases.expires_at < $4";
         let done = on_pool!(self, pool => sqlx::query(sql)
             .bind(credential_id)
             .bind(holder)
