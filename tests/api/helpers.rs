@@ -133,14 +133,16 @@ pub async fn spawn_app(db: Db) -> TestApp {
 }
 
 pub async fn spawn_app_with(db: Db, dispatch: DispatchConfig) -> TestApp {
-    spawn_app_full(db, dispatch, OAuthConfig::default()).await
+    spawn_app_full(db, dispatch, OAuthConfig::default(), None).await
 }
 
-/// `oauth_config.public_url` is replaced by the app's own address.
+/// `oauth_config.public_url` is replaced by the app's own address; `catalog` replaces the
+/// built-in provider catalog.
 pub async fn spawn_app_full(
     db: Db,
     dispatch: DispatchConfig,
     oauth_config: OAuthConfig,
+    catalog: Option<Catalog>,
 ) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
@@ -192,7 +194,7 @@ pub async fn spawn_app_full(
     let net = Arc::new(Net::from_config(&dispatch, Arc::new(test_lookup())).unwrap());
     let oauth = Arc::new(OAuth::new(
         credentials.clone(),
-        Catalog::load(None).unwrap(),
+        catalog.unwrap_or_else(|| Catalog::load(None).unwrap()),
         net.clone(),
         OAuthConfig {
             public_url: address.clone(),

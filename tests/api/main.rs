@@ -11,6 +11,8 @@ mod dispatch;
 mod keys;
 mod oauth;
 mod operations;
+mod presets;
+mod recorded;
 mod tenancy;
 mod upstream;
 mod web_services;

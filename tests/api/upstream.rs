@@ -228,6 +228,10 @@ where
                     )
                 })
                 .collect();
+            let authorization = req
+                .headers()
+                .get("authorization")
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
             let body = req.into_body().collect().await.unwrap().to_bytes().to_vec();
             let path = target.split('?').next().unwrap_or_default().to_owned();
             record.lock().unwrap().push(Seen {
@@ -238,7 +242,7 @@ where
                 client_cn,
                 peer,
             });
-            Ok::<_, Infallible>(respond(&path).await)
+            Ok::<_, Infallible>(respond(&path, authorization.as_deref()).await)
         }
     });
     let _ = http1::Builder::new().serve_connection(io, service).await;
@@ -254,9 +258,9 @@ fn full(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Bod
         .unwrap()
 }
 
-/// `/json`, `/status/{code}`, `/bytes/{n}` (with a length), `/stream/{n}` (chunked, no
+/// `/json`, `/bearer/{token}` (401 unless that bearer token is sent), `/status/{code}`, `/bytes/{n}` (with a length), `/stream/{n}` (chunked, no
 /// length, 64 KiB chunks), `/slow/{ms}`, `/redirect`, `/binary`; anything else echoes "ok".
-async fn respond(path: &str) -> Response<Body> {
+async fn respond(path: &str, authorization: Option<&str>) -> Response<Body> {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {
         ["json"] => full(200, "application/json", r#"{"ok":true,"items":[1,2]}"#),
@@ -288,6 +292,11 @@ async fn respond(path: &str) -> Response<Body> {
             .header("location", "http://169.254.169.254/latest/meta-data/")
             .body(Full::new(Bytes::new()).boxed())
             .unwrap(),
+        // 200 only for the expected bearer token, else 401 (an expired token upstream).
+        ["bearer", token] if authorization == Some(&format!("Bearer {token}")) => {
+            full(200, "application/json", r#"{"ok":true}"#)
+        }
+        ["bearer", _] => full(401, "application/json", r#"{"error":"invalid_token"}"#),
         ["binary"] => full(
             200,
             "application/octet-stream",

@@ -73,6 +73,11 @@ impl Catalog {
         Ok(Self(presets))
     }
 
+    /// Adds or replaces a preset.
+    pub fn insert(&mut self, name: impl Into<String>, preset: Preset) {
+        self.0.insert(name.into(), preset);
+    }
+
     pub fn get(&self, name: &str) -> Option<&Preset> {
         self.0.get(name)
     }
