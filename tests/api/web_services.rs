@@ -94,11 +94,35 @@ async fn web_services_from_curl_run_by_id(app) {
     assert_eq!((res.status, res.code()), (404, "not_found"));
     assert_eq!(res.json["error"]["field"], "credential_id");
 
+    // A secret header would be stored in plain text: refused, pointing to credentials.
+    let pasted = secret("pasted");
+    for (name, value) in [("Authorization", format!("Bearer {pasted}")), ("Cookie", format!("sid={pasted}"))] {
+        let res = app
+            .call("POST", "/v1/web-services", &alice.token, Some(json!({
+                "name": "leaky", "request": {"url": "https://api.example.com/", "headers": [{"name": name, "value": value}]},
+            })))
+            .await;
+        assert_eq!((res.status, res.code()), (400, "invalid_request"), "{}", res.json);
+        assert!(res.json["error"]["message"].as_str().unwrap().contains("credential"));
+    }
+    let res = app
+        .call("POST", "/v1/web-services", &alice.token, Some(json!({
+            "name": "leaky", "curl": format!("curl -u me:{pasted} https://api.example.com/"),
+        })))
+        .await;
+    assert_eq!(res.status, 400, "-u in a saved command is refused too: {}", res.json);
+    let res = app
+        .call("POST", "/v1/web-services", &alice.token, Some(json!({
+            "name": "piped", "request": {"url": "https://api.example.com/", "headers": [{"name": "Authorization", "value": "Bearer ${e://Field/Token}"}]},
+        })))
+        .await;
+    assert_eq!(res.status, 201, "a placeholder is filled per run: {}", res.json);
+
     let res = app.call("DELETE", &format!("/v1/web-services/{id}"), &alice.token, None).await;
     assert_eq!(res.status, 204);
     let res = app.call("DELETE", &format!("/v1/credentials/{credential}"), &alice.token, None).await;
     assert_eq!(res.status, 204, "{}", res.json);
-    app.assert_secrets_kept(&[&key]).await;
+    app.assert_secrets_kept(&[&key, &pasted]).await;
 }
 }
 

@@ -228,6 +228,7 @@ impl WebServices {
             (Some(top), _) => request.credential_id = Some(top),
             (None, _) => {}
         }
+        refuse_stored_secrets(&request)?;
         if let Some(credential_id) = &request.credential_id {
             match self
                 .credentials
@@ -289,6 +290,47 @@ fn view(
         dropped,
         warnings,
     })
+}
+
+/// Headers that carry a secret would be stored in plain text with the definition: those
+/// belong in a credential. A value made only of placeholders is fine (it is filled per run).
+fn refuse_stored_secrets(request: &RequestDefinition) -> Result<(), WebServiceError> {
+    const SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
+    for header in &request.headers {
+        let literal = strip_placeholders(&header.value);
+        if SECRET_HEADERS.contains(&header.name.to_ascii_lowercase().as_str())
+            && !literal.trim().is_empty()
+            && !is_scheme_only(literal.trim())
+        {
+            return Err(WebServiceError::Invalid(ParseError::new(
+                "headers",
+                format!(
+                    "the {} header would be stored in plain text with the web service: put the secret in a credential (basic or api_key) and set credential_id",
+                    header.name
+                ),
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `Bearer ` before a placeholder is not a secret.
+fn is_scheme_only(literal: &str) -> bool {
+    ["bearer", "basic", "token"].contains(&literal.to_ascii_lowercase().as_str())
+}
+
+fn strip_placeholders(value: &str) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start + 2..].find('}') else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        rest = &rest[start + 2 + len + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn invalid(field: &'static str, message: &str) -> WebServiceError {
