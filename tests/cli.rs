@@ -341,3 +341,39 @@ fn a_broken_config_file_is_reported_without_quoting_it() {
         "the error quotes the secret: {stderr}"
     );
 }
+
+#[test]
+fn curl_import_works_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(keyway(
+        dir.path(),
+        &[
+            "curl",
+            "import",
+            "curl https://api.example.com/v1/items -H 'Accept: application/json' -d name=Ann -d 'team=A&B'",
+        ],
+        &[],
+    ));
+    let import: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(import["request"]["method"], "POST");
+    assert_eq!(import["request"]["body"], "name=Ann&team=A&B");
+    assert_eq!(import["request"]["content_type"], "urlencoded");
+    assert_eq!(
+        import["request"]["headers"],
+        json!([{"name": "Accept", "value": "application/json"}])
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "an offline import touches no database"
+    );
+
+    let out = keyway(
+        dir.path(),
+        &["curl", "import", "curl -L --max-time 5 https://x.example"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let error: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(error["error"]["code"], "unsupported_curl_options");
+    assert_eq!(error["error"]["options"], json!(["-L", "--max-time"]));
+}
