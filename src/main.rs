@@ -7,6 +7,7 @@ mod telemetry;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+use keyway_credentials::cache::TtlCache;
 use keyway_credentials::{rewrap_all, Credentials};
 use keyway_dispatch::resolver::SystemLookup;
 use keyway_dispatch::{AuditSink, DispatchMetrics, Dispatcher, Net, WebServices};
@@ -236,7 +237,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listener = TcpListener::bind(&settings.listen)
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let address = listener.local_addr()?;
-    let credentials = Credentials::new(store.clone(), Arc::new(keyring));
+    let cache_ttl = std::time::Duration::from_millis(settings.cache_ttl_ms);
+    let credentials = Credentials::with_cache_ttl(store.clone(), Arc::new(keyring), cache_ttl);
     let metrics = Metrics::new()?;
     let (audit, audit_writer) = AuditSink::start(store.clone());
     let dispatch_config = settings.dispatch_config()?;
@@ -261,7 +263,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!(e))?
     .with_token_source(oauth.clone());
     let state = AppState {
-        web_services: WebServices::new(credentials.clone()),
+        web_services: WebServices::new(credentials.clone(), cache_ttl),
+        callers: TtlCache::new(cache_ttl, 100_000),
         oauth,
         credentials,
         dispatcher,

@@ -215,6 +215,8 @@ async fn two_replicas_refresh_once_and_survive_a_killed_lease_holder() {
 
     // The storm: the token has expired; 200 concurrent calls, half to each replica.
     db.sql("UPDATE credentials SET token_expires_at = 1").await;
+    // The replicas reuse what they read for up to cache_ttl_ms (1 s by default).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     server.post("/_test/reset-stats", json!({})).await;
     let calls = (0..200).map(|i| {
         let client = client.clone();
@@ -249,6 +251,8 @@ async fn two_replicas_refresh_once_and_survive_a_killed_lease_holder() {
     // Kill A while it holds the lease (its refresh request is held back by the server, which
     // drops it when A dies); B takes over when the lease runs out.
     db.sql("UPDATE credentials SET token_expires_at = 1").await;
+    // The replicas reuse what they read for up to cache_ttl_ms (1 s by default).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     server.post("/_test/token-delay", json!({"ms": 2000})).await;
     let a_call = {
         let (client, base, token, request) = (
@@ -290,6 +294,8 @@ async fn two_replicas_refresh_once_and_survive_a_killed_lease_holder() {
     );
     // No refresh token was lost: the chain goes on.
     db.sql("UPDATE credentials SET token_expires_at = 1").await;
+    // The replicas reuse what they read for up to cache_ttl_ms (1 s by default).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let (status, body) = dispatch(&client, &b.base, &token, &request).await;
     assert_eq!(status, 200, "{body}");
     let unconsumed = server.get_json("/_test/refresh-tokens").await;

@@ -395,3 +395,106 @@ async fn piped_values_cannot_inject_headers_and_strict_names_missing_keys() {
     assert_eq!(upstream.requests()[0].target, "/x/");
     assert_eq!(upstream.requests()[0].header("x-name"), Some(""));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_reads_follow_this_replicas_writes_at_once_and_others_within_the_ttl() {
+    let ttl = std::time::Duration::from_secs(1);
+    let app = crate::helpers::spawn_app_full(
+        Db::Sqlite,
+        crate::helpers::loopback_dispatch(),
+        keyway_oauth::OAuthConfig::default(),
+        None,
+        ttl,
+    )
+    .await;
+    let alice = app.user("acme", "alice", false).await;
+    let upstream = Upstream::start(Tls::Plain).await;
+    let (key1, key2) = (secret("key1"), secret("key2"));
+    let id = credential(
+        &app,
+        &alice.token,
+        json!({"name": "k", "kind": "api_key", "api_key": key1}),
+    )
+    .await;
+    let ws = app
+        .call("POST", "/v1/web-services", &alice.token, Some(json!({
+            "name": "w", "request": {"url": upstream.url("http", "upstream.test", "/one"), "credential_id": id},
+        })))
+        .await;
+    let ws_id = ws.json["id"].as_str().unwrap().to_owned();
+    let run = format!("/v1/web-services/{ws_id}/run");
+    let last = |u: &Upstream| u.requests().last().unwrap().clone();
+
+    assert_eq!(
+        app.call("POST", &run, &alice.token, Some(json!({})))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        last(&upstream).header("authorization"),
+        Some(format!("Bearer {key1}").as_str())
+    );
+    // Changes made through this replica apply to the very next call.
+    let res = app
+        .call(
+            "PUT",
+            &format!("/v1/credentials/{id}/secret"),
+            &alice.token,
+            Some(json!({"api_key": key2})),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.json);
+    let res = app
+        .call("PUT", &format!("/v1/web-services/{ws_id}"), &alice.token, Some(json!({
+            "request": {"url": upstream.url("http", "upstream.test", "/two"), "credential_id": id},
+        })))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.json);
+    assert_eq!(
+        app.call("POST", &run, &alice.token, Some(json!({})))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(last(&upstream).target, "/two");
+    assert_eq!(
+        last(&upstream).header("authorization"),
+        Some(format!("Bearer {key2}").as_str())
+    );
+
+    // A change behind this replica's back (another replica) shows within the TTL.
+    app.sql(
+        "UPDATE web_services SET request = replace(request, '/two', '/three')",
+        &[],
+    )
+    .await;
+    tokio::time::sleep(ttl + std::time::Duration::from_millis(100)).await;
+    assert_eq!(
+        app.call("POST", &run, &alice.token, Some(json!({})))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(last(&upstream).target, "/three");
+
+    // Removal through this replica stops use at once.
+    let res = app
+        .call(
+            "DELETE",
+            &format!("/v1/credentials/{id}?force=true"),
+            &alice.token,
+            None,
+        )
+        .await;
+    assert_eq!(res.status, 204);
+    let res = dispatch(
+        &app,
+        &alice.token,
+        json!({"url": upstream.url("http", "upstream.test", "/"), "credential_id": id}),
+        json!({}),
+    )
+    .await;
+    assert_eq!((res.status, res.code()), (404, "not_found"));
+    app.assert_secrets_kept(&[&key1, &key2]).await;
+}

@@ -15,6 +15,7 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
@@ -133,7 +134,7 @@ pub async fn spawn_app(db: Db) -> TestApp {
 }
 
 pub async fn spawn_app_with(db: Db, dispatch: DispatchConfig) -> TestApp {
-    spawn_app_full(db, dispatch, OAuthConfig::default(), None).await
+    spawn_app_full(db, dispatch, OAuthConfig::default(), None, Duration::ZERO).await
 }
 
 /// `oauth_config.public_url` is replaced by the app's own address; `catalog` replaces the
@@ -143,6 +144,7 @@ pub async fn spawn_app_full(
     dispatch: DispatchConfig,
     oauth_config: OAuthConfig,
     catalog: Option<Catalog>,
+    cache_ttl: Duration,
 ) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
@@ -188,7 +190,7 @@ pub async fn spawn_app_full(
         .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let credentials = Credentials::new(store.clone(), keyring.clone());
+    let credentials = Credentials::with_cache_ttl(store.clone(), keyring.clone(), cache_ttl);
     let metrics = Metrics::new().unwrap();
     let (audit, audit_writer) = AuditSink::start(store.clone());
     let net = Arc::new(Net::from_config(&dispatch, Arc::new(test_lookup())).unwrap());
@@ -211,7 +213,8 @@ pub async fn spawn_app_full(
     .unwrap()
     .with_token_source(oauth.clone());
     let state = AppState {
-        web_services: WebServices::new(credentials.clone()),
+        web_services: WebServices::new(credentials.clone(), cache_ttl),
+        callers: keyway_credentials::cache::TtlCache::new(cache_ttl, 1000),
         oauth,
         credentials,
         dispatcher,

@@ -43,7 +43,7 @@ both_backends! {
         let caller = caller(&app, &alice.id).await;
         for (id, key) in ids.iter().zip(&keys) {
             let resolved = creds.resolve(&caller, id).await.unwrap();
-            match resolved.material {
+            match &resolved.material {
                 Material::ApiKey { api_key, .. } => assert_eq!(api_key.expose_secret(), key),
                 other => panic!("unexpected {other:?}"),
             }

@@ -73,6 +73,7 @@ async fn presets_against_recorded_provider_responses() {
         loopback_dispatch(),
         OAuthConfig::default(),
         Some(catalog),
+        std::time::Duration::ZERO,
     )
     .await;
     let alice = app.user("acme", "alice", false).await;

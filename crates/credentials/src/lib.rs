@@ -1,6 +1,7 @@
 //! Credential management without HTTP: rights, sealing each secret field, resolving a credential
 //! for a call, master-key checks and rewrap. The server, OAuth client and dispatcher share it.
 
+pub mod cache;
 mod error;
 mod keys;
 mod material;

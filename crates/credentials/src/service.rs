@@ -1,6 +1,9 @@
 //! The credential operations of the contract, with its tenancy rules and an audit event for each.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cache::TtlCache;
 
 use keyway_model::{AllowedHosts, Caller, CredentialName, Kind, Status};
 use keyway_store::{
@@ -22,7 +25,12 @@ use zeroize::Zeroizing;
 pub struct Credentials {
     store: Store,
     keyring: Arc<Keyring>,
+    /// Opened credentials for calls, briefly (see [`crate::cache`]).
+    opened: Arc<TtlCache<String, Arc<Resolved>>>,
 }
+
+/// How long an opened credential is reused for calls unless configured otherwise.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub struct NewCredentialInput {
@@ -74,7 +82,21 @@ pub struct AuditFilter {
 
 impl Credentials {
     pub fn new(store: Store, keyring: Arc<Keyring>) -> Self {
-        Self { store, keyring }
+        Self::with_cache_ttl(store, keyring, DEFAULT_CACHE_TTL)
+    }
+
+    /// `ttl` zero: every call reads the database.
+    pub fn with_cache_ttl(store: Store, keyring: Arc<Keyring>, ttl: Duration) -> Self {
+        Self {
+            store,
+            keyring,
+            opened: Arc::new(TtlCache::new(ttl, 10_000)),
+        }
+    }
+
+    /// Drops the cached copy of a credential this process changed.
+    pub fn forget(&self, id: &str) {
+        self.opened.remove(&id.to_owned());
     }
 
     pub fn store(&self) -> &Store {
@@ -224,6 +246,7 @@ impl Credentials {
         {
             return Err(CredentialError::NotFound);
         }
+        self.forget(&row.id);
         self.view(&row.id, true).await
     }
 
@@ -258,7 +281,10 @@ impl Credentials {
             "success",
         )
         .with_detail(serde_json::json!({ "mtls": input.mtls.is_some() }));
-        if !self.store.replace_secret(&row.id, &update, &event).await? {
+        self.forget(&row.id);
+        let replaced = self.store.replace_secret(&row.id, &update, &event).await?;
+        self.forget(&row.id);
+        if !replaced {
             return Err(CredentialError::NotFound);
         }
         self.view(&row.id, true).await
@@ -278,7 +304,9 @@ impl Credentials {
             "success",
         )
         .with_detail(serde_json::json!({ "name": row.name, "force": force }));
-        match self.store.delete_credential(&row.id, force, &event).await? {
+        let outcome = self.store.delete_credential(&row.id, force, &event).await?;
+        self.forget(&row.id);
+        match outcome {
             DeleteOutcome::Deleted => Ok(()),
             DeleteOutcome::InUse(users) => Err(CredentialError::InUse(users)),
             DeleteOutcome::Missing => Err(CredentialError::NotFound),
@@ -287,12 +315,25 @@ impl Credentials {
 
     /// Opens a credential for a call made by `caller`.
     #[tracing::instrument(skip_all, fields(credential_id = %id))]
-    pub async fn resolve(&self, caller: &Caller, id: &str) -> Result<Resolved, CredentialError> {
-        let (row, secrets) = self
-            .store
-            .credential_with_secrets(id)
-            .await?
-            .ok_or(CredentialError::NotFound)?;
+    pub async fn resolve(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<Arc<Resolved>, CredentialError> {
+        let resolved = match self.opened.get(&id.to_owned()) {
+            Some(hit) => hit,
+            None => {
+                let (row, secrets) = self
+                    .store
+                    .credential_with_secrets(id)
+                    .await?
+                    .ok_or(CredentialError::NotFound)?;
+                let opened = Arc::new(self.open_resolved(row, secrets)?);
+                self.opened.insert(id.to_owned(), opened.clone());
+                opened
+            }
+        };
+        let row = &resolved.row;
         let access = caller.access(&row.org_id, &row.owner_id, row.shared);
         if !access.visible {
             return Err(CredentialError::NotFound);
@@ -302,7 +343,7 @@ impl Credentials {
                 "only the credential's owner may use it, unless it is shared; admins may see, rename and remove it but not sign calls with it",
             ));
         }
-        self.open_resolved(row, secrets)
+        Ok(resolved)
     }
 
     /// Opens a credential without a caller: for the OAuth client re-reading tokens during a

@@ -1,11 +1,14 @@
 //! Web services: saved request definitions, visible to their org, changed by their owner or
 //! an admin, created from a definition or from a curl command.
 
+use keyway_credentials::cache::TtlCache;
 use keyway_credentials::{rfc3339, CredentialError, Credentials, Need};
 use keyway_curl::{CurlError, ImportOptions};
 use keyway_model::{Caller, ParseError, RequestDefinition, RequestError, RequestInput};
 use keyway_store::{StoreError, WebServiceRow, WebServiceWrite};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,6 +75,8 @@ impl From<StoreError> for WebServiceError {
 #[derive(Debug, Clone)]
 pub struct WebServices {
     credentials: Credentials,
+    /// Rows read for runs, briefly (see `keyway_credentials::cache`).
+    rows: Arc<TtlCache<String, WebServiceRow>>,
 }
 
 struct Parsed {
@@ -82,8 +87,11 @@ struct Parsed {
 }
 
 impl WebServices {
-    pub fn new(credentials: Credentials) -> Self {
-        Self { credentials }
+    pub fn new(credentials: Credentials, cache_ttl: Duration) -> Self {
+        Self {
+            credentials,
+            rows: Arc::new(TtlCache::new(cache_ttl, 10_000)),
+        }
     }
 
     #[tracing::instrument(skip_all)]
@@ -134,6 +142,7 @@ impl WebServices {
     ) -> Result<WebServiceView, WebServiceError> {
         let row = self.manageable(caller, id).await?;
         let parsed = self.parse(caller, input, Some(row.name)).await?;
+        self.rows.remove(&id.to_owned());
         if !self
             .credentials
             .store()
@@ -142,13 +151,16 @@ impl WebServices {
         {
             return Err(WebServiceError::NotFound);
         }
+        self.rows.remove(&id.to_owned());
         self.view_after_write(id, parsed).await
     }
 
     #[tracing::instrument(skip_all, fields(web_service_id = %id))]
     pub async fn delete(&self, caller: &Caller, id: &str) -> Result<(), WebServiceError> {
         self.manageable(caller, id).await?;
-        if self.credentials.store().delete_web_service(id).await? {
+        let deleted = self.credentials.store().delete_web_service(id).await?;
+        self.rows.remove(&id.to_owned());
+        if deleted {
             Ok(())
         } else {
             Err(WebServiceError::NotFound)
@@ -156,12 +168,19 @@ impl WebServices {
     }
 
     async fn visible(&self, caller: &Caller, id: &str) -> Result<WebServiceRow, WebServiceError> {
-        let row = self
-            .credentials
-            .store()
-            .web_service(id)
-            .await?
-            .ok_or(WebServiceError::NotFound)?;
+        let row = match self.rows.get(&id.to_owned()) {
+            Some(row) => row,
+            None => {
+                let row = self
+                    .credentials
+                    .store()
+                    .web_service(id)
+                    .await?
+                    .ok_or(WebServiceError::NotFound)?;
+                self.rows.insert(id.to_owned(), row.clone());
+                row
+            }
+        };
         if row.org_id != caller.org_id {
             return Err(WebServiceError::NotFound);
         }

@@ -412,7 +412,8 @@ impl OAuth {
             self.credentials
                 .seal(org, credential_id, FIELD_TOKENS, &granted.tokens.to_json())?;
         let material_settings = serde_json::json!({ "oauth": settings }).to_string();
-        Ok(self
+        self.credentials.forget(credential_id);
+        let stored = self
             .credentials
             .store()
             .store_tokens(
@@ -426,7 +427,9 @@ impl OAuth {
                 },
                 event,
             )
-            .await?)
+            .await?;
+        self.credentials.forget(credential_id);
+        Ok(stored)
     }
 
     /// Revokes the credential's refresh token (or access token) at the provider, RFC 7009,

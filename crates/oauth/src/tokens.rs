@@ -214,6 +214,7 @@ impl OAuth {
                     .set_credential_status(id, Status::ReauthorizationRequired.as_str(), &event)
                     .await
                     .map_err(unavailable)?;
+                self.credentials.forget(id);
                 tracing::warn!(credential_id = %id, "the provider revoked the grant; reauthorization required");
                 Err(TokenError::NeedsReauthorization)
             }

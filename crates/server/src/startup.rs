@@ -3,9 +3,11 @@
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
+use keyway_credentials::cache::TtlCache;
 use keyway_credentials::Credentials;
 use keyway_dispatch::{Dispatcher, WebServices};
 use keyway_oauth::OAuth;
+use keyway_store::CallerRow;
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -19,6 +21,8 @@ pub struct AppState {
     pub dispatcher: Dispatcher,
     pub web_services: WebServices,
     pub oauth: Arc<OAuth>,
+    /// Callers by token ID, briefly, so most requests skip the token lookup.
+    pub callers: TtlCache<String, CallerRow>,
     pub metrics: Metrics,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
