@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 /// rather than lose events.
 const QUEUE: usize = 8192;
 const BATCH: usize = 512;
+const LINGER: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone)]
 pub struct AuditSink {
@@ -60,6 +61,17 @@ async fn write_batches(
             n = rx.recv_many(&mut batch, BATCH) => {
                 if n == 0 {
                     return;
+                }
+                // Let a batch fill for a moment: one write per few milliseconds instead of
+                // one per call, and senders rarely have to wake this task.
+                if batch.len() < BATCH {
+                    tokio::time::sleep(LINGER).await;
+                    while batch.len() < BATCH {
+                        match rx.try_recv() {
+                            Ok(event) => batch.push(event),
+                            Err(_) => break,
+                        }
+                    }
                 }
                 write(&store, &mut batch).await;
             }

@@ -1,5 +1,6 @@
 //! HTTP clients for outgoing calls: vetted resolution, no redirects, no proxy, our own TLS
-//! roots; one client per mTLS identity, built once per credential version and reused.
+//! roots; one client per mTLS identity, built once per credential version (and worker
+//! thread) and reused.
 
 use crate::resolver::VettingResolver;
 use crate::DispatchError;
@@ -7,8 +8,18 @@ use keyway_credentials::ClientIdentity;
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static PER_THREAD: RefCell<HashMap<u64, reqwest::Client>> = RefCell::new(HashMap::new());
+    static IDENTITY_PER_THREAD: RefCell<HashMap<(u64, String, i64), reqwest::Client>> =
+        RefCell::new(HashMap::new());
+}
 use std::time::Duration;
 
 /// Identity clients kept at most; past this the cache starts again (credential versions
@@ -20,7 +31,9 @@ pub struct Clients {
     resolver: VettingResolver,
     roots: Arc<RootCertStore>,
     plain: reqwest::Client,
-    by_identity: Mutex<HashMap<(String, i64), reqwest::Client>>,
+    /// For building one plain client per thread (see [`Clients::plain`]).
+    plain_tls: ClientConfig,
+    id: u64,
 }
 
 impl Clients {
@@ -35,17 +48,34 @@ impl Clients {
         let tls = tls_builder(roots.clone())
             .map_err(|e| format!("TLS setup: {e}"))?
             .with_no_client_auth();
-        let plain = build(&resolver, tls).map_err(|e| format!("building the HTTP client: {e}"))?;
+        let plain =
+            build(&resolver, tls.clone()).map_err(|e| format!("building the HTTP client: {e}"))?;
         Ok(Self {
             resolver,
             roots,
             plain,
-            by_identity: Mutex::new(HashMap::new()),
+            plain_tls: tls,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         })
     }
 
-    pub fn plain(&self) -> &reqwest::Client {
-        &self.plain
+    /// The client without an identity, one per thread: each actix worker is one thread with
+    /// its own runtime, and a pooled connection is driven by a task on the runtime that
+    /// opened it, so a per-thread client keeps every call's I/O on its own thread instead
+    /// of waking another one (which costs a futex round trip per call).
+    pub fn plain(&self) -> reqwest::Client {
+        PER_THREAD.with(|cell| {
+            let mut clients = cell.borrow_mut();
+            if let Some(client) = clients.get(&self.id) {
+                return client.clone();
+            }
+            let client = build(&self.resolver, self.plain_tls.clone()).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "a per-thread HTTP client could not be built; sharing one");
+                self.plain.clone()
+            });
+            clients.insert(self.id, client.clone());
+            client
+        })
     }
 
     /// The client presenting `identity`, built on first use of this credential version.
@@ -55,9 +85,10 @@ impl Clients {
         version: i64,
         identity: &ClientIdentity,
     ) -> Result<reqwest::Client, DispatchError> {
-        let key = (credential_id.to_owned(), version);
-        if let Some(client) = self.lock().get(&key) {
-            return Ok(client.clone());
+        // Per thread, like the plain client: see [`Clients::plain`].
+        let thread_key = (self.id, credential_id.to_owned(), version);
+        if let Some(client) = IDENTITY_PER_THREAD.with(|c| c.borrow().get(&thread_key).cloned()) {
+            return Ok(client);
         }
         let mut roots = (*self.roots).clone();
         if let Some(ca) = &identity.ca_certificate_pem {
@@ -72,20 +103,16 @@ impl Clients {
             .map_err(|e| DispatchError::BadIdentity(e.to_string()))?;
         let client = build(&self.resolver, tls)
             .map_err(|e| DispatchError::Internal(format!("building an mTLS client: {e}")))?;
-        let mut cache = self.lock();
-        if cache.len() >= MAX_IDENTITY_CLIENTS {
-            cache.clear();
-        }
-        // Older versions of this credential are dead weight once a new one is in use.
-        cache.retain(|(id, _), _| id != credential_id);
-        cache.insert(key, client.clone());
+        IDENTITY_PER_THREAD.with(|c| {
+            let mut map = c.borrow_mut();
+            if map.len() >= MAX_IDENTITY_CLIENTS {
+                map.clear();
+            }
+            // Older versions of this credential are dead weight once a new one is in use.
+            map.retain(|(owner, id, _), _| !(*owner == self.id && id == credential_id));
+            map.insert(thread_key, client.clone());
+        });
         Ok(client)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i64), reqwest::Client>> {
-        self.by_identity
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

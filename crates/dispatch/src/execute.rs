@@ -118,7 +118,7 @@ impl Dispatcher {
             }
         };
         let Some(credential_id) = definition.credential_id.as_deref() else {
-            let result = self.send(self.net.plain().clone(), prepared).await;
+            let result = self.send(self.net.plain(), prepared).await;
             let upstream = started.elapsed().as_secs_f64();
             let outcome = result
                 .as_ref()
@@ -178,7 +178,7 @@ impl Dispatcher {
             Some(identity) => self
                 .net
                 .with_identity(&row.id, row.secret_version, identity)?,
-            None => self.net.plain().clone(),
+            None => self.net.plain(),
         };
         let bearer = match &resolved.material {
             Material::OAuth2 { .. } => Some(self.token(resolved, None).await?),

@@ -46,7 +46,7 @@ impl Net {
     }
 
     /// The client without an identity: vetted resolution, no redirects, no proxy.
-    pub fn plain(&self) -> &reqwest::Client {
+    pub fn plain(&self) -> reqwest::Client {
         self.clients.plain()
     }
 

@@ -76,7 +76,7 @@ impl From<StoreError> for WebServiceError {
 pub struct WebServices {
     credentials: Credentials,
     /// Rows read for runs, briefly (see `keyway_credentials::cache`).
-    rows: Arc<TtlCache<String, WebServiceRow>>,
+    rows: Arc<TtlCache<String, Arc<(WebServiceRow, RequestDefinition)>>>,
 }
 
 struct Parsed {
@@ -121,7 +121,11 @@ impl WebServices {
     }
 
     pub async fn get(&self, caller: &Caller, id: &str) -> Result<WebServiceView, WebServiceError> {
-        view(self.visible(caller, id).await?, Vec::new(), Vec::new())
+        view(
+            self.visible(caller, id).await?.0.clone(),
+            Vec::new(),
+            Vec::new(),
+        )
     }
 
     /// The definition to run, for anyone in the web service's org.
@@ -130,7 +134,7 @@ impl WebServices {
         caller: &Caller,
         id: &str,
     ) -> Result<RequestDefinition, WebServiceError> {
-        Ok(view(self.visible(caller, id).await?, Vec::new(), Vec::new())?.request)
+        Ok(self.visible(caller, id).await?.1.clone())
     }
 
     #[tracing::instrument(skip_all, fields(web_service_id = %id))]
@@ -167,9 +171,14 @@ impl WebServices {
         }
     }
 
-    async fn visible(&self, caller: &Caller, id: &str) -> Result<WebServiceRow, WebServiceError> {
-        let row = match self.rows.get(&id.to_owned()) {
-            Some(row) => row,
+    /// The row and its parsed definition, if the caller's org owns it.
+    async fn visible(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<Arc<(WebServiceRow, RequestDefinition)>, WebServiceError> {
+        let entry = match self.rows.get(&id.to_owned()) {
+            Some(entry) => entry,
             None => {
                 let row = self
                     .credentials
@@ -177,14 +186,16 @@ impl WebServices {
                     .web_service(id)
                     .await?
                     .ok_or(WebServiceError::NotFound)?;
-                self.rows.insert(id.to_owned(), row.clone());
-                row
+                let request = view(row.clone(), Vec::new(), Vec::new())?.request;
+                let entry = Arc::new((row, request));
+                self.rows.insert(id.to_owned(), entry.clone());
+                entry
             }
         };
-        if row.org_id != caller.org_id {
+        if entry.0.org_id != caller.org_id {
             return Err(WebServiceError::NotFound);
         }
-        Ok(row)
+        Ok(entry)
     }
 
     async fn manageable(
@@ -192,11 +203,14 @@ impl WebServices {
         caller: &Caller,
         id: &str,
     ) -> Result<WebServiceRow, WebServiceError> {
-        let row = self.visible(caller, id).await?;
-        if !caller.access(&row.org_id, &row.owner_id, true).manage {
+        let entry = self.visible(caller, id).await?;
+        if !caller
+            .access(&entry.0.org_id, &entry.0.owner_id, true)
+            .manage
+        {
             return Err(WebServiceError::Forbidden);
         }
-        Ok(row)
+        Ok(entry.0.clone())
     }
 
     async fn parse(
