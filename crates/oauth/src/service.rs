@@ -358,10 +358,19 @@ impl OAuth {
         )
         .await
         .map_err(|e| internal("storing the tokens", &e))?;
-        let provider = self
-            .catalog
-            .get(&settings.provider)
-            .map_or_else(|| settings.provider.clone(), |p| p.display_name.clone());
+        // A custom provider is named by its authorization server's host.
+        let host = settings
+            .authorize_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .and_then(|u| u.host_str().map(str::to_owned));
+        let provider = match (settings.provider.as_str(), host) {
+            ("custom", Some(host)) => host,
+            (name, _) => self
+                .catalog
+                .get(name)
+                .map_or_else(|| name.to_owned(), |p| p.display_name.clone()),
+        };
         Ok(Connected {
             credential_name: resolved.row.name.clone(),
             provider,
