@@ -167,6 +167,7 @@ pub async fn rewrap_all(
     let result = rewrap_pages(store, keyring, batch, &mut report).await;
     // A failed run is audited too, with what it had moved before it stopped.
     let event = NewAuditEvent {
+        at: None,
         action: "key.rewrap".to_owned(),
         actor_name: Some("keyway key rewrap".to_owned()),
         outcome: if result.is_ok() { "success" } else { "failure" }.to_owned(),

@@ -451,6 +451,7 @@ fn audit(
     outcome: &str,
 ) -> NewAuditEvent {
     NewAuditEvent {
+        at: None,
         org_id: Some(caller.org_id.clone()),
         actor_id: Some(caller.user_id.clone()),
         actor_name: Some(caller.user_name.clone()),

@@ -392,6 +392,8 @@ impl Dispatcher {
         }
         self.audit
             .record(NewAuditEvent {
+                // The time of the call, not of the batched write.
+                at: Some(now_ms()),
                 org_id: Some(resolved.row.org_id.clone()),
                 actor_id: Some(caller.user_id.clone()),
                 actor_name: Some(caller.user_name.clone()),
@@ -436,6 +438,13 @@ impl Answer {
             attempts: self.attempts,
         }
     }
+}
+
+fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn millis(d: Duration) -> u64 {

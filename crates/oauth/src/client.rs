@@ -217,6 +217,21 @@ fn space_separated(settings: &OAuthSettings) -> bool {
     settings.scope_separator == " "
 }
 
+/// Adds the credential's token parameters and sends; the three token requests are different
+/// types with the same methods, hence a macro.
+macro_rules! send {
+    ($request:expr, $settings:expr, $http:expr) => {{
+        let mut request = $request;
+        for (k, v) in &$settings.token_params {
+            request = request.add_extra_param(k.clone(), v.clone());
+        }
+        request
+            .request_async($http)
+            .await
+            .map_err(GrantError::from_request)
+    }};
+}
+
 pub async fn exchange_code(
     client: &OAuthClient,
     settings: &OAuthSettings,
@@ -224,16 +239,10 @@ pub async fn exchange_code(
     code: String,
     verifier: String,
 ) -> Result<TokenResponse, GrantError> {
-    let mut request = client
+    let request = client
         .exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(PkceCodeVerifier::new(verifier));
-    for (k, v) in &settings.token_params {
-        request = request.add_extra_param(k.clone(), v.clone());
-    }
-    request
-        .request_async(http)
-        .await
-        .map_err(GrantError::from_request)
+    send!(request, settings, http)
 }
 
 pub async fn refresh(
@@ -243,14 +252,7 @@ pub async fn refresh(
     refresh_token: &str,
 ) -> Result<TokenResponse, GrantError> {
     let token = RefreshToken::new(refresh_token.to_owned());
-    let mut request = client.exchange_refresh_token(&token);
-    for (k, v) in &settings.token_params {
-        request = request.add_extra_param(k.clone(), v.clone());
-    }
-    request
-        .request_async(http)
-        .await
-        .map_err(GrantError::from_request)
+    send!(client.exchange_refresh_token(&token), settings, http)
 }
 
 pub async fn client_credentials(
@@ -264,13 +266,7 @@ pub async fn client_credentials(
     } else if !settings.scopes.is_empty() {
         request = request.add_extra_param("scope", settings.scope_string());
     }
-    for (k, v) in &settings.token_params {
-        request = request.add_extra_param(k.clone(), v.clone());
-    }
-    request
-        .request_async(http)
-        .await
-        .map_err(GrantError::from_request)
+    send!(request, settings, http)
 }
 
 /// The authorization URL with PKCE S256, `state` and the preset's parameters.

@@ -339,6 +339,7 @@ impl OAuth {
                 .await;
         }
         let event = NewAuditEvent {
+            at: None,
             org_id: Some(org.clone()),
             actor_id: None,
             actor_name: Some("oauth-redirect".into()),
@@ -468,6 +469,7 @@ impl OAuth {
             tracing::warn!(credential_id = %resolved.row.id, error = %why, "token revocation failed");
         }
         let event = NewAuditEvent {
+            at: None,
             org_id: Some(resolved.row.org_id.clone()),
             actor_id: Some(caller.user_id.clone()),
             actor_name: Some(caller.user_name.clone()),

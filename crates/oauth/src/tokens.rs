@@ -197,6 +197,7 @@ impl OAuth {
             }
             Err(GrantError::InvalidGrant(description)) => {
                 let event = NewAuditEvent {
+                    at: None,
                     org_id: Some(current.row.org_id.clone()),
                     actor_id: None,
                     actor_name: Some("oauth-refresh".into()),

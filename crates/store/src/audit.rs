@@ -4,6 +4,8 @@ use crate::{on_pool, Store, StoreError};
 
 #[derive(Debug, Clone, Default)]
 pub struct NewAuditEvent {
+    /// When it happened, Unix ms; `None`: when it is written.
+    pub at: Option<i64>,
     pub org_id: Option<String>,
     pub actor_id: Option<String>,
     pub actor_name: Option<String>,
@@ -48,7 +50,7 @@ macro_rules! insert_audit {
             "INSERT INTO audit_events (at, org_id, actor_id, actor_name, action, credential_id, \
              credential_owner_id, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
-        .bind($crate::now_ms())
+        .bind($event.at.unwrap_or_else($crate::now_ms))
         .bind(&$event.org_id)
         .bind(&$event.actor_id)
         .bind(&$event.actor_name)
@@ -103,7 +105,7 @@ impl Store {
                      credential_id, credential_owner_id, outcome, detail) ",
                 );
                 insert.push_values(chunk, |mut row, event| {
-                    row.push_bind(at)
+                    row.push_bind(event.at.unwrap_or(at))
                         .push_bind(&event.org_id)
                         .push_bind(&event.actor_id)
                         .push_bind(&event.actor_name)

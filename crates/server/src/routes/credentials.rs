@@ -283,22 +283,8 @@ fn parse_kind(raw: &str) -> Result<Kind, ApiError> {
 /// The kind's secret fields and optional mTLS material, validated.
 fn secret_input(kind: Kind, mut body: CredentialBody) -> Result<SecretInput, ApiError> {
     if kind != Kind::Oauth2 {
-        refuse_fields(
-            &[
-                ("provider", body.provider.is_some()),
-                ("grant_type", body.grant_type.is_some()),
-                ("client_id", body.client_id.is_some()),
-                ("client_secret", body.client_secret.is_some()),
-                ("scopes", body.scopes.is_some()),
-                ("authorize_url", body.authorize_url.is_some()),
-                ("token_url", body.token_url.is_some()),
-                ("revoke_url", body.revoke_url.is_some()),
-                ("authorize_params", body.authorize_params.is_some()),
-                ("token_params", body.token_params.is_some()),
-                ("client_auth", body.client_auth.is_some()),
-            ],
-            kind,
-        )?;
+        refuse_fields(&[("client_secret", body.client_secret.is_some())], kind)?;
+        refuse_fields(&oauth_settings_fields(&body), kind)?;
     }
     let material = match kind {
         Kind::Basic => {
@@ -351,19 +337,11 @@ async fn oauth_secret_input(
             ("username", body.username.is_some()),
             ("password", body.password.is_some()),
             ("api_key", body.api_key.is_some()),
-            ("provider", body.provider.is_some()),
-            ("grant_type", body.grant_type.is_some()),
-            ("client_id", body.client_id.is_some()),
-            ("scopes", body.scopes.is_some()),
-            ("authorize_url", body.authorize_url.is_some()),
-            ("token_url", body.token_url.is_some()),
-            ("revoke_url", body.revoke_url.is_some()),
-            ("authorize_params", body.authorize_params.is_some()),
-            ("token_params", body.token_params.is_some()),
-            ("client_auth", body.client_auth.is_some()),
         ],
         Kind::Oauth2,
     )?;
+    // The connection's settings are fixed at creation; only the secret is replaced.
+    refuse_fields(&oauth_settings_fields(&body), Kind::Oauth2)?;
     refuse_placement(&body, Kind::Oauth2)?;
     let client_secret = secret(body.client_secret.take(), "client_secret", false)?;
     let current = state.credentials.resolve_unchecked(id).await?;
@@ -385,6 +363,22 @@ async fn oauth_secret_input(
         },
         mtls,
     })
+}
+
+/// The OAuth fields that are not secret, and whether the body has each.
+fn oauth_settings_fields(body: &CredentialBody) -> [(&'static str, bool); 10] {
+    [
+        ("provider", body.provider.is_some()),
+        ("grant_type", body.grant_type.is_some()),
+        ("client_id", body.client_id.is_some()),
+        ("scopes", body.scopes.is_some()),
+        ("authorize_url", body.authorize_url.is_some()),
+        ("token_url", body.token_url.is_some()),
+        ("revoke_url", body.revoke_url.is_some()),
+        ("authorize_params", body.authorize_params.is_some()),
+        ("token_params", body.token_params.is_some()),
+        ("client_auth", body.client_auth.is_some()),
+    ]
 }
 
 fn refuse_fields(fields: &[(&'static str, bool)], kind: Kind) -> Result<(), ApiError> {
