@@ -320,7 +320,7 @@ impl Credentials {
         caller: &Caller,
         id: &str,
     ) -> Result<Arc<Resolved>, CredentialError> {
-        let resolved = match self.opened.get(&id.to_owned()) {
+        let resolved = match self.opened.get(id) {
             Some(hit) => hit,
             None => {
                 let (row, secrets) = self

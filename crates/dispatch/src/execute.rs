@@ -379,17 +379,13 @@ impl Dispatcher {
         elapsed: Duration,
         web_service_id: Option<&str>,
     ) {
-        let mut detail = serde_json::json!({
-            "host": host,
-            "duration_ms": millis(elapsed),
-        });
-        match result {
-            Ok(answer) => detail["status"] = answer.status.into(),
-            Err(err) => detail["error"] = err.code().into(),
-        }
-        if let Some(id) = web_service_id {
-            detail["web_service_id"] = id.into();
-        }
+        let detail = UseDetail {
+            host,
+            duration_ms: millis(elapsed),
+            status: result.as_ref().ok().map(|a| a.status),
+            error: result.as_ref().err().map(DispatchError::code),
+            web_service_id,
+        };
         self.audit
             .record(NewAuditEvent {
                 // The time of the call, not of the batched write.
@@ -401,10 +397,23 @@ impl Dispatcher {
                 credential_id: Some(resolved.row.id.clone()),
                 credential_owner_id: Some(resolved.row.owner_id.clone()),
                 outcome: if result.is_ok() { "success" } else { "failure" }.into(),
-                detail: Some(detail.to_string()),
+                detail: serde_json::to_string(&detail).ok(),
             })
             .await;
     }
+}
+
+/// The audit detail of a credential use; never bodies or secrets.
+#[derive(Serialize)]
+struct UseDetail<'a> {
+    host: &'a str,
+    duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    web_service_id: Option<&'a str>,
 }
 
 struct Answer {

@@ -177,7 +177,7 @@ impl WebServices {
         caller: &Caller,
         id: &str,
     ) -> Result<Arc<(WebServiceRow, RequestDefinition)>, WebServiceError> {
-        let entry = match self.rows.get(&id.to_owned()) {
+        let entry = match self.rows.get(id) {
             Some(entry) => entry,
             None => {
                 let row = self

@@ -88,7 +88,7 @@ impl FromRequest for Authenticated {
                 return Err(ApiError::Unauthenticated);
             }
             let (id, secret) = parse(token.trim()).ok_or(ApiError::Unauthenticated)?;
-            let row = match state.callers.get(&id.to_owned()) {
+            let row = match state.callers.get(id) {
                 Some(row) => row,
                 None => {
                     let row = state
