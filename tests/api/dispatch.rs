@@ -342,6 +342,10 @@ async fn limits_size_time_and_redirects() {
     let res = dispatch(&app, &alice.token, get("/status/503"), json!({})).await;
     assert_eq!((res.status, res.json["status"].as_u64()), (200, Some(503)));
 
+    assert_eq!(
+        app.raw("GET", "/no/such/path", None, None).await.status,
+        404
+    );
     let metrics = app.raw("GET", "/metrics", None, None).await;
     let metrics = metrics.json.as_str().unwrap();
     for line in [
@@ -352,6 +356,18 @@ async fn limits_size_time_and_redirects() {
         assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
     }
     assert!(metrics.contains("keyway_dispatch_upstream_seconds_bucket"));
+    assert!(
+        metrics.contains(
+            r#"keyway_http_requests_total{method="POST",route="/v1/dispatch",status="502"} 3"#
+        ),
+        "requests are labelled by route pattern:\n{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            r#"keyway_http_requests_total{method="GET",route="unmatched",status="404"} 1"#
+        ),
+        "{metrics}"
+    );
 
     let count = upstream.requests().len();
     assert_eq!(

@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 use tracing::Instrument;
 
+use crate::routes::RoutePattern;
 use crate::AppState;
 
 /// `<process prefix>-<counter>`: unique across replicas (random prefix per process) without
@@ -34,14 +35,18 @@ pub async fn observe(
         _ => "other",
     }
     .to_owned();
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
     let metrics = req
         .app_data::<web::Data<AppState>>()
         .map(|s| s.metrics.clone());
-    let span = tracing::info_span!("http_request", %request_id, %method, %route);
+    let span =
+        tracing::info_span!("http_request", %request_id, %method, route = tracing::field::Empty);
     let result = next.call(req).instrument(span.clone()).await;
+    let route = match &result {
+        Ok(res) => res.request().app_data::<RoutePattern>().map(|p| p.0),
+        Err(_) => None,
+    }
+    .unwrap_or("unmatched");
+    span.record("route", route);
     let elapsed = started.elapsed();
     let status = match &result {
         Ok(res) => res.status().as_u16(),
@@ -55,7 +60,7 @@ pub async fn observe(
         );
     });
     if let Some(metrics) = metrics {
-        metrics.observe(&method, &route, status, elapsed.as_secs_f64());
+        metrics.observe(&method, route, status, elapsed.as_secs_f64());
     }
     let mut res = result?;
     if let Ok(value) = HeaderValue::from_str(&request_id) {

@@ -57,9 +57,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// A resource whose unsupported methods get the contract's error shape.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+fn resource(path: &'static str) -> actix_web::Resource {
+    web::resource(path)
+        .app_data(RoutePattern(path))
+        .default_service(web::to(method_not_allowed))
 }
+
+/// The pattern of the resource that handled a request, for the request log and metrics:
+/// reading it back is cheaper than matching the path against every route again.
+#[derive(Debug, Clone, Copy)]
+pub struct RoutePattern(pub &'static str);
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
