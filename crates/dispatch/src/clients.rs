@@ -2,6 +2,7 @@
 //! roots; one client per mTLS identity, built once per credential version (and worker
 //! thread) and reused.
 
+use crate::hyper_client::{self, CallClient};
 use crate::resolver::VettingResolver;
 use crate::DispatchError;
 use keyway_credentials::ClientIdentity;
@@ -17,7 +18,8 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     static PER_THREAD: RefCell<HashMap<u64, reqwest::Client>> = RefCell::new(HashMap::new());
-    static IDENTITY_PER_THREAD: RefCell<HashMap<(u64, String, i64), reqwest::Client>> =
+    static CALLS_PER_THREAD: RefCell<HashMap<u64, CallClient>> = RefCell::new(HashMap::new());
+    static IDENTITY_PER_THREAD: RefCell<HashMap<(u64, String, i64), CallClient>> =
         RefCell::new(HashMap::new());
 }
 use std::time::Duration;
@@ -79,12 +81,22 @@ impl Clients {
     }
 
     /// The client presenting `identity`, built on first use of this credential version.
+    /// The client of dispatched calls without an identity, one per thread (as [`Clients::plain`]).
+    pub fn calls(&self) -> CallClient {
+        CALLS_PER_THREAD.with(|cell| {
+            cell.borrow_mut()
+                .entry(self.id)
+                .or_insert_with(|| hyper_client::build(&self.resolver, self.plain_tls.clone()))
+                .clone()
+        })
+    }
+
     pub fn with_identity(
         &self,
         credential_id: &str,
         version: i64,
         identity: &ClientIdentity,
-    ) -> Result<reqwest::Client, DispatchError> {
+    ) -> Result<CallClient, DispatchError> {
         // Per thread, like the plain client: see [`Clients::plain`].
         let thread_key = (self.id, credential_id.to_owned(), version);
         if let Some(client) = IDENTITY_PER_THREAD.with(|c| c.borrow().get(&thread_key).cloned()) {
@@ -101,8 +113,7 @@ impl Clients {
             .map_err(|e| DispatchError::Internal(format!("TLS setup: {e}")))?
             .with_client_auth_cert(chain, key_der)
             .map_err(|e| DispatchError::BadIdentity(e.to_string()))?;
-        let client = build(&self.resolver, tls)
-            .map_err(|e| DispatchError::Internal(format!("building an mTLS client: {e}")))?;
+        let client = hyper_client::build(&self.resolver, tls);
         IDENTITY_PER_THREAD.with(|c| {
             let mut map = c.borrow_mut();
             if map.len() >= MAX_IDENTITY_CLIENTS {

@@ -1,6 +1,7 @@
 //! One call: fill in piped values, check the destination, sign, send, read the answer within
 //! the limits, audit and count it.
 
+use crate::hyper_client::CallClient;
 use crate::net::Net;
 use crate::resolver::{RefusedAddress, VetError};
 use crate::sign::sign;
@@ -8,9 +9,12 @@ use crate::template::{Context, Escape, Renderer};
 use crate::{AuditSink, DispatchError, DispatchMetrics};
 use crate::{TokenError, TokenSource};
 use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
 use keyway_credentials::{Credentials, Material, Resolved};
 use keyway_model::{Caller, ContentType, Header, ParseError, RequestDefinition, Status};
 use keyway_store::NewAuditEvent;
+use reqwest::header::CONTENT_LENGTH;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use secrecy::SecretString;
 use serde::Serialize;
@@ -118,7 +122,7 @@ impl Dispatcher {
             }
         };
         let Some(credential_id) = definition.credential_id.as_deref() else {
-            let result = self.send(self.net.plain(), prepared).await;
+            let result = self.send(self.net.calls(), prepared).await;
             let upstream = started.elapsed().as_secs_f64();
             let outcome = result
                 .as_ref()
@@ -178,7 +182,7 @@ impl Dispatcher {
             Some(identity) => self
                 .net
                 .with_identity(&row.id, row.secret_version, identity)?,
-            None => self.net.plain(),
+            None => self.net.calls(),
         };
         let bearer = match &resolved.material {
             Material::OAuth2 { .. } => Some(self.token(resolved, None).await?),
@@ -318,19 +322,27 @@ impl Dispatcher {
         })
     }
 
-    async fn send(&self, client: reqwest::Client, call: Prepared) -> Result<Answer, DispatchError> {
+    async fn send(&self, client: CallClient, call: Prepared) -> Result<Answer, DispatchError> {
         let timeout = call.timeout;
         let limit = self.config.max_response_bytes;
-        let mut request = client
-            .request(call.method, call.url)
-            .headers(call.headers)
-            .timeout(timeout);
-        if let Some(body) = call.body {
-            request = request.body(body);
-        }
+        let uri: hyper::Uri = call
+            .url
+            .as_str()
+            .parse()
+            .map_err(|_| invalid("url", "is not a valid request target"))?;
+        let body = Full::new(call.body.map(Bytes::from).unwrap_or_default());
+        let mut request = hyper::Request::new(body);
+        *request.method_mut() = call.method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = call.headers;
         let exchange = async move {
-            let mut response = request.send().await.map_err(classify)?;
-            if response.content_length().is_some_and(|n| n > limit as u64) {
+            let response = client.request(request).await.map_err(classify_call)?;
+            let declared = response
+                .headers()
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|n| n > limit as u64) {
                 return Err(DispatchError::TooLarge(limit));
             }
             let status = response.status().as_u16();
@@ -345,12 +357,16 @@ impl Dispatcher {
                 .and_then(|v| v.to_str().ok())
                 .and_then(ContentType::from_mime)
                 == Some(ContentType::Json);
+            let mut incoming = response.into_body();
             let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(classify)? {
-                if body.len() + chunk.len() > limit {
-                    return Err(DispatchError::TooLarge(limit));
+            while let Some(frame) = incoming.frame().await {
+                let frame = frame.map_err(|e| classify_io(&e).unwrap_or_else(cut_off))?;
+                if let Ok(chunk) = frame.into_data() {
+                    if body.len() + chunk.len() > limit {
+                        return Err(DispatchError::TooLarge(limit));
+                    }
+                    body.extend_from_slice(&chunk);
                 }
-                body.extend_from_slice(&chunk);
             }
             Ok(Answer {
                 status,
@@ -360,14 +376,10 @@ impl Dispatcher {
                 attempts: 1,
             })
         };
-        // reqwest's timeout covers the body too; this one also bounds our own reading.
+        // One deadline for connecting, sending and reading the whole answer.
         tokio::time::timeout(timeout, exchange)
             .await
             .unwrap_or(Err(DispatchError::Timeout(millis(timeout))))
-            .map_err(|e| match e {
-                DispatchError::Timeout(_) => DispatchError::Timeout(millis(timeout)),
-                other => other,
-            })
     }
 
     async fn audit_use(
@@ -462,6 +474,54 @@ fn millis(d: Duration) -> u64 {
 
 fn invalid(field: &'static str, message: impl Into<String>) -> DispatchError {
     DispatchError::Invalid(ParseError::new(field, message))
+}
+
+/// A failed call through hyper, in the contract's terms (same causes as [`classify`]).
+fn classify_call(err: hyper_util::client::legacy::Error) -> DispatchError {
+    if let Some(refusal) = classify_vet(&err) {
+        return refusal;
+    }
+    if let Some(tls) = find::<rustls::Error>(&err) {
+        return DispatchError::Unreachable(format!("TLS handshake failed: {tls}"));
+    }
+    classify_io(&err).unwrap_or_else(|| {
+        DispatchError::Unreachable(
+            "the connection failed or the response was not valid HTTP".into(),
+        )
+    })
+}
+
+fn classify_vet(err: &(dyn std::error::Error + 'static)) -> Option<DispatchError> {
+    match find::<VetError>(err) {
+        Some(VetError::Refused(RefusedAddress { host, reason, .. })) => {
+            Some(DispatchError::DestinationNotAllowed {
+                host: host.clone(),
+                reason: reason.describe(),
+            })
+        }
+        Some(VetError::Lookup(_)) => Some(DispatchError::Unreachable(
+            "the host name could not be resolved".into(),
+        )),
+        None => None,
+    }
+}
+
+fn classify_io(err: &(dyn std::error::Error + 'static)) -> Option<DispatchError> {
+    if let Some(tls) = find::<rustls::Error>(err) {
+        return Some(DispatchError::Unreachable(format!(
+            "TLS handshake failed: {tls}"
+        )));
+    }
+    let io = find::<std::io::Error>(err)?;
+    Some(DispatchError::Unreachable(match io.kind() {
+        std::io::ErrorKind::ConnectionRefused => "the connection was refused".into(),
+        std::io::ErrorKind::ConnectionReset => "the connection was reset".into(),
+        kind => format!("the connection failed ({kind})"),
+    }))
+}
+
+fn cut_off() -> DispatchError {
+    DispatchError::Unreachable("the response was cut off or malformed".into())
 }
 
 /// Turns reqwest's error into the contract's, from what is in its cause chain. reqwest's own

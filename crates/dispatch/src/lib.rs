@@ -5,6 +5,7 @@ mod audit;
 mod clients;
 mod error;
 mod execute;
+mod hyper_client;
 mod metrics;
 mod net;
 pub mod policy;

@@ -50,12 +50,17 @@ impl Net {
         self.clients.plain()
     }
 
+    /// The client of dispatched calls (see `hyper_client`).
+    pub(crate) fn calls(&self) -> crate::hyper_client::CallClient {
+        self.clients.calls()
+    }
+
     pub(crate) fn with_identity(
         &self,
         credential_id: &str,
         version: i64,
         identity: &ClientIdentity,
-    ) -> Result<reqwest::Client, DispatchError> {
+    ) -> Result<crate::hyper_client::CallClient, DispatchError> {
         self.clients.with_identity(credential_id, version, identity)
     }
 
