@@ -17,7 +17,6 @@ use std::sync::Arc;
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
-    static PER_THREAD: RefCell<HashMap<u64, reqwest::Client>> = RefCell::new(HashMap::new());
     static CALLS_PER_THREAD: RefCell<HashMap<u64, CallClient>> = RefCell::new(HashMap::new());
     static IDENTITY_PER_THREAD: RefCell<HashMap<(u64, String, i64), CallClient>> =
         RefCell::new(HashMap::new());
@@ -33,7 +32,7 @@ pub struct Clients {
     resolver: VettingResolver,
     roots: Arc<RootCertStore>,
     plain: reqwest::Client,
-    /// For building one plain client per thread (see [`Clients::plain`]).
+    /// For building one call client per thread (see [`Clients::calls`]).
     plain_tls: ClientConfig,
     id: u64,
 }
@@ -61,27 +60,16 @@ impl Clients {
         })
     }
 
-    /// The client without an identity, one per thread: each actix worker is one thread with
-    /// its own runtime, and a pooled connection is driven by a task on the runtime that
-    /// opened it, so a per-thread client keeps every call's I/O on its own thread instead
-    /// of waking another one (which costs a futex round trip per call).
+    /// The reqwest client without an identity, for the OAuth client's token calls (rare:
+    /// one shared client is enough; dispatched calls use [`Clients::calls`]).
     pub fn plain(&self) -> reqwest::Client {
-        PER_THREAD.with(|cell| {
-            let mut clients = cell.borrow_mut();
-            if let Some(client) = clients.get(&self.id) {
-                return client.clone();
-            }
-            let client = build(&self.resolver, self.plain_tls.clone()).unwrap_or_else(|e| {
-                tracing::error!(error = %e, "a per-thread HTTP client could not be built; sharing one");
-                self.plain.clone()
-            });
-            clients.insert(self.id, client.clone());
-            client
-        })
+        self.plain.clone()
     }
 
-    /// The client presenting `identity`, built on first use of this credential version.
-    /// The client of dispatched calls without an identity, one per thread (as [`Clients::plain`]).
+    /// The client of dispatched calls without an identity, one per thread: each actix worker
+    /// is one thread with its own runtime, and a pooled connection is driven by a task on the
+    /// runtime that opened it, so a per-thread client keeps every call's I/O on its own
+    /// thread instead of waking another one (a futex round trip per call).
     pub fn calls(&self) -> CallClient {
         CALLS_PER_THREAD.with(|cell| {
             cell.borrow_mut()
@@ -97,7 +85,7 @@ impl Clients {
         version: i64,
         identity: &ClientIdentity,
     ) -> Result<CallClient, DispatchError> {
-        // Per thread, like the plain client: see [`Clients::plain`].
+        // Per thread, like [`Clients::calls`].
         let thread_key = (self.id, credential_id.to_owned(), version);
         if let Some(client) = IDENTITY_PER_THREAD.with(|c| c.borrow().get(&thread_key).cloned()) {
             return Ok(client);

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use keyway_credentials::{Credentials, Material, Resolved};
 use keyway_model::{Caller, ContentType, Header, ParseError, RequestDefinition, Status};
-use keyway_store::NewAuditEvent;
+use keyway_store::{now_ms, NewAuditEvent};
 use reqwest::header::CONTENT_LENGTH;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use secrecy::SecretString;
@@ -379,7 +379,11 @@ impl Dispatcher {
         // One deadline for connecting, sending and reading the whole answer.
         tokio::time::timeout(timeout, exchange)
             .await
-            .unwrap_or(Err(DispatchError::Timeout(millis(timeout))))
+            .unwrap_or(Err(DispatchError::Timeout(0)))
+            .map_err(|e| match e {
+                DispatchError::Timeout(_) => DispatchError::Timeout(millis(timeout)),
+                other => other,
+            })
     }
 
     async fn audit_use(
@@ -461,13 +465,6 @@ impl Answer {
     }
 }
 
-fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
-}
-
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -478,17 +475,13 @@ fn invalid(field: &'static str, message: impl Into<String>) -> DispatchError {
 
 /// A failed call through hyper, in the contract's terms (same causes as [`classify`]).
 fn classify_call(err: hyper_util::client::legacy::Error) -> DispatchError {
-    if let Some(refusal) = classify_vet(&err) {
-        return refusal;
-    }
-    if let Some(tls) = find::<rustls::Error>(&err) {
-        return DispatchError::Unreachable(format!("TLS handshake failed: {tls}"));
-    }
-    classify_io(&err).unwrap_or_else(|| {
-        DispatchError::Unreachable(
-            "the connection failed or the response was not valid HTTP".into(),
-        )
-    })
+    classify_vet(&err)
+        .or_else(|| classify_io(&err))
+        .unwrap_or_else(unanswered)
+}
+
+fn unanswered() -> DispatchError {
+    DispatchError::Unreachable("the connection failed or the response was not valid HTTP".into())
 }
 
 fn classify_vet(err: &(dyn std::error::Error + 'static)) -> Option<DispatchError> {
@@ -516,6 +509,7 @@ fn classify_io(err: &(dyn std::error::Error + 'static)) -> Option<DispatchError>
     Some(DispatchError::Unreachable(match io.kind() {
         std::io::ErrorKind::ConnectionRefused => "the connection was refused".into(),
         std::io::ErrorKind::ConnectionReset => "the connection was reset".into(),
+        std::io::ErrorKind::TimedOut => return Some(DispatchError::Timeout(0)),
         kind => format!("the connection failed ({kind})"),
     }))
 }
@@ -524,39 +518,20 @@ fn cut_off() -> DispatchError {
     DispatchError::Unreachable("the response was cut off or malformed".into())
 }
 
-/// Turns reqwest's error into the contract's, from what is in its cause chain. reqwest's own
-/// text is never used: it contains the URL, which may carry an API key.
+/// Turns reqwest's error (the OAuth client's token calls) into the contract's, from what is in
+/// its cause chain. reqwest's own text is never used: it contains the URL, which may carry an
+/// API key.
 pub(crate) fn classify(err: reqwest::Error) -> DispatchError {
     if err.is_timeout() {
         return DispatchError::Timeout(0);
     }
-    match find::<VetError>(&err) {
-        Some(VetError::Refused(RefusedAddress { host, reason, .. })) => {
-            return DispatchError::DestinationNotAllowed {
-                host: host.clone(),
-                reason: reason.describe(),
-            };
-        }
-        Some(VetError::Lookup(_)) => {
-            return DispatchError::Unreachable("the host name could not be resolved".into());
-        }
-        None => {}
-    }
-    if let Some(tls) = find::<rustls::Error>(&err) {
-        return DispatchError::Unreachable(format!("TLS handshake failed: {tls}"));
-    }
-    if let Some(io) = find::<std::io::Error>(&err) {
-        return DispatchError::Unreachable(match io.kind() {
-            std::io::ErrorKind::ConnectionRefused => "the connection was refused".into(),
-            std::io::ErrorKind::ConnectionReset => "the connection was reset".into(),
-            std::io::ErrorKind::TimedOut => return DispatchError::Timeout(0),
-            kind => format!("the connection failed ({kind})"),
-        });
+    if let Some(known) = classify_vet(&err).or_else(|| classify_io(&err)) {
+        return known;
     }
     if err.is_body() || err.is_decode() {
-        return DispatchError::Unreachable("the response was cut off or malformed".into());
+        return cut_off();
     }
-    DispatchError::Unreachable("the connection failed or the response was not valid HTTP".into())
+    unanswered()
 }
 
 /// The first `T` in `err`'s cause chain, also looking inside `io::Error`s (whose `source`

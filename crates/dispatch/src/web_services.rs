@@ -1,6 +1,7 @@
 //! Web services: saved request definitions, visible to their org, changed by their owner or
 //! an admin, created from a definition or from a curl command.
 
+use crate::template::{Context, Escape, Renderer};
 use keyway_credentials::cache::TtlCache;
 use keyway_credentials::{rfc3339, CredentialError, Credentials, Need};
 use keyway_curl::{CurlError, ImportOptions};
@@ -330,7 +331,8 @@ fn view(
 fn refuse_stored_secrets(request: &RequestDefinition) -> Result<(), WebServiceError> {
     const SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
     for header in &request.headers {
-        let literal = strip_placeholders(&header.value);
+        // What stays when every placeholder is empty: the part stored as written.
+        let literal = Renderer::new(&Context::default()).render(&header.value, Escape::Text);
         if SECRET_HEADERS.contains(&header.name.to_ascii_lowercase().as_str())
             && !literal.trim().is_empty()
             && !is_scheme_only(literal.trim())
@@ -350,20 +352,6 @@ fn refuse_stored_secrets(request: &RequestDefinition) -> Result<(), WebServiceEr
 /// `Bearer ` before a placeholder is not a secret.
 fn is_scheme_only(literal: &str) -> bool {
     ["bearer", "basic", "token"].contains(&literal.to_ascii_lowercase().as_str())
-}
-
-fn strip_placeholders(value: &str) -> String {
-    let mut out = String::new();
-    let mut rest = value;
-    while let Some(start) = rest.find("${") {
-        let Some(len) = rest[start + 2..].find('}') else {
-            break;
-        };
-        out.push_str(&rest[..start]);
-        rest = &rest[start + 2 + len + 1..];
-    }
-    out.push_str(rest);
-    out
 }
 
 fn invalid(field: &'static str, message: &str) -> WebServiceError {

@@ -42,6 +42,16 @@ impl TokenHttp {
         Self { net, timeout }
     }
 
+    fn unreachable(&self, err: reqwest::Error) -> HttpError {
+        HttpError::Unreachable(match Net::classify(err) {
+            keyway_dispatch::DispatchError::Timeout(_) => format!(
+                "the provider did not answer within {} ms",
+                self.timeout.as_millis()
+            ),
+            other => other.to_string(),
+        })
+    }
+
     pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let url = request.uri().to_string();
         self.net
@@ -56,10 +66,7 @@ impl TokenHttp {
             .headers(parts.headers)
             .body(body)
             .timeout(self.timeout);
-        let mut response = call
-            .send()
-            .await
-            .map_err(|e| HttpError::Unreachable(Net::classify(e).to_string()))?;
+        let mut response = call.send().await.map_err(|e| self.unreachable(e))?;
         let status = response.status();
         if status.is_server_error() {
             return Err(HttpError::ServerError(status.as_u16()));
@@ -72,11 +79,7 @@ impl TokenHttp {
         }
         let headers = response.headers().clone();
         let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| HttpError::Unreachable(Net::classify(e).to_string()))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.unreachable(e))? {
             if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
                 return Err(HttpError::TooLarge);
             }

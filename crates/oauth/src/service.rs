@@ -2,6 +2,7 @@
 //! state kept in the database, or client credentials), the redirect, and revocation.
 
 use crate::catalog::Catalog;
+use crate::client::millis;
 use crate::client::{self, GrantError, Granted, StoredTokens};
 use crate::http::TokenHttp;
 use crate::settings::{GrantType, OAuthInput, OAuthSettings};
@@ -590,10 +591,6 @@ fn token_request_failed(err: GrantError) -> OAuthError {
 
 fn digest(state: &str) -> String {
     hex::encode(Sha256::digest(state.as_bytes()))
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn clip(s: &str) -> String {

@@ -1,6 +1,7 @@
 //! The token source: a valid access token for a credential, refreshed before expiry or after a
 //! 401, at most once at a time per credential across all replicas (a lease in the database).
 
+use crate::client::millis;
 use crate::client::{self, GrantError, Granted, StoredTokens};
 use crate::service::settings_of;
 use crate::OAuth;
@@ -227,8 +228,4 @@ impl OAuth {
 fn unavailable(err: impl std::fmt::Display) -> TokenError {
     tracing::error!(error = %err, "token source failed");
     TokenError::Unavailable("the token could not be read or stored".into())
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

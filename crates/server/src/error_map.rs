@@ -93,20 +93,16 @@ impl From<WebServiceError> for ApiError {
 
 impl From<DispatchError> for ApiError {
     fn from(err: DispatchError) -> Self {
+        let err = match err {
+            DispatchError::Invalid(parse) => return parse.into(),
+            DispatchError::Credential(credential) => return credential.into(),
+            other => other,
+        };
         let message = err.to_string();
         let code = err.code();
         let (status, details) = match &err {
-            DispatchError::Invalid(_) => {
-                let DispatchError::Invalid(parse) = err else {
-                    return ApiError::Internal(Box::new(err));
-                };
-                return parse.into();
-            }
-            DispatchError::Credential(_) => {
-                let DispatchError::Credential(credential) = err else {
-                    return ApiError::Internal(Box::new(err));
-                };
-                return credential.into();
+            DispatchError::Invalid(_) | DispatchError::Credential(_) => {
+                return ApiError::Internal(Box::new(err));
             }
             DispatchError::MissingContext(keys) => {
                 (StatusCode::BAD_REQUEST, detail(&[("missing", json!(keys))]))

@@ -157,7 +157,8 @@ impl Backend {
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
+/// Now, in Unix milliseconds: the time unit of every stored timestamp.
+pub fn now_ms() -> i64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();

@@ -115,11 +115,7 @@ async fn create_oauth(
         .take()
         .map(|s| secret(Some(s), "client_secret", false))
         .transpose()?;
-    let mtls = body
-        .mtls
-        .as_ref()
-        .map(|input| mtls::validate(input, time::OffsetDateTime::now_utc()))
-        .transpose()?;
+    let mtls = validated_mtls(&body)?;
     let new = NewOAuthCredential {
         name,
         shared: body.shared.unwrap_or(false),
@@ -317,11 +313,7 @@ fn secret_input(kind: Kind, mut body: CredentialBody) -> Result<SecretInput, Api
             ))
         }
     };
-    let mtls = body
-        .mtls
-        .as_ref()
-        .map(|input| mtls::validate(input, time::OffsetDateTime::now_utc()))
-        .transpose()?;
+    let mtls = validated_mtls(&body)?;
     Ok(SecretInput { material, mtls })
 }
 
@@ -351,11 +343,7 @@ async fn oauth_secret_input(
             "the stored credential is not OAuth 2.0",
         ));
     };
-    let mtls = body
-        .mtls
-        .as_ref()
-        .map(|input| mtls::validate(input, time::OffsetDateTime::now_utc()))
-        .transpose()?;
+    let mtls = validated_mtls(&body)?;
     Ok(SecretInput {
         material: Material::OAuth2 {
             client_secret: Some(client_secret),
@@ -379,6 +367,15 @@ fn oauth_settings_fields(body: &CredentialBody) -> [(&'static str, bool); 10] {
         ("token_params", body.token_params.is_some()),
         ("client_auth", body.client_auth.is_some()),
     ]
+}
+
+/// The body's mTLS material, checked now (an expired certificate is refused).
+fn validated_mtls(body: &CredentialBody) -> Result<Option<mtls::ValidatedMtls>, ApiError> {
+    Ok(body
+        .mtls
+        .as_ref()
+        .map(|input| mtls::validate(input, time::OffsetDateTime::now_utc()))
+        .transpose()?)
 }
 
 fn refuse_fields(fields: &[(&'static str, bool)], kind: Kind) -> Result<(), ApiError> {
