@@ -96,15 +96,7 @@ async fn create_oauth(
     name: CredentialName,
     mut body: CredentialBody,
 ) -> Result<HttpResponse, ApiError> {
-    refuse_fields(
-        &[
-            ("username", body.username.is_some()),
-            ("password", body.password.is_some()),
-            ("api_key", body.api_key.is_some()),
-        ],
-        Kind::Oauth2,
-    )?;
-    refuse_placement(&body, Kind::Oauth2)?;
+    refuse_non_oauth_fields(&body)?;
     let allowed_hosts = body
         .allowed_hosts
         .take()
@@ -324,17 +316,9 @@ async fn oauth_secret_input(
     id: &str,
     mut body: CredentialBody,
 ) -> Result<SecretInput, ApiError> {
-    refuse_fields(
-        &[
-            ("username", body.username.is_some()),
-            ("password", body.password.is_some()),
-            ("api_key", body.api_key.is_some()),
-        ],
-        Kind::Oauth2,
-    )?;
+    refuse_non_oauth_fields(&body)?;
     // The connection's settings are fixed at creation; only the secret is replaced.
     refuse_fields(&oauth_settings_fields(&body), Kind::Oauth2)?;
-    refuse_placement(&body, Kind::Oauth2)?;
     let client_secret = secret(body.client_secret.take(), "client_secret", false)?;
     let current = state.credentials.resolve_unchecked(id).await?;
     let Material::OAuth2 { oauth, .. } = current.material else {
@@ -351,6 +335,19 @@ async fn oauth_secret_input(
         },
         mtls,
     })
+}
+
+/// Basic and API-key fields, and API-key placement, on an OAuth body.
+fn refuse_non_oauth_fields(body: &CredentialBody) -> Result<(), ApiError> {
+    refuse_fields(
+        &[
+            ("username", body.username.is_some()),
+            ("password", body.password.is_some()),
+            ("api_key", body.api_key.is_some()),
+        ],
+        Kind::Oauth2,
+    )?;
+    refuse_placement(body, Kind::Oauth2)
 }
 
 /// The OAuth fields that are not secret, and whether the body has each.
