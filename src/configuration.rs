@@ -26,6 +26,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("KEYWAY_MASTER_KEY_FILE", "vault.key_file"),
     ("KEYWAY_DISPATCH_TIMEOUT_MS", "dispatch.timeout_ms"),
     ("KEYWAY_DISPATCH_ALLOW_NETWORKS", "dispatch.allow_networks"),
+    (
+        "KEYWAY_DISPATCH_MAX_REQUEST_BODY_BYTES",
+        "dispatch.max_request_body_bytes",
+    ),
     ("KEYWAY_DISPATCH_EXTRA_CA_FILE", "dispatch.extra_ca_file"),
     ("KEYWAY_OAUTH_PROVIDERS_FILE", "oauth.providers_file"),
     ("KEYWAY_OAUTH_STATE_TTL_SECS", "oauth.state_ttl_secs"),
@@ -60,6 +64,7 @@ pub struct OAuthSettings {
 #[derive(Debug, Deserialize)]
 pub struct DispatchSettings {
     pub timeout_ms: u64,
+    pub max_request_body_bytes: usize,
     pub allow_networks: String,
     pub extra_ca_file: String,
 }
@@ -140,6 +145,10 @@ impl Settings {
         if d.timeout_ms == 0 || d.timeout_ms > 16_000 {
             bail!("dispatch.timeout_ms must be between 1 and 16000 (the contract's limit is 16 s)");
         }
+        let most = keyway_dispatch::MAX_REQUEST_BODY_BYTES;
+        if d.max_request_body_bytes == 0 || d.max_request_body_bytes > most {
+            bail!("dispatch.max_request_body_bytes must be between 1 and {most} (the contract's limit is 1 MiB)");
+        }
         let allow_networks = keyway_dispatch::policy::Policy::parse_allow_list(&d.allow_networks)
             .map_err(|e| anyhow::anyhow!("dispatch.allow_networks: {e}"))?;
         let extra_ca_pem = if d.extra_ca_file.trim().is_empty() {
@@ -151,6 +160,7 @@ impl Settings {
         };
         Ok(keyway_dispatch::DispatchConfig {
             timeout: std::time::Duration::from_millis(d.timeout_ms),
+            max_request_body_bytes: d.max_request_body_bytes,
             allow_networks,
             extra_ca_pem,
             ..Default::default()

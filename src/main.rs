@@ -243,7 +243,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let (audit, audit_writer) = AuditSink::start(store.clone());
     let dispatch_config = settings.dispatch_config()?;
     let net = Arc::new(
-        Net::from_config(&dispatch_config, Arc::new(SystemLookup))
+        Net::from_config(&dispatch_config, Arc::new(SystemLookup::default()))
             .map_err(|e| anyhow::anyhow!(e))?,
     );
     let (catalog, oauth_config) = settings.oauth()?;

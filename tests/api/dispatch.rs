@@ -118,12 +118,16 @@ async fn each_kind_and_content_type_reaches_the_upstream_exactly(app) {
     let seen = upstream.requests().last().unwrap().clone();
     assert_eq!(seen.target, format!("/q?a=1%202&api_key={query_key}"));
 
-    // Every use was audited with the host and the upstream status, and nothing secret.
-    let events = wait_for_audit(&app, &alice.token, &basic, 4).await;
-    let detail = &events[0]["detail"];
+    // Every use was audited before it left, then its result with the upstream status;
+    // nothing secret.
+    let uses = wait_for_audit(&app, &alice.token, &basic, 4).await;
+    assert!(uses.iter().all(|e| e["outcome"] == "started" && e["detail"]["host"] == "upstream.test"), "{uses:?}");
+    let results = wait_for_events(&app, &alice.token, &basic, "credential.use.result", 4).await;
+    let detail = &results[0]["detail"];
     assert_eq!(detail["host"], "upstream.test");
     assert_eq!(detail["status"], 200);
-    assert_eq!(events[0]["outcome"], "success");
+    assert_eq!(results[0]["outcome"], "success");
+    assert!(uses.iter().any(|u| u["detail"]["call_id"] == detail["call_id"]), "a result names its use");
     app.assert_secrets_kept(&[&password, &api_key, &query_key]).await;
 }
 }
@@ -133,6 +137,17 @@ pub async fn wait_for_audit(
     app: &TestApp,
     token: &str,
     credential: &str,
+    count: usize,
+) -> Vec<Value> {
+    wait_for_events(app, token, credential, "credential.use", count).await
+}
+
+/// At least `count` events with `action` on `credential`, newest first.
+pub async fn wait_for_events(
+    app: &TestApp,
+    token: &str,
+    credential: &str,
+    action: &str,
     count: usize,
 ) -> Vec<Value> {
     for _ in 0..100 {
@@ -148,7 +163,7 @@ pub async fn wait_for_audit(
             .as_array()
             .unwrap()
             .iter()
-            .filter(|e| e["action"] == "credential.use")
+            .filter(|e| e["action"] == action)
             .cloned()
             .collect();
         if uses.len() >= count {
@@ -156,7 +171,7 @@ pub async fn wait_for_audit(
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("the audit log never showed {count} uses of the credential");
+    panic!("the audit log never showed {count} {action} events of the credential");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -111,6 +111,9 @@ pub fn test_lookup() -> StaticLookup {
         ("internal.test", &["10.1.2.3"]),
         ("metadata.test", &["169.254.169.254"]),
         ("mixed.test", &["93.184.215.14", "192.168.1.10"]),
+        // Public: only for checks that refuse before connecting, behind a failing audit
+        // device so that even a broken check could not send a packet.
+        ("public.test", &["93.184.215.14"]),
         ("v6local.test", &["fd12:3456::1"]),
     ] {
         names.insert(

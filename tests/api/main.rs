@@ -3,11 +3,13 @@
 
 mod helpers;
 
+mod aiming;
 mod auth_server;
 mod bad_input;
 mod credentials;
 mod destinations;
 mod dispatch;
+mod hardening;
 mod keys;
 mod oauth;
 mod operations;

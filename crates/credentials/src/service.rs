@@ -56,6 +56,8 @@ pub struct InitialTokens {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
     See,
+    /// Sign calls with it, or aim it: bind it to a web service or change one bound to it.
+    Use,
     /// Rename, remove.
     Manage,
     /// Replace the secret material.
@@ -206,6 +208,7 @@ impl Credentials {
         }
         let (allowed, action, why) = match need {
             Need::See => (true, "", ""),
+            Need::Use => (access.usable, "credential.use", USE_DENIED),
             Need::Manage => (
                 access.manage,
                 "credential.manage",
@@ -339,9 +342,10 @@ impl Credentials {
             return Err(CredentialError::NotFound);
         }
         if !access.usable {
-            return Err(CredentialError::Forbidden(
-                "only the credential's owner may use it, unless it is shared; admins may see, rename and remove it but not sign calls with it",
-            ));
+            // Refused uses are audited like answered ones.
+            let event = audit(caller, "credential.use", id, &row.owner_id, "denied");
+            self.store.append_audit(&event).await?;
+            return Err(CredentialError::Forbidden(USE_DENIED));
         }
         Ok(resolved)
     }
@@ -442,6 +446,8 @@ impl Credentials {
         CredentialView::from_row(row, users)
     }
 }
+
+const USE_DENIED: &str = "only the credential's owner may use it, unless it is shared; admins may see, rename and remove it but not sign calls with it or aim it at a URL";
 
 fn audit(
     caller: &Caller,

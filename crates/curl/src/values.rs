@@ -140,12 +140,15 @@ pub(crate) fn basic(raw: &str, opt: &str, pos: usize) -> Result<String, CurlErro
 }
 
 pub(crate) fn method(raw: &str, opt: &str, pos: usize) -> Result<String, CurlError> {
-    if is_token(raw) && raw.len() <= 32 {
-        Ok(raw.to_owned())
-    } else {
-        Err(CurlError::invalid(
-            pos,
-            format!("the method given with {opt} at position {pos} is not an HTTP method"),
-        ))
-    }
+    RequestDefinition::check_method(raw)
+        .map(str::to_owned)
+        .map_err(|e| {
+            CurlError::invalid(
+                pos,
+                format!(
+                    "the method given with {opt} at position {pos} is not an HTTP method Keyway sends: {}",
+                    e.message
+                ),
+            )
+        })
 }

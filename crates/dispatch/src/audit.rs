@@ -1,7 +1,8 @@
-//! The audit trail of credential use, written in batches off the request path so the log
-//! never becomes the bottleneck of calls.
+//! The audit trail of credential use. A use is committed before the signed call leaves
+//! Keyway (several calls share one database transaction: group commit); a call whose use
+//! cannot be recorded is refused. Results follow in batches off the request path.
 
-use keyway_store::{NewAuditEvent, Store};
+use keyway_store::{NewAuditEvent, Store, StoreError};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -10,11 +11,39 @@ use tokio::task::JoinHandle;
 /// rather than lose events.
 const QUEUE: usize = 8192;
 const BATCH: usize = 512;
+/// How long a batch of results (no caller waiting) may fill before it is written.
 const LINGER: Duration = Duration::from_millis(20);
+/// How long a call waits for its use to be committed before it is refused.
+const COMMIT_WAIT: Duration = Duration::from_secs(4);
+
+/// Why a use could not be recorded; the call must not go out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuditFailure {
+    /// The database could not be reached.
+    #[error("the database that keeps the audit log cannot be reached")]
+    StorageUnavailable,
+    /// The database answered but refused or failed the write (full disk, read-only, ...).
+    #[error("the audit log cannot be written")]
+    WriteFailed,
+}
+
+struct Item {
+    event: NewAuditEvent,
+    /// Someone waits for this event to be stored.
+    ack: Option<oneshot::Sender<Result<(), AuditFailure>>>,
+}
 
 #[derive(Debug, Clone)]
 pub struct AuditSink {
-    tx: mpsc::Sender<NewAuditEvent>,
+    tx: mpsc::Sender<Item>,
+}
+
+impl std::fmt::Debug for Item {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Item")
+            .field("action", &self.event.action)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AuditSink {
@@ -26,11 +55,46 @@ impl AuditSink {
         (Self { tx }, AuditWriter { stop, handle })
     }
 
+    /// Stores `event` before returning; the caller must not act if this fails.
+    pub async fn commit(&self, event: NewAuditEvent) -> Result<(), AuditFailure> {
+        let (ack, done) = oneshot::channel();
+        let wait = async {
+            self.tx
+                .send(Item {
+                    event,
+                    ack: Some(ack),
+                })
+                .await
+                .map_err(|_| AuditFailure::WriteFailed)?;
+            done.await.map_err(|_| AuditFailure::WriteFailed)?
+        };
+        match tokio::time::timeout(COMMIT_WAIT, wait).await {
+            Ok(result) => result,
+            Err(_) => Err(AuditFailure::StorageUnavailable),
+        }
+    }
+
+    /// Queues `event` to be written with the next batch.
     pub async fn record(&self, event: NewAuditEvent) {
-        if self.tx.send(event).await.is_err() {
-            tracing::error!(
-                "the audit writer has stopped; a credential-use event was not recorded"
-            );
+        if self.tx.send(Item { event, ack: None }).await.is_err() {
+            tracing::error!("the audit writer has stopped; an audit event was not recorded");
+        }
+    }
+
+    /// Queues `event` without waiting, for places that cannot wait (a dropped call's guard).
+    pub fn record_now(&self, event: NewAuditEvent) {
+        match self.tx.try_send(Item { event, ack: None }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(item)) => {
+                // Still never lost: wait for room on a task of its own.
+                let tx = self.tx.clone();
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(async move { tx.send(item).await });
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::error!("the audit writer has stopped; an audit event was not recorded");
+            }
         }
     }
 }
@@ -52,7 +116,7 @@ impl AuditWriter {
 
 async fn write_batches(
     store: Store,
-    mut rx: mpsc::Receiver<NewAuditEvent>,
+    mut rx: mpsc::Receiver<Item>,
     mut stop: oneshot::Receiver<()>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
@@ -62,15 +126,16 @@ async fn write_batches(
                 if n == 0 {
                     return;
                 }
-                // Let a batch fill for a moment: one write per few milliseconds instead of
-                // one per call, and senders rarely have to wake this task.
-                if batch.len() < BATCH {
+                // Results alone may wait a moment to share a write; a call waiting for its
+                // use to be committed may not. Whatever queued meanwhile goes in the same
+                // transaction (group commit).
+                if batch.iter().all(|item| item.ack.is_none()) {
                     tokio::time::sleep(LINGER).await;
-                    while batch.len() < BATCH {
-                        match rx.try_recv() {
-                            Ok(event) => batch.push(event),
-                            Err(_) => break,
-                        }
+                }
+                while batch.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(item) => batch.push(item),
+                        Err(_) => break,
                     }
                 }
                 write(&store, &mut batch).await;
@@ -85,22 +150,52 @@ async fn write_batches(
     }
 }
 
-async fn write(store: &Store, batch: &mut Vec<NewAuditEvent>) {
+async fn write(store: &Store, batch: &mut Vec<Item>) {
+    let events: Vec<NewAuditEvent> = batch.iter().map(|item| item.event.clone()).collect();
+    let first = store.append_audit_batch(&events).await;
+    let failure = first.as_ref().err().map(classify);
+    // Waiting callers learn at once; their calls are refused, so their events need no retry.
+    let mut results = Vec::new();
+    for item in batch.drain(..) {
+        match (item.ack, failure) {
+            (Some(ack), None) => {
+                let _ = ack.send(Ok(()));
+            }
+            (Some(ack), Some(why)) => {
+                let _ = ack.send(Err(why));
+            }
+            (None, Some(_)) => results.push(item.event),
+            (None, None) => {}
+        }
+    }
+    if let Err(err) = first {
+        tracing::error!(error = %err, "the audit log could not be written; calls are refused until it can");
+    }
     let mut delay = Duration::from_millis(100);
-    for attempt in 1..=5 {
-        match store.append_audit_batch(batch).await {
-            Ok(()) => break,
-            Err(err) if attempt < 5 => {
-                tracing::warn!(error = %err, attempt, "audit batch write failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
+    for attempt in 2..=4 {
+        if results.is_empty() {
+            break;
+        }
+        tokio::time::sleep(delay).await;
+        delay *= 2;
+        match store.append_audit_batch(&results).await {
+            Ok(()) => results.clear(),
+            Err(err) if attempt < 4 => {
+                tracing::warn!(error = %err, attempt, "audit batch write failed; retrying")
             }
             Err(err) => tracing::error!(
                 error = %err,
-                events = batch.len(),
-                "audit batch could not be written; events lost"
+                events = results.len(),
+                "audit batch could not be written; call results lost"
             ),
         }
     }
-    batch.clear();
+}
+
+fn classify(err: &StoreError) -> AuditFailure {
+    if err.is_unavailable() {
+        AuditFailure::StorageUnavailable
+    } else {
+        AuditFailure::WriteFailed
+    }
 }

@@ -1,6 +1,7 @@
 //! Why a call got no answer, one variant per error code of the contract.
 
-use crate::template::HeaderInjection;
+use crate::audit::AuditFailure;
+use crate::template::{HeaderInjection, Overflow};
 use keyway_credentials::CredentialError;
 use keyway_model::ParseError;
 
@@ -12,12 +13,19 @@ pub enum DispatchError {
     MissingContext(Vec<String>),
     #[error(transparent)]
     HeaderInjection(HeaderInjection),
-    #[error(
-        "{host} is {reason}; Keyway does not call it (dispatch.allow_networks lists exceptions)"
-    )]
-    DestinationNotAllowed { host: String, reason: &'static str },
+    #[error(transparent)]
+    RenderedTooLarge(Overflow),
+    /// `reason` is said only for a literal IP: for a name, what it resolved to stays inside
+    /// (a caller must not learn the org's internal DNS through refusals).
+    #[error("{}", destination_message(.host, *.reason))]
+    DestinationNotAllowed {
+        host: String,
+        reason: Option<&'static str>,
+    },
     #[error("this credential may only be sent to {}; {host} is not one of them", .allowed.join(", "))]
     CredentialHostNotAllowed { host: String, allowed: Vec<String> },
+    #[error("the credential would travel unencrypted to {host}: use https://, or list http://{host} in the credential's allowed_hosts")]
+    InsecureDestination { host: String },
     #[error("the credential's owner must connect it again (POST /v1/credentials/{credential_id}/authorize)")]
     NeedsReauthorization { credential_id: String },
     #[error(transparent)]
@@ -32,6 +40,8 @@ pub enum DispatchError {
     TooLarge(usize),
     #[error("the credential's mTLS material cannot be used: {0}")]
     BadIdentity(String),
+    #[error("{0}; the call was not sent, since every use of a credential is recorded first")]
+    AuditUnavailable(#[source] AuditFailure),
     #[error("{0}")]
     Internal(String),
 }
@@ -43,8 +53,10 @@ impl DispatchError {
             DispatchError::Invalid(_) => "invalid_request",
             DispatchError::MissingContext(_) => "missing_context_values",
             DispatchError::HeaderInjection(_) => "invalid_piped_value",
+            DispatchError::RenderedTooLarge(_) => "rendered_request_too_large",
             DispatchError::DestinationNotAllowed { .. } => "destination_not_allowed",
             DispatchError::CredentialHostNotAllowed { .. } => "credential_host_not_allowed",
+            DispatchError::InsecureDestination { .. } => "insecure_destination",
             DispatchError::NeedsReauthorization { .. } => "credential_needs_reauthorization",
             DispatchError::Credential(CredentialError::NotFound) => "not_found",
             DispatchError::Credential(_) => "credential_error",
@@ -52,8 +64,23 @@ impl DispatchError {
             DispatchError::Unreachable(_) => "upstream_unreachable",
             DispatchError::Timeout(_) => "upstream_timeout",
             DispatchError::TooLarge(_) => "response_too_large",
+            DispatchError::AuditUnavailable(AuditFailure::StorageUnavailable) => {
+                "storage_unavailable"
+            }
+            DispatchError::AuditUnavailable(AuditFailure::WriteFailed) => "audit_unavailable",
             DispatchError::BadIdentity(_) | DispatchError::Internal(_) => "internal_error",
         }
+    }
+}
+
+fn destination_message(host: &str, reason: Option<&str>) -> String {
+    match reason {
+        Some(reason) => format!(
+            "{host} is {reason}; Keyway does not call it (dispatch.allow_networks lists exceptions)"
+        ),
+        None => format!(
+            "Keyway does not call {host}: it does not lead to a public address (dispatch.allow_networks lists exceptions)"
+        ),
     }
 }
 

@@ -5,7 +5,7 @@ use crate::hyper_client::CallClient;
 use crate::net::Net;
 use crate::resolver::{RefusedAddress, VetError};
 use crate::sign::sign;
-use crate::template::{Context, Escape, Renderer};
+use crate::template::{Context, Escape, HeaderError, Overflow, Renderer};
 use crate::{AuditSink, DispatchError, DispatchMetrics};
 use crate::{TokenError, TokenSource};
 use base64::Engine;
@@ -27,6 +27,8 @@ pub struct DispatchConfig {
     /// Per-call limit; a definition's `timeout_ms` may only lower it.
     pub timeout: Duration,
     pub max_response_bytes: usize,
+    /// The rendered body's limit (1 MiB; may be configured lower, never higher).
+    pub max_request_body_bytes: usize,
     pub allow_networks: Vec<ipnet::IpNet>,
     pub extra_ca_pem: Option<String>,
 }
@@ -36,11 +38,19 @@ impl Default for DispatchConfig {
         Self {
             timeout: Duration::from_secs(16),
             max_response_bytes: 1024 * 1024,
+            max_request_body_bytes: MAX_REQUEST_BODY_BYTES,
             allow_networks: Vec::new(),
             extra_ca_pem: None,
         }
     }
 }
+
+/// The largest rendered body the contract allows.
+pub const MAX_REQUEST_BODY_BYTES: usize = 1024 * 1024;
+/// The rendered URL's limit.
+pub const MAX_URL_BYTES: usize = 8 * 1024;
+/// All rendered header values together.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// The contract's call result: whatever the upstream answered.
 #[derive(Debug, Clone, Serialize)]
@@ -114,7 +124,7 @@ impl Dispatcher {
         web_service_id: Option<&str>,
     ) -> Result<CallResult, DispatchError> {
         let started = Instant::now();
-        let mut prepared = match self.prepare(definition, context, strict) {
+        let prepared = match self.prepare(definition, context, strict) {
             Ok(p) => p,
             Err(err) => {
                 self.metrics.observe(err.code(), "none", None);
@@ -139,30 +149,40 @@ impl Dispatcher {
             }
         };
         let kind = resolved.row.kind.clone();
-        let result = self.send_signed(&resolved, &mut prepared).await;
+        let mut trail = UseTrail {
+            audit: &self.audit,
+            caller,
+            resolved: &resolved,
+            host: &prepared.host,
+            web_service_id,
+            call_id: call_id(),
+            started,
+            finished: false,
+        };
+        if let Err(err) = self.refusal(&resolved, &prepared).await {
+            self.metrics.observe(err.code(), &kind, None);
+            trail.refused(&err).await;
+            return Err(err);
+        }
+        // The use is on record before the signed call leaves, or the call does not leave.
+        if let Err(failure) = self.audit.commit(trail.event("started", None)).await {
+            let err = DispatchError::AuditUnavailable(failure);
+            self.metrics.observe(err.code(), &kind, None);
+            return Err(err);
+        }
+        let result = self.send_signed(&resolved, &prepared).await;
         let elapsed = started.elapsed();
         let outcome = result
             .as_ref()
             .map_or_else(DispatchError::code, |_| "answered");
         self.metrics
             .observe(outcome, &kind, Some(elapsed.as_secs_f64()));
-        self.audit_use(
-            caller,
-            &resolved,
-            &prepared.host,
-            &result,
-            elapsed,
-            web_service_id,
-        )
-        .await;
+        trail.finish(&result).await;
         result.map(|r| r.finish(started))
     }
 
-    async fn send_signed(
-        &self,
-        resolved: &Resolved,
-        prepared: &mut Prepared,
-    ) -> Result<Answer, DispatchError> {
+    /// Why the credential must not be sent with this call, checked before anything is sent.
+    async fn refusal(&self, resolved: &Resolved, prepared: &Prepared) -> Result<(), DispatchError> {
         let row = &resolved.row;
         if matches!(
             Status::parse(&row.status),
@@ -178,6 +198,23 @@ impl Dispatcher {
                 allowed: resolved.allowed_hosts.as_slice().to_vec(),
             });
         }
+        if prepared.url.scheme() == "http"
+            && !resolved.allowed_hosts.permits_plain_http(&prepared.host)
+            && !self.net.on_allowed_network(&prepared.url).await?
+        {
+            return Err(DispatchError::InsecureDestination {
+                host: prepared.host.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn send_signed(
+        &self,
+        resolved: &Resolved,
+        prepared: &Prepared,
+    ) -> Result<Answer, DispatchError> {
+        let row = &resolved.row;
         let client = match &resolved.mtls {
             Some(identity) => self
                 .net
@@ -257,12 +294,25 @@ impl Dispatcher {
         strict: bool,
     ) -> Result<Prepared, DispatchError> {
         let mut renderer = Renderer::new(context);
-        let raw_url = renderer.render(&definition.url, Escape::Url).into_owned();
+        // Each part is limited while it is rendered, so a small template and a large value
+        // cannot make Keyway build (or send) a huge request.
+        let raw_url = renderer
+            .render_within(&definition.url, Escape::Url, MAX_URL_BYTES, "url")
+            .map_err(DispatchError::RenderedTooLarge)?
+            .into_owned();
         let mut headers = HeaderMap::with_capacity(definition.headers.len() + 2);
+        let mut header_budget = MAX_HEADER_BYTES;
         for h in &definition.headers {
             let value = renderer
-                .render_header(&h.name, &h.value)
-                .map_err(DispatchError::HeaderInjection)?;
+                .render_header(&h.name, &h.value, header_budget)
+                .map_err(|e| match e {
+                    HeaderError::Injection(inj) => DispatchError::HeaderInjection(inj),
+                    HeaderError::Overflow(_) => DispatchError::RenderedTooLarge(Overflow {
+                        part: "header values",
+                        limit: MAX_HEADER_BYTES,
+                    }),
+                })?;
+            header_budget -= value.len();
             let name = HeaderName::from_bytes(h.name.as_bytes())
                 .map_err(|_| invalid("headers", format!("`{}` is not a header name", h.name)))?;
             let value = HeaderValue::from_bytes(value.as_bytes()).map_err(|_| {
@@ -284,7 +334,16 @@ impl Dispatcher {
                 if !headers.contains_key(CONTENT_TYPE) {
                     headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct.mime()));
                 }
-                Some(renderer.render(body, escape).into_owned())
+                let limit = self
+                    .config
+                    .max_request_body_bytes
+                    .min(MAX_REQUEST_BODY_BYTES);
+                Some(
+                    renderer
+                        .render_within(body, escape, limit, "body")
+                        .map_err(DispatchError::RenderedTooLarge)?
+                        .into_owned(),
+                )
             }
             (Some(_), None) => {
                 return Err(invalid("content_type", "a body needs a content_type"));
@@ -306,8 +365,13 @@ impl Dispatcher {
             return Err(invalid("url", "must be an http:// or https:// URL"));
         }
         let host = self.net.check_host(&url)?;
-        let method = reqwest::Method::from_bytes(definition.method.as_bytes())
-            .map_err(|_| invalid("method", "is not an HTTP method"))?;
+        // Checked again here: a definition stored before the method rule may name another.
+        let method = RequestDefinition::check_method(&definition.method)
+            .map_err(DispatchError::Invalid)
+            .and_then(|m| {
+                reqwest::Method::from_bytes(m.as_bytes())
+                    .map_err(|_| invalid("method", "is not an HTTP method"))
+            })?;
         let timeout = definition
             .timeout_ms
             .map(Duration::from_millis)
@@ -385,51 +449,101 @@ impl Dispatcher {
                 other => other,
             })
     }
+}
 
-    async fn audit_use(
-        &self,
-        caller: &Caller,
-        resolved: &Resolved,
-        host: &str,
-        result: &Result<Answer, DispatchError>,
-        elapsed: Duration,
-        web_service_id: Option<&str>,
-    ) {
-        let detail = UseDetail {
-            host,
-            duration_ms: millis(elapsed),
-            status: result.as_ref().ok().map(|a| a.status),
-            error: result.as_ref().err().map(DispatchError::code),
-            web_service_id,
-        };
-        self.audit
-            .record(NewAuditEvent {
-                // The time of the call, not of the batched write.
-                at: Some(now_ms()),
-                org_id: Some(resolved.row.org_id.clone()),
-                actor_id: Some(caller.user_id.clone()),
-                actor_name: Some(caller.user_name.clone()),
-                action: "credential.use".into(),
-                credential_id: Some(resolved.row.id.clone()),
-                credential_owner_id: Some(resolved.row.owner_id.clone()),
-                outcome: if result.is_ok() { "success" } else { "failure" }.into(),
-                detail: serde_json::to_string(&detail).ok(),
-            })
-            .await;
-    }
+/// The audit trail of one use: `credential.use` (committed before the call leaves, or
+/// `refused`), then `credential.use.result` with the outcome. If the caller goes away
+/// mid-call, the result is written as `abandoned` when the call is dropped.
+struct UseTrail<'a> {
+    audit: &'a AuditSink,
+    caller: &'a Caller,
+    resolved: &'a Resolved,
+    host: &'a str,
+    web_service_id: Option<&'a str>,
+    /// Ties the use to its result.
+    call_id: String,
+    started: Instant,
+    finished: bool,
 }
 
 /// The audit detail of a credential use; never bodies or secrets.
 #[derive(Serialize)]
 struct UseDetail<'a> {
+    call_id: &'a str,
     host: &'a str,
-    duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     web_service_id: Option<&'a str>,
+}
+
+/// A call ID unique across replicas without asking the OS for randomness on every call: a
+/// random prefix per process and a counter.
+fn call_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
+    format!("{prefix}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+impl UseTrail<'_> {
+    fn event(&self, outcome: &str, result: Option<Result<u16, &'static str>>) -> NewAuditEvent {
+        let detail = UseDetail {
+            call_id: &self.call_id,
+            host: self.host,
+            duration_ms: result.map(|_| millis(self.started.elapsed())),
+            status: result.and_then(Result::ok),
+            error: result.and_then(Result::err),
+            web_service_id: self.web_service_id,
+        };
+        let action = match outcome {
+            "started" | "refused" => "credential.use",
+            _ => "credential.use.result",
+        };
+        NewAuditEvent {
+            // The time of the call, not of the batched write.
+            at: Some(now_ms()),
+            org_id: Some(self.resolved.row.org_id.clone()),
+            actor_id: Some(self.caller.user_id.clone()),
+            actor_name: Some(self.caller.user_name.clone()),
+            action: action.into(),
+            credential_id: Some(self.resolved.row.id.clone()),
+            credential_owner_id: Some(self.resolved.row.owner_id.clone()),
+            outcome: outcome.into(),
+            detail: serde_json::to_string(&detail).ok(),
+        }
+    }
+
+    async fn refused(&mut self, err: &DispatchError) {
+        self.finished = true;
+        self.audit
+            .record(self.event("refused", Some(Err(err.code()))))
+            .await;
+    }
+
+    async fn finish(&mut self, result: &Result<Answer, DispatchError>) {
+        self.finished = true;
+        let (outcome, result) = match result {
+            Ok(answer) => ("success", Ok(answer.status)),
+            Err(err) => ("failure", Err(err.code())),
+        };
+        self.audit.record(self.event(outcome, Some(result))).await;
+    }
+}
+
+impl Drop for UseTrail<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.audit
+                .record_now(self.event("abandoned", Some(Err("caller_gone"))));
+        }
+    }
 }
 
 struct Answer {
@@ -486,10 +600,10 @@ fn unanswered() -> DispatchError {
 
 fn classify_vet(err: &(dyn std::error::Error + 'static)) -> Option<DispatchError> {
     match find::<VetError>(err) {
-        Some(VetError::Refused(RefusedAddress { host, reason, .. })) => {
+        Some(VetError::Refused(RefusedAddress { host, .. })) => {
             Some(DispatchError::DestinationNotAllowed {
                 host: host.clone(),
-                reason: reason.describe(),
+                reason: None,
             })
         }
         Some(VetError::Lookup(_)) => Some(DispatchError::Unreachable(

@@ -15,9 +15,11 @@ pub mod template;
 mod token_source;
 mod web_services;
 
-pub use audit::{AuditSink, AuditWriter};
+pub use audit::{AuditFailure, AuditSink, AuditWriter};
 pub use error::DispatchError;
-pub use execute::{CallResult, DispatchConfig, Dispatcher};
+pub use execute::{
+    CallResult, DispatchConfig, Dispatcher, MAX_HEADER_BYTES, MAX_REQUEST_BODY_BYTES, MAX_URL_BYTES,
+};
 pub use metrics::DispatchMetrics;
 pub use net::Net;
 pub use template::Context;

@@ -70,6 +70,27 @@ impl Net {
         self.policy.explicitly_allowed(ip)
     }
 
+    /// Whether every address `url` leads to is on a network the operator allowed explicitly:
+    /// the one case where a credential may travel over plain HTTP without the owner naming
+    /// the host. A name is resolved for this (through the vetting resolver, so a destination
+    /// the policy refuses is refused as such).
+    pub async fn on_allowed_network(&self, url: &Url) -> Result<bool, DispatchError> {
+        let ips = match url.host() {
+            Some(Host::Ipv4(ip)) => vec![ip.into()],
+            Some(Host::Ipv6(ip)) => vec![ip.into()],
+            Some(Host::Domain(name)) => self.resolver.vet(name).await.map_err(|e| match e {
+                VetError::Refused(RefusedAddress { host, .. }) => {
+                    DispatchError::DestinationNotAllowed { host, reason: None }
+                }
+                VetError::Lookup(_) => {
+                    DispatchError::Unreachable("the host name could not be resolved".into())
+                }
+            })?,
+            None => return Ok(false),
+        };
+        Ok(ips.into_iter().all(|ip| self.policy.explicitly_allowed(ip)))
+    }
+
     /// Turns a reqwest failure into the contract's error (never reqwest's text: it has the URL).
     pub fn classify(err: reqwest::Error) -> DispatchError {
         crate::execute::classify(err)
@@ -84,11 +105,8 @@ impl Net {
             Some(Host::Ipv4(ip)) => Ok(vec![ip.into()]),
             Some(Host::Ipv6(ip)) => Ok(vec![ip.into()]),
             _ => self.resolver.vet(&host).await.map_err(|e| match e {
-                VetError::Refused(RefusedAddress { host, reason, .. }) => {
-                    DispatchError::DestinationNotAllowed {
-                        host,
-                        reason: reason.describe(),
-                    }
+                VetError::Refused(RefusedAddress { host, .. }) => {
+                    DispatchError::DestinationNotAllowed { host, reason: None }
                 }
                 VetError::Lookup(_) => {
                     DispatchError::Unreachable("the host name could not be resolved".into())
@@ -114,7 +132,7 @@ impl Net {
                 .check(ip)
                 .map_err(|reason| DispatchError::DestinationNotAllowed {
                     host: host.clone(),
-                    reason: reason.describe(),
+                    reason: Some(reason.describe()),
                 })?;
         }
         Ok(host)

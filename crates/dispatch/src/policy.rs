@@ -97,6 +97,10 @@ fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     if s[..6] == [0; 6] && s[6] != 0 {
         return Some(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
     }
+    // ::ffff:0:a.b.c.d, the IPv4-translated form of SIIT (RFC 2765).
+    if s[..6] == [0, 0, 0, 0, 0xffff, 0] {
+        return Some(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
+    }
     // 64:ff9b::/96 NAT64 well-known prefix.
     if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         return Some(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
@@ -118,7 +122,8 @@ fn classify(ip: IpAddr) -> Option<Blocked> {
 fn classify_v4(ip: Ipv4Addr) -> Option<Blocked> {
     let o = ip.octets();
     Some(match o {
-        [169, 254, 169, 254] | [100, 100, 100, 200] => Blocked::CloudMetadata,
+        // AWS/GCP/Azure IMDS, Alibaba's metadata service, Azure's WireServer.
+        [169, 254, 169, 254] | [100, 100, 100, 200] | [168, 63, 129, 16] => Blocked::CloudMetadata,
         _ if ip.is_unspecified() || o[0] == 0 => Blocked::Unspecified,
         _ if ip.is_loopback() => Blocked::Loopback,
         _ if ip.is_private() => Blocked::Private,
@@ -149,6 +154,10 @@ fn classify_v6(ip: Ipv6Addr) -> Option<Blocked> {
         _ if ip.is_multicast() => Blocked::Multicast,
         // 2001:db8::/32 documentation, 100::/64 discard.
         [0x2001, 0x0db8, ..] | [0x0100, 0, 0, 0, ..] => Blocked::Reserved,
+        // 64:ff9b:1::/48 local-use NAT64 (RFC 8215) leads into the operator's own network.
+        [0x64, 0xff9b, 0x0001, ..] => Blocked::Private,
+        // 2001::/32 Teredo tunnels to an IPv4 address the policy cannot see.
+        [0x2001, 0, ..] => Blocked::Reserved,
         _ => return None,
     })
 }
@@ -175,5 +184,27 @@ mod tests {
             Err(Blocked::Private)
         );
         assert!(Policy::parse_allow_list("10.0.0.0/33").is_err());
+    }
+
+    #[test]
+    fn translated_tunnelled_and_metadata_forms_are_refused() {
+        let policy = Policy::default();
+        for (ip, why) in [
+            ("64:ff9b:1::a00:1", Blocked::Private),
+            ("64:ff9b:1:ffff::5db8:d70e", Blocked::Private),
+            ("::ffff:0:7f00:1", Blocked::Loopback),
+            ("::ffff:0:a9fe:a9fe", Blocked::CloudMetadata),
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", Blocked::Reserved),
+            ("2001::1", Blocked::Reserved),
+            ("168.63.129.16", Blocked::CloudMetadata),
+            ("100.100.100.200", Blocked::CloudMetadata),
+            ("fd00:ec2::254", Blocked::CloudMetadata),
+        ] {
+            assert_eq!(policy.check(ip.parse().unwrap()), Err(why), "{ip}");
+        }
+        // Neighbours of the new ranges stay public.
+        assert_eq!(policy.check("2001:4860::8888".parse().unwrap()), Ok(()));
+        assert_eq!(policy.check("64:ff9b::5db8:d70e".parse().unwrap()), Ok(()));
+        assert_eq!(policy.check("168.63.129.17".parse().unwrap()), Ok(()));
     }
 }

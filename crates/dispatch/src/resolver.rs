@@ -16,16 +16,44 @@ pub trait Lookup: Send + Sync + std::fmt::Debug {
     fn lookup(&self, host: &str) -> Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send>>;
 }
 
-/// getaddrinfo through tokio's blocking pool.
-#[derive(Debug, Default)]
-pub struct SystemLookup;
+/// getaddrinfo on tokio's blocking pool. A call that passes its deadline drops its wait, but
+/// getaddrinfo itself cannot be cancelled: it runs on until the system resolver gives up. So
+/// at most [`MAX_LOOKUPS`] run at once; a lookup holds its slot until getaddrinfo returns,
+/// and a call waiting for a slot gives up at its own deadline. Names pointed at a slow DNS
+/// server therefore cannot fill the blocking pool that other work shares.
+#[derive(Debug)]
+pub struct SystemLookup {
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// Concurrent getaddrinfo calls at most.
+pub const MAX_LOOKUPS: usize = 64;
+
+impl Default for SystemLookup {
+    fn default() -> Self {
+        Self {
+            slots: Arc::new(tokio::sync::Semaphore::new(MAX_LOOKUPS)),
+        }
+    }
+}
 
 impl Lookup for SystemLookup {
     fn lookup(&self, host: &str) -> Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send>> {
         let host = host.to_owned();
+        let slots = self.slots.clone();
         Box::pin(async move {
-            let addrs = tokio::net::lookup_host((host.as_str(), 0)).await?;
-            Ok(addrs.map(|a| a.ip()).collect())
+            let slot = slots
+                .acquire_owned()
+                .await
+                .map_err(|_| io::Error::other("the resolver is shutting down"))?;
+            let found = tokio::task::spawn_blocking(move || {
+                let _slot = slot;
+                std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), 0))
+                    .map(|addrs| addrs.map(|a| a.ip()).collect::<Vec<_>>())
+            })
+            .await
+            .map_err(|_| io::Error::other("the lookup task failed"))?;
+            found
         })
     }
 }

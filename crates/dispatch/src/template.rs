@@ -58,6 +58,17 @@ pub struct Renderer<'a> {
     pub missing: BTreeSet<String>,
 }
 
+/// Filling in the values would make a part of the request larger than its limit. Found while
+/// rendering, before more than one value past the limit is held.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "with the piped values filled in, the {part} would be larger than its limit of {limit} bytes"
+)]
+pub struct Overflow {
+    pub part: &'static str,
+    pub limit: usize,
+}
+
 /// A value would have put a line break into a header.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the value of `{key}` contains a line break, which cannot go into the header {header}")]
@@ -76,10 +87,29 @@ impl<'a> Renderer<'a> {
 
     /// Fills `template`; an unterminated `${` is left as written.
     pub fn render<'t>(&mut self, template: &'t str, escape: Escape) -> Cow<'t, str> {
+        // Without a limit nothing overflows.
+        self.render_within(template, escape, usize::MAX, "")
+            .unwrap_or(Cow::Borrowed(template))
+    }
+
+    /// Fills `template`, refusing once the result passes `limit` bytes. The check runs after
+    /// each value, so at most the limit plus one escaped value is ever held.
+    pub fn render_within<'t>(
+        &mut self,
+        template: &'t str,
+        escape: Escape,
+        limit: usize,
+        part: &'static str,
+    ) -> Result<Cow<'t, str>, Overflow> {
+        let overflow = Overflow { part, limit };
         if !template.contains("${") {
-            return Cow::Borrowed(template);
+            return if template.len() > limit {
+                Err(overflow)
+            } else {
+                Ok(Cow::Borrowed(template))
+            };
         }
-        let mut out = String::with_capacity(template.len());
+        let mut out = String::with_capacity(template.len().min(limit));
         let mut rest = template;
         while let Some(start) = rest.find("${") {
             let Some(len) = rest[start + 2..].find('}') else {
@@ -90,36 +120,57 @@ impl<'a> Renderer<'a> {
             match self.context.0.get(key) {
                 Some(value) => push_escaped(&mut out, value, escape),
                 None => {
-                    self.missing.insert(key.to_owned());
+                    if !self.missing.contains(key) {
+                        self.missing.insert(key.to_owned());
+                    }
                 }
+            }
+            if out.len() > limit {
+                return Err(overflow);
             }
             rest = &rest[start + 2 + len + 1..];
         }
         out.push_str(rest);
-        Cow::Owned(out)
+        if out.len() > limit {
+            return Err(overflow);
+        }
+        Ok(Cow::Owned(out))
     }
 
-    /// A header value: as is, but never with CR, LF or NUL from a piped value.
-    pub fn render_header(&mut self, name: &str, template: &str) -> Result<String, HeaderInjection> {
-        let mut offending = None;
+    /// A header value: as is, but never with CR, LF or NUL from a piped value; at most
+    /// `limit` bytes.
+    pub fn render_header(
+        &mut self,
+        name: &str,
+        template: &str,
+        limit: usize,
+    ) -> Result<String, HeaderError> {
         if template.contains("${") {
             for (key, value) in
                 placeholders(template).filter_map(|k| self.context.0.get_key_value(k))
             {
                 if value.contains(['\r', '\n', '\0']) {
-                    offending = Some(key.clone());
-                    break;
+                    return Err(HeaderError::Injection(HeaderInjection {
+                        key: key.clone(),
+                        header: name.to_owned(),
+                    }));
                 }
             }
         }
-        if let Some(key) = offending {
-            return Err(HeaderInjection {
-                key,
-                header: name.to_owned(),
-            });
-        }
-        Ok(self.render(template, Escape::Header).into_owned())
+        Ok(self
+            .render_within(template, Escape::Header, limit, "header values")
+            .map_err(HeaderError::Overflow)?
+            .into_owned())
     }
+}
+
+/// Why a header could not be rendered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    #[error(transparent)]
+    Injection(HeaderInjection),
+    #[error(transparent)]
+    Overflow(Overflow),
 }
 
 fn placeholders(template: &str) -> impl Iterator<Item = &str> {
@@ -196,9 +247,46 @@ mod tests {
         assert_eq!(r.render("${nope}-${id", Escape::Text), "-${id");
         assert_eq!(r.missing.iter().collect::<Vec<_>>(), ["nope"]);
         let err = r
-            .render_header("X-Name", "v ${e://Field/Name}")
+            .render_header("X-Name", "v ${e://Field/Name}", 100)
             .unwrap_err();
-        assert_eq!(err.key, "e://Field/Name");
-        assert_eq!(r.render_header("X-Id", "${id}").unwrap(), "a/b?c=d");
+        assert!(matches!(err, HeaderError::Injection(i) if i.key == "e://Field/Name"));
+        assert_eq!(r.render_header("X-Id", "${id}", 100).unwrap(), "a/b?c=d");
+    }
+
+    #[test]
+    fn rendering_stops_at_the_limit() {
+        let mut c = Context::default();
+        c.insert("a", "x".repeat(100_000));
+        let template = "<a>${a}</a>".repeat(20_000);
+        let mut r = Renderer::new(&c);
+        let err = r
+            .render_within(&template, Escape::Xml, 1024 * 1024, "body")
+            .unwrap_err();
+        assert_eq!(
+            err,
+            Overflow {
+                part: "body",
+                limit: 1024 * 1024
+            }
+        );
+        // Exactly at the limit passes; one byte more does not.
+        let mut c = Context::default();
+        c.insert("v", "y".repeat(10));
+        let mut r = Renderer::new(&c);
+        assert_eq!(
+            r.render_within("ab${v}", Escape::Text, 12, "url")
+                .unwrap()
+                .len(),
+            12
+        );
+        assert!(r.render_within("abc${v}", Escape::Text, 12, "url").is_err());
+        assert!(r
+            .render_within("abcdefghijklm", Escape::Text, 12, "url")
+            .is_err());
+        // An escaped value counts at its escaped size.
+        c.insert("q", "&&&");
+        let mut r = Renderer::new(&c);
+        assert!(r.render_within("${q}", Escape::Xml, 14, "body").is_err());
+        assert!(r.render_within("${q}", Escape::Xml, 15, "body").is_ok());
     }
 }

@@ -34,6 +34,10 @@ pub struct WebServiceView {
     pub name: String,
     pub owner: String,
     pub request: RequestDefinition,
+    /// Its credential was removed by force; runs answer `credential_removed` until one is
+    /// bound again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub credential_removed: bool,
     pub created_at: String,
     pub updated_at: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -50,6 +54,8 @@ pub enum WebServiceError {
     Forbidden,
     #[error("credential_id: no credential with this ID is visible to you")]
     CredentialNotFound,
+    #[error("the credential of this web service was removed; bind a credential (PUT /v1/web-services/{0} with credential_id) before running it")]
+    CredentialRemoved(String),
     #[error(transparent)]
     Invalid(ParseError),
     #[error(transparent)]
@@ -135,7 +141,11 @@ impl WebServices {
         caller: &Caller,
         id: &str,
     ) -> Result<RequestDefinition, WebServiceError> {
-        Ok(self.visible(caller, id).await?.1.clone())
+        let entry = self.visible(caller, id).await?;
+        if entry.0.credential_removed {
+            return Err(WebServiceError::CredentialRemoved(id.to_owned()));
+        }
+        Ok(entry.1.clone())
     }
 
     #[tracing::instrument(skip_all, fields(web_service_id = %id))]
@@ -145,8 +155,32 @@ impl WebServices {
         id: &str,
         input: WebServiceInput,
     ) -> Result<WebServiceView, WebServiceError> {
-        let row = self.manageable(caller, id).await?;
-        let parsed = self.parse(caller, input, Some(row.name)).await?;
+        let entry = self.manageable(caller, id).await?;
+        let (row, current) = (&entry.0, &entry.1);
+        let rename_only = input.request.is_none() && input.curl.is_none();
+        let parsed = if rename_only {
+            if input.drop_unsupported || input.credential_id.is_some() {
+                return Err(invalid(
+                    "request",
+                    "give `request` or `curl` to change the definition",
+                ));
+            }
+            Parsed {
+                name: parse_name(input.name.as_deref().unwrap_or(&row.name))?,
+                request: current.clone(),
+                dropped: Vec::new(),
+                warnings: Vec::new(),
+            }
+        } else {
+            self.parse(caller, input, Some(row.name.clone())).await?
+        };
+        // Changing what a bound credential signs is using it: the right to use the credential
+        // bound now is needed too (the new one was checked by `parse`). A rename is not.
+        if parsed.request != *current {
+            if let Some(bound) = &row.credential_id {
+                self.require_use(caller, bound).await?;
+            }
+        }
         self.rows.remove(&id.to_owned());
         if !self
             .credentials
@@ -203,7 +237,7 @@ impl WebServices {
         &self,
         caller: &Caller,
         id: &str,
-    ) -> Result<WebServiceRow, WebServiceError> {
+    ) -> Result<Arc<(WebServiceRow, RequestDefinition)>, WebServiceError> {
         let entry = self.visible(caller, id).await?;
         if !caller
             .access(&entry.0.org_id, &entry.0.owner_id, true)
@@ -211,7 +245,24 @@ impl WebServices {
         {
             return Err(WebServiceError::Forbidden);
         }
-        Ok(entry.0.clone())
+        Ok(entry)
+    }
+
+    /// The right to sign calls with `credential_id`, which aiming it needs.
+    async fn require_use(
+        &self,
+        caller: &Caller,
+        credential_id: &str,
+    ) -> Result<(), WebServiceError> {
+        match self
+            .credentials
+            .authorize(caller, credential_id, Need::Use)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(CredentialError::NotFound) => Err(WebServiceError::CredentialNotFound),
+            Err(other) => Err(WebServiceError::Credential(other)),
+        }
     }
 
     async fn parse(
@@ -221,10 +272,7 @@ impl WebServices {
         current_name: Option<String>,
     ) -> Result<Parsed, WebServiceError> {
         let name = match (input.name, current_name) {
-            (Some(n), _) => keyway_model::CredentialName::parse(&n)
-                .map_err(|e| WebServiceError::Invalid(ParseError::new("name", e.message)))?
-                .as_str()
-                .to_owned(),
+            (Some(n), _) => parse_name(&n)?,
             (None, Some(current)) => current,
             (None, None) => return Err(invalid("name", "is required")),
         };
@@ -264,15 +312,7 @@ impl WebServices {
         }
         refuse_stored_secrets(&request)?;
         if let Some(credential_id) = &request.credential_id {
-            match self
-                .credentials
-                .authorize(caller, credential_id, Need::See)
-                .await
-            {
-                Ok(_) => {}
-                Err(CredentialError::NotFound) => return Err(WebServiceError::CredentialNotFound),
-                Err(other) => return Err(WebServiceError::Credential(other)),
-            }
+            self.require_use(caller, credential_id).await?;
         }
         Ok(Parsed {
             name,
@@ -297,6 +337,13 @@ impl WebServices {
     }
 }
 
+fn parse_name(raw: &str) -> Result<String, WebServiceError> {
+    Ok(keyway_model::CredentialName::parse(raw)
+        .map_err(|e| WebServiceError::Invalid(ParseError::new("name", e.message)))?
+        .as_str()
+        .to_owned())
+}
+
 fn write(parsed: &Parsed) -> Result<WebServiceWrite, WebServiceError> {
     Ok(WebServiceWrite {
         name: parsed.name.clone(),
@@ -319,6 +366,7 @@ fn view(
         name: row.name,
         owner: row.owner_name,
         request,
+        credential_removed: row.credential_removed,
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),
         dropped,
@@ -326,34 +374,153 @@ fn view(
     })
 }
 
-/// Headers that carry a secret would be stored in plain text with the definition: those
-/// belong in a credential. A value made only of placeholders is fine (it is filled per run).
+/// Literal secrets would be stored in plain text with the definition, which everyone in the
+/// org can read: they belong in a credential. Looked for in secret-like headers, secret-like
+/// query parameters and the URL's user-info. A value made only of placeholders is fine (it is
+/// filled per run), and so is a bare scheme such as `Bearer ` before one.
 fn refuse_stored_secrets(request: &RequestDefinition) -> Result<(), WebServiceError> {
-    const SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
+    let empty = Context::default();
+    let literal = |template: &str| {
+        Renderer::new(&empty)
+            .render(template, Escape::Text)
+            .into_owned()
+    };
     for header in &request.headers {
-        // What stays when every placeholder is empty: the part stored as written.
-        let literal = Renderer::new(&Context::default()).render(&header.value, Escape::Text);
-        if SECRET_HEADERS.contains(&header.name.to_ascii_lowercase().as_str())
-            && !literal.trim().is_empty()
-            && !is_scheme_only(literal.trim())
-        {
-            return Err(WebServiceError::Invalid(ParseError::new(
+        let value = literal(&header.value);
+        if is_secret_header(&header.name) && holds_secret(&value) {
+            return Err(stored_secret(
                 "headers",
                 format!(
-                    "the {} header would be stored in plain text with the web service: put the secret in a credential (basic or api_key) and set credential_id",
-                    header.name
+                    "the {} header holds a literal secret, which would be stored in plain text with the web service for the whole org to read: store it as a credential (kind api_key with header_name {:?}) and set credential_id",
+                    header.name, header.name
                 ),
-            )));
+            ));
+        }
+    }
+    // With the placeholders taken out, what is left of the URL is stored as written.
+    let Ok(url) = url::Url::parse(&literal(&request.url)) else {
+        return Ok(());
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(stored_secret(
+            "url",
+            "the URL carries a user name or password, which would be stored in plain text with the web service: store them as a credential (kind basic) and set credential_id".into(),
+        ));
+    }
+    for (name, value) in url.query_pairs() {
+        if is_secret_param(&name) && holds_secret(&value) {
+            return Err(stored_secret(
+                "url",
+                format!(
+                    "the query parameter {name:?} holds a literal secret, which would be stored in plain text with the web service: store it as a credential (kind api_key with query_param {name:?}) and set credential_id"
+                ),
+            ));
         }
     }
     Ok(())
 }
 
-/// `Bearer ` before a placeholder is not a secret.
-fn is_scheme_only(literal: &str) -> bool {
-    ["bearer", "basic", "token"].contains(&literal.to_ascii_lowercase().as_str())
+fn stored_secret(field: &'static str, message: String) -> WebServiceError {
+    WebServiceError::Invalid(ParseError::new(field, message))
+}
+
+/// The name as letters and digits only, lower case: `X-API-Key` and `x_api_key` are alike.
+fn squash(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+const SECRET_WORDS: &[&str] = &[
+    "apikey",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "signature",
+    "credential",
+    "accesskey",
+    "authorization",
+    "session",
+    "cookie",
+];
+
+/// `Authorization`, `Cookie`, `X-API-Key`, `X-Auth-Token`, `Ocp-Apim-Subscription-Key`...
+fn is_secret_header(name: &str) -> bool {
+    let name = squash(name);
+    SECRET_WORDS.iter().any(|w| name.contains(w))
+        || (name.ends_with("key") && name != "idempotencykey")
+        || name.starts_with("xauth")
+}
+
+/// `key`, `api_key`, `access_token`, `token`, `signature`, `sig`, `X-Amz-Credential`...
+fn is_secret_param(name: &str) -> bool {
+    let name = squash(name);
+    SECRET_WORDS.iter().any(|w| name.contains(w))
+        || ["key", "sig", "auth", "pass", "pwd", "code"].contains(&name.as_str())
+}
+
+/// Whether a literal (placeholders removed) still holds something: not empty and not only an
+/// authentication scheme.
+fn holds_secret(literal: &str) -> bool {
+    let literal = literal.trim();
+    !literal.is_empty()
+        && !["bearer", "basic", "token", "apikey", "api-key"]
+            .contains(&literal.to_ascii_lowercase().as_str())
 }
 
 fn invalid(field: &'static str, message: &str) -> WebServiceError {
     WebServiceError::Invalid(ParseError::new(field, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_like_names() {
+        for h in [
+            "Authorization",
+            "Proxy-Authorization",
+            "Cookie",
+            "X-API-Key",
+            "x_api_token",
+            "X-Auth-Token",
+            "Ocp-Apim-Subscription-Key",
+            "X-Auth-Email-Key",
+            "Private-Token",
+            "X-Session-Id",
+        ] {
+            assert!(is_secret_header(h), "{h}");
+        }
+        for h in [
+            "Accept",
+            "Content-Type",
+            "Idempotency-Key",
+            "X-Request-Id",
+            "User-Agent",
+            "Author",
+        ] {
+            assert!(!is_secret_header(h), "{h}");
+        }
+        for q in [
+            "key",
+            "api_key",
+            "apiKey",
+            "access_token",
+            "token",
+            "signature",
+            "sig",
+            "X-Amz-Credential",
+            "X-Amz-Signature",
+            "client_secret",
+            "password",
+        ] {
+            assert!(is_secret_param(q), "{q}");
+        }
+        for q in ["q", "author", "page", "keyword", "monkey", "sort"] {
+            assert!(!is_secret_param(q), "{q}");
+        }
+    }
 }

@@ -216,12 +216,14 @@ impl AllowedHosts {
                 .trim()
                 .trim_end_matches('.')
                 .to_ascii_lowercase();
-            let name = entry.strip_prefix("*.").unwrap_or(&entry);
+            let pattern = entry.strip_prefix(PLAIN_HTTP).unwrap_or(&entry);
+            let name = pattern.strip_prefix("*.").unwrap_or(pattern);
             if !is_host_name(name) {
                 return Err(ParseError::new(
                     "allowed_hosts",
                     format!(
-                        "entry {i} is not a host name or a '*.example.com' pattern (no scheme, port or path)"
+                        "entry {i} is not a host name or a '*.example.com' pattern (no port or path; \
+                         the only scheme is http:// to allow plain HTTP to that host)"
                     ),
                 ));
             }
@@ -238,20 +240,31 @@ impl AllowedHosts {
 
     /// Whether a call to `host` may carry the credential.
     pub fn permits(&self, host: &str) -> bool {
-        if self.0.is_empty() {
-            return true;
-        }
+        self.0.is_empty() || self.matches(host, |p| Some(p.strip_prefix(PLAIN_HTTP).unwrap_or(p)))
+    }
+
+    /// Whether the owner allowed the credential over plain `http://` to `host`, by listing
+    /// it as `http://host` (an empty list allows any host, but never plain HTTP).
+    pub fn permits_plain_http(&self, host: &str) -> bool {
+        self.matches(host, |p| p.strip_prefix(PLAIN_HTTP))
+    }
+
+    fn matches(&self, host: &str, pattern_of: impl Fn(&str) -> Option<&str>) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         self.0
             .iter()
+            .filter_map(|entry| pattern_of(entry))
             .any(|pattern| match pattern.strip_prefix("*.") {
                 Some(suffix) => host
                     .strip_suffix(suffix)
                     .is_some_and(|head| head.len() > 1 && head.ends_with('.')),
-                None => *pattern == host,
+                None => pattern == host,
             })
     }
 }
+
+/// The one scheme an `allowed_hosts` entry may name: it opts that host into plain HTTP.
+const PLAIN_HTTP: &str = "http://";
 
 fn is_host_name(s: &str) -> bool {
     let is_ip6 = s.starts_with('[')
@@ -324,7 +337,23 @@ mod tests {
         assert!(!hosts.permits("salesforce.com"));
         assert!(!hosts.permits("evilsalesforce.com"));
         assert!(AllowedHosts::default().permits("anything"));
-        for bad in ["https://x.com", "x.com:443", "x.com/path", "", "*.", "a b"] {
+        assert!(!AllowedHosts::default().permits_plain_http("anything"));
+        assert!(!hosts.permits_plain_http("api.example.com"));
+        let plain = AllowedHosts::parse(&["HTTP://legacy.example.com", "*.example.org"]).unwrap();
+        assert_eq!(plain.as_slice()[0], "http://legacy.example.com");
+        assert!(plain.permits("legacy.example.com"));
+        assert!(plain.permits_plain_http("legacy.example.com"));
+        assert!(!plain.permits_plain_http("a.example.org"));
+        assert!(plain.permits("a.example.org"));
+        for bad in [
+            "https://x.com",
+            "x.com:443",
+            "x.com/path",
+            "",
+            "*.",
+            "a b",
+            "http://",
+        ] {
             assert!(AllowedHosts::parse(&[bad]).is_err(), "{bad}");
         }
     }

@@ -140,21 +140,9 @@ impl RequestDefinition {
 
     pub fn parse(input: RequestInput) -> Result<Self, RequestError> {
         let method = match input.method {
-            None => {
-                if input.body.is_some() {
-                    "POST".to_owned()
-                } else {
-                    "GET".to_owned()
-                }
-            }
-            Some(m) if is_token(&m) && m.len() <= 32 => m,
-            Some(_) => {
-                return Err(ParseError::new(
-                    "method",
-                    "must be an HTTP method such as GET, POST, PUT, PATCH or DELETE",
-                )
-                .into())
-            }
+            None if input.body.is_some() => "POST".to_owned(),
+            None => "GET".to_owned(),
+            Some(m) => Self::check_method(&m)?.to_owned(),
         };
         let url = parse_url_template(&input.url)?;
         if input.headers.len() > Self::MAX_HEADERS {
@@ -227,6 +215,26 @@ impl RequestDefinition {
             credential_id: input.credential_id,
             timeout_ms: input.timeout_ms,
         })
+    }
+
+    /// The methods a credential may be sent with. `TRACE` echoes the request (and so the
+    /// credential) back to the caller, `CONNECT` opens a tunnel, and extension methods do
+    /// what each server decides: none of them is a web-service call.
+    pub const METHODS: [&'static str; 7] =
+        ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+    /// One of [`Self::METHODS`], in any letter case (curl sends `-X get` as written, which
+    /// servers refuse; the upper-case name is what was meant).
+    pub fn check_method(raw: &str) -> Result<&'static str, ParseError> {
+        Self::METHODS
+            .into_iter()
+            .find(|m| m.eq_ignore_ascii_case(raw))
+            .ok_or_else(|| {
+                ParseError::new(
+                    "method",
+                    format!("must be one of {}", Self::METHODS.join(", ")),
+                )
+            })
     }
 
     /// The first header named `name`, compared case-insensitively.
@@ -308,6 +316,26 @@ mod tests {
         );
         body.content_type = Some("json".into());
         assert_eq!(RequestDefinition::parse(body).unwrap().method, "POST");
+    }
+
+    #[test]
+    fn only_call_methods_are_accepted() {
+        for ok in ["GET", "head", "Post", "PUT", "PATCH", "DELETE", "OPTIONS"] {
+            let mut i = input("https://x.example/");
+            i.method = Some(ok.into());
+            assert_eq!(
+                RequestDefinition::parse(i).unwrap().method,
+                ok.to_ascii_uppercase()
+            );
+        }
+        for bad in ["TRACE", "CONNECT", "TRACK", "PROPFIND", "GET ", ""] {
+            let mut i = input("https://x.example/");
+            i.method = Some(bad.into());
+            match RequestDefinition::parse(i) {
+                Err(RequestError::Invalid(e)) => assert_eq!(e.field, "method", "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
     }
 
     #[test]

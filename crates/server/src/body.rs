@@ -9,6 +9,11 @@ use zeroize::Zeroizing;
 
 use crate::error::ApiError;
 
+/// The first allocation for a body; it grows as the body arrives.
+const INITIAL: usize = 16 * 1024;
+/// The whole body must arrive within this time.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Reads at most `limit` bytes and parses them as `T`.
 pub async fn read_json<T: DeserializeOwned>(
     req: &HttpRequest,
@@ -23,16 +28,35 @@ pub async fn read_json<T: DeserializeOwned>(
     if declared.is_some_and(|len| len > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    // The body may carry secrets: wipe the buffer when done.
-    let mut body = Zeroizing::new(Vec::with_capacity(declared.unwrap_or(1024).min(limit)));
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|_| ApiError::invalid(None, "the request body could not be read"))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
+    // The body may carry secrets: wipe the buffer when done. It starts small and grows by
+    // copying into a new wiped-on-drop buffer (a plain `Vec` would leave the old copy in freed
+    // memory), so a client that announces a large body and sends nothing holds little memory.
+    let mut body = Zeroizing::new(Vec::with_capacity(declared.unwrap_or(1024).min(INITIAL)));
+    let read = async {
+        while let Some(chunk) = payload.next().await {
+            let chunk =
+                chunk.map_err(|_| ApiError::invalid(None, "the request body could not be read"))?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            if body.len() + chunk.len() > body.capacity() {
+                let wanted = (body.len() + chunk.len())
+                    .max(body.capacity() * 2)
+                    .min(limit);
+                let mut grown = Zeroizing::new(Vec::with_capacity(wanted));
+                grown.extend_from_slice(&body);
+                body = grown;
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
+        Ok(())
+    };
+    // A body trickled in byte by byte would hold a worker's connection and this buffer open.
+    actix_web::rt::time::timeout(READ_TIMEOUT, read)
+        .await
+        .map_err(|_| ApiError::RequestTimeout {
+            seconds: READ_TIMEOUT.as_secs(),
+        })??;
     parse_json(&body)
 }
 

@@ -24,6 +24,8 @@ pub enum ApiError {
     },
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("the request body did not arrive within {seconds} s")]
+    RequestTimeout { seconds: u64 },
     #[error("the method is not allowed on this path")]
     MethodNotAllowed,
     #[error("{0}")]
@@ -59,6 +61,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::InvalidRequest { .. } => "invalid_request",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::RequestTimeout { .. } => "request_timeout",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::InvalidMtls(_) => "invalid_mtls_material",
             ApiError::NotReady => "not_ready",
@@ -142,6 +145,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::InvalidRequest { .. } | ApiError::InvalidMtls(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -80,6 +80,12 @@ impl From<WebServiceError> for ApiError {
                 message,
                 detail(&[("field", json!("credential_id"))]),
             ),
+            WebServiceError::CredentialRemoved(id) => coded(
+                StatusCode::CONFLICT,
+                "credential_removed",
+                message,
+                detail(&[("web_service_id", json!(id))]),
+            ),
             WebServiceError::Invalid(parse) => parse.into(),
             WebServiceError::Request(request) => request.into(),
             WebServiceError::Curl(curl) => curl.into(),
@@ -111,6 +117,13 @@ impl From<DispatchError> for ApiError {
                 StatusCode::BAD_REQUEST,
                 detail(&[("key", json!(inj.key)), ("header", json!(inj.header))]),
             ),
+            DispatchError::RenderedTooLarge(overflow) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                detail(&[
+                    ("part", json!(overflow.part)),
+                    ("limit_bytes", json!(overflow.limit)),
+                ]),
+            ),
             DispatchError::DestinationNotAllowed { host, .. } => {
                 (StatusCode::FORBIDDEN, detail(&[("host", json!(host))]))
             }
@@ -118,6 +131,9 @@ impl From<DispatchError> for ApiError {
                 StatusCode::FORBIDDEN,
                 detail(&[("host", json!(host)), ("allowed_hosts", json!(allowed))]),
             ),
+            DispatchError::InsecureDestination { host } => {
+                (StatusCode::BAD_REQUEST, detail(&[("host", json!(host))]))
+            }
             DispatchError::NeedsReauthorization { credential_id } => (
                 StatusCode::CONFLICT,
                 detail(&[("credential_id", json!(credential_id))]),
@@ -126,6 +142,7 @@ impl From<DispatchError> for ApiError {
                 (StatusCode::BAD_GATEWAY, Map::new())
             }
             DispatchError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, Map::new()),
+            DispatchError::AuditUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, Map::new()),
             DispatchError::TooLarge(limit) => (
                 StatusCode::BAD_GATEWAY,
                 detail(&[("limit_bytes", json!(limit))]),

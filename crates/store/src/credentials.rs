@@ -269,7 +269,7 @@ impl Store {
         let result: Result<bool, sqlx::Error> = on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
             if force {
-                sqlx::query("UPDATE web_services SET credential_id = NULL WHERE credential_id = $1")
+                sqlx::query("UPDATE web_services SET credential_id = NULL, credential_removed = TRUE WHERE credential_id = $1")
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;

@@ -16,6 +16,34 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+impl StoreError {
+    /// The database could not be reached (as opposed to answering with an error): callers
+    /// answer 503 and try again later.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(err) => is_unreachable(err),
+            StoreError::Migrate(sqlx::migrate::MigrateError::Execute(err)) => is_unreachable(err),
+            _ => false,
+        }
+    }
+}
+
+fn is_unreachable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // PostgreSQL shutting down or starting: admin_shutdown, crash_shutdown,
+        // cannot_connect_now.
+        sqlx::Error::Database(db) => {
+            matches!(db.code().as_deref(), Some("57P01" | "57P02" | "57P03"))
+        }
+        _ => false,
+    }
+}
+
 /// Maps a unique violation to `Conflict(what)`, anything else to `Database`.
 pub(crate) fn conflict(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |err| {

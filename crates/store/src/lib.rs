@@ -74,7 +74,8 @@ impl Default for ConnectOptions {
     fn default() -> Self {
         Self {
             max_connections: 16,
-            acquire_timeout: Duration::from_secs(5),
+            // Short: when the database is gone, calls should fail fast with 503, not queue.
+            acquire_timeout: Duration::from_secs(3),
             pg_schema: None,
         }
     }

@@ -11,6 +11,8 @@ pub struct WebServiceRow {
     pub owner_name: String,
     pub name: String,
     pub credential_id: Option<String>,
+    /// Its credential was removed by force: it must not run until one is bound again.
+    pub credential_removed: bool,
     /// The request definition as JSON.
     pub request: String,
     pub created_at: i64,
@@ -25,7 +27,7 @@ pub struct WebServiceWrite {
 }
 
 const SELECT: &str = "SELECT w.id, w.org_id, w.owner_id, u.name AS owner_name, w.name, \
-                      w.credential_id, w.request, w.created_at, w.updated_at \
+                      w.credential_id, w.credential_removed, w.request, w.created_at, w.updated_at \
                       FROM web_services w JOIN users u ON u.id = w.owner_id";
 
 impl Store {
@@ -65,14 +67,16 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(org_id).fetch_all(pool).await?))
     }
 
-    /// `false` when it no longer exists.
+    /// `false` when it no longer exists. Binding a credential clears the removal marker;
+    /// a write without one keeps it.
     pub async fn update_web_service(
         &self,
         id: &str,
         write: &WebServiceWrite,
     ) -> Result<bool, StoreError> {
         let sql = "UPDATE web_services SET name = $2, credential_id = $3, request = $4, \
-                   updated_at = $5 WHERE id = $1";
+                   updated_at = $5, credential_removed = (credential_removed AND $3 IS NULL) \
+                   WHERE id = $1";
         let result = on_pool!(self, pool => sqlx::query(sql)
             .bind(id)
             .bind(&write.name)
