@@ -26,6 +26,11 @@ pub struct Registered {
 
 impl AuthServer {
     pub fn start() -> Self {
+        Self::start_with_ttl(3600)
+    }
+
+    /// Access tokens (and client-credentials tokens) live `ttl_secs`.
+    pub fn start_with_ttl(ttl_secs: u64) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oauth-server");
         assert!(
@@ -35,6 +40,7 @@ impl AuthServer {
         let mut child = Command::new("node")
             .arg(format!("{dir}/server.mjs"))
             .env("PORT", "0")
+            .env("ACCESS_TOKEN_TTL", ttl_secs.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -62,12 +68,30 @@ impl AuthServer {
         auth_method: &str,
         require_pkce: bool,
     ) -> Registered {
+        self.register_for(
+            redirect_uri,
+            auth_method,
+            require_pkce,
+            &["authorization_code", "refresh_token", "client_credentials"],
+        )
+        .await
+    }
+
+    /// A client allowed only `grant_types` (without `refresh_token`, the server issues no
+    /// refresh tokens to it).
+    pub async fn register_for(
+        &self,
+        redirect_uri: &str,
+        auth_method: &str,
+        require_pkce: bool,
+        grant_types: &[&str],
+    ) -> Registered {
         let res = self
             .client
             .post(format!("{}/reg", self.issuer))
             .json(&json!({
                 "redirect_uris": [redirect_uri],
-                "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+                "grant_types": grant_types,
                 "response_types": ["code"],
                 "token_endpoint_auth_method": auth_method,
                 "scope": "openid offline_access api:read api:write",

@@ -409,3 +409,50 @@ async fn client_credentials_and_client_secret_post() {
     app.assert_secrets_kept(&[&client.client_secret, &access])
         .await;
 }
+
+both_backends! {
+async fn short_lived_tokens_are_not_refreshed_on_arrival(app) {
+    // Tokens live 20 s, less than the default 60 s refresh skew.
+    let server = AuthServer::start_with_ttl(20);
+    let upstream = Upstream::start(Tls::Plain).await;
+    let alice = app.user("acme", "alice", false).await;
+    let client = server.register(&redirect_uri(&app), "client_secret_basic", true).await;
+    let res = app.call("POST", "/v1/credentials", &alice.token, Some(custom("Short", &server, &client, "client_secret_basic"))).await;
+    let id = res.json["id"].as_str().unwrap().to_owned();
+    let landing = server.browse(res.json["authorize_url"].as_str().unwrap(), &redirect_uri(&app)).await;
+    assert_eq!(land(&app, &landing).await.0, 200);
+    // A storm of 40 calls right after connecting: the token just received is used, not
+    // refreshed 40 times one after another.
+    let calls = (0..40).map(|_| call_upstream(&app, &alice.token, &upstream, &id));
+    for res in futures_util::future::join_all(calls).await {
+        assert_eq!(res.status, 200, "{}", res.json);
+    }
+    assert_eq!(server.refresh_requests().await, 0);
+    assert!(stored_tokens(&app, &id).await["obtained_at"].is_i64(), "the token's lifetime is known");
+}
+
+async fn a_person_grant_without_refresh_token_never_becomes_the_app(app) {
+    // No refresh_token grant for this client: its access tokens (2 s) cannot be renewed.
+    let server = AuthServer::start_with_ttl(2);
+    let upstream = Upstream::start(Tls::Plain).await;
+    let alice = app.user("acme", "alice", false).await;
+    let client = server
+        .register_for(&redirect_uri(&app), "client_secret_basic", true, &["authorization_code", "client_credentials"])
+        .await;
+    let res = app.call("POST", "/v1/credentials", &alice.token, Some(custom("NoRefresh", &server, &client, "client_secret_basic"))).await;
+    let id = res.json["id"].as_str().unwrap().to_owned();
+    let landing = server.browse(res.json["authorize_url"].as_str().unwrap(), &redirect_uri(&app)).await;
+    assert_eq!(land(&app, &landing).await.0, 200);
+    assert!(stored_tokens(&app, &id).await["refresh_token"].is_null(), "the server sent no refresh token");
+    let res = call_upstream(&app, &alice.token, &upstream, &id).await;
+    assert_eq!(res.status, 200, "{}", res.json);
+    // Once the token is about to expire (half its 2 s lifetime), the person must reconnect.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let res = call_upstream(&app, &alice.token, &upstream, &id).await;
+    assert_eq!((res.status, res.code()), (409, "credential_needs_reauthorization"), "{}", res.json);
+    assert_eq!(status(&app, &alice.token, &id).await, "reauthorization_required");
+    let stats = server.stats().await;
+    assert_eq!(stats["token_requests"]["client_credentials"].as_u64().unwrap_or(0), 0, "never the app's grant: {stats}");
+    assert_eq!(upstream.requests().len(), 1, "no call went out as the app");
+}
+}

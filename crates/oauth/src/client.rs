@@ -46,6 +46,10 @@ pub struct StoredTokens {
     pub access_token: String,
     #[serde(default)]
     pub refresh_token: Option<String>,
+    /// When the access token was received (Unix ms): with the expiry, its lifetime, which
+    /// bounds the refresh skew. Missing in tokens stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub obtained_at: Option<i64>,
 }
 
 impl std::fmt::Debug for StoredTokens {
@@ -112,6 +116,7 @@ impl Granted {
                     .refresh_token()
                     .map(|r| r.secret().clone())
                     .or_else(|| previous_refresh.map(str::to_owned)),
+                obtained_at: Some(now),
             },
             expires_at,
             extras,

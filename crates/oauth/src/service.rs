@@ -46,7 +46,7 @@ impl Default for OAuthConfig {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct OAuth {
     pub(crate) credentials: Credentials,
     pub(crate) catalog: Catalog,
@@ -414,7 +414,7 @@ impl OAuth {
         &self,
         org: &str,
         credential_id: &str,
-        holder: Option<&str>,
+        generation: Option<i64>,
         granted: &Granted,
         settings: &OAuthSettings,
         event: Option<&NewAuditEvent>,
@@ -429,7 +429,7 @@ impl OAuth {
             .store()
             .store_tokens(
                 credential_id,
-                holder,
+                generation,
                 &TokenWrite {
                     tokens: sealed,
                     token_expires_at: granted.expires_at,

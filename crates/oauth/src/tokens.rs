@@ -4,6 +4,7 @@
 use crate::client::millis;
 use crate::client::{self, GrantError, Granted, StoredTokens};
 use crate::service::settings_of;
+use crate::settings::GrantType;
 use crate::OAuth;
 use keyway_credentials::Resolved;
 use keyway_dispatch::{TokenError, TokenFuture, TokenSource};
@@ -12,10 +13,15 @@ use keyway_store::NewAuditEvent;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::{Duration, Instant};
 
-/// How often a waiter re-reads the stored token while another replica refreshes.
-const POLL: Duration = Duration::from_millis(25);
+/// How long a waiter first waits before re-reading the stored token while another replica
+/// refreshes; it doubles up to [`POLL_MAX`].
+const POLL_FIRST: Duration = Duration::from_millis(25);
+const POLL_MAX: Duration = Duration::from_millis(400);
 /// Attempts at a refresh that failed for a transient reason (network, 5xx).
 const ATTEMPTS: u32 = 3;
+/// Attempts at storing refreshed tokens when the database fails transiently: a rotated
+/// refresh token that is not stored is lost for good.
+const STORE_ATTEMPTS: u32 = 4;
 
 impl TokenSource for OAuth {
     fn access_token<'a>(
@@ -47,6 +53,7 @@ impl OAuth {
         let deadline = Instant::now() + self.config.lease_ttl * 3 + self.config.timeout;
         // One name per attempt: tasks of this process compete for the lease like replicas do.
         let holder = format!("{}/{}", self.holder, uuid::Uuid::new_v4().simple());
+        let mut poll = POLL_FIRST;
         loop {
             let acquired = self
                 .credentials
@@ -55,15 +62,28 @@ impl OAuth {
                 .await
                 .map_err(unavailable)?;
             if acquired {
-                let result = self.refresh_holding_lease(id, &holder, rejected).await;
-                if let Err(e) = self.credentials.store().release_lease(id, &holder).await {
-                    tracing::warn!(error = %e, "the refresh lease could not be released; it will expire");
-                }
-                return result;
+                // The refresh runs to its end in a task of its own, whatever happens to this
+                // caller (a client that disconnects drops this future): the lease is released
+                // and a rotated refresh token stored on every path.
+                let this = self.clone();
+                let (id, rejected) = (id.clone(), rejected.cloned());
+                let refresh = tokio::spawn(async move {
+                    let result = this
+                        .refresh_holding_lease(&id, &holder, rejected.as_ref())
+                        .await;
+                    if let Err(e) = this.credentials.store().release_lease(&id, &holder).await {
+                        tracing::warn!(error = %e, "the refresh lease could not be released; it will expire");
+                    }
+                    result
+                });
+                return refresh.await.unwrap_or_else(|_| {
+                    Err(TokenError::Unavailable("the token refresh failed".into()))
+                });
             }
             // Another replica (or task) is refreshing: wait for its result instead of
-            // refreshing again.
-            tokio::time::sleep(POLL).await;
+            // refreshing again, backing off so waiters do not hammer the database.
+            tokio::time::sleep(poll).await;
+            poll = (poll * 2).min(POLL_MAX);
             let current = self.reload(id).await?;
             match self.judge(&current, rejected)? {
                 Current::Usable(token) => return Ok(token),
@@ -97,11 +117,15 @@ impl OAuth {
         if rejected.is_some_and(|r| r.expose_secret() == tokens.access_token) {
             return Ok(Current::Stale);
         }
-        let skew = millis(self.config.refresh_skew);
-        let fresh = resolved
-            .row
-            .token_expires_at
-            .is_none_or(|at| at - skew > client::now_ms());
+        // A token just received is never about to expire: with a lifetime shorter than twice
+        // the configured skew (some providers issue 1-minute tokens), the skew is half of it.
+        let configured = millis(self.config.refresh_skew);
+        let expires_at = resolved.row.token_expires_at;
+        let skew = match (expires_at, tokens.obtained_at) {
+            (Some(at), Some(obtained)) => configured.min((at - obtained).max(0) / 2),
+            _ => configured,
+        };
+        let fresh = expires_at.is_none_or(|at| at - skew > client::now_ms());
         if fresh {
             Ok(Current::Usable(SecretString::from(
                 tokens.access_token.clone(),
@@ -157,6 +181,15 @@ impl OAuth {
                 }
             }
         });
+        let generation = current.row.secret_version;
+        if old.refresh_token.is_none() && settings.grant_type != GrantType::ClientCredentials {
+            // The person's grant cannot be renewed without them; never fall back to the app's
+            // own grant (calls would run as the app, not the person).
+            keeper.abort();
+            return self
+                .needs_reauthorization(&current, generation, "no_refresh_token", None)
+                .await;
+        }
         let mut attempt = 0;
         let result = loop {
             attempt += 1;
@@ -172,56 +205,111 @@ impl OAuth {
                 other => break other,
             }
         };
-        keeper.abort();
-        match result {
+        let outcome = match result {
             Ok(response) => {
                 let granted =
                     Granted::from_response(&response, old.refresh_token.as_deref(), &settings.keep);
                 let mut settings = settings;
                 settings.extras.extend(granted.extras.clone());
                 let stored = self
-                    .write_tokens(
-                        &current.row.org_id,
-                        id,
-                        Some(holder),
-                        &granted,
-                        &settings,
-                        None,
-                    )
-                    .await
-                    .map_err(unavailable)?;
-                if !stored {
-                    tracing::error!(credential_id = %id, "the refresh lease was lost before the new tokens were stored");
+                    .store_refreshed(&current.row.org_id, id, generation, &granted, &settings)
+                    .await;
+                match stored {
+                    Ok(true) => tracing::info!(credential_id = %id, "access token refreshed"),
+                    Ok(false) => tracing::warn!(
+                        credential_id = %id,
+                        "the credential changed while its token was refreshed (reconnected or its secret replaced); the newer state is kept"
+                    ),
+                    Err(e) => {
+                        keeper.abort();
+                        return Err(e);
+                    }
                 }
-                tracing::info!(credential_id = %id, "access token refreshed");
                 Ok(SecretString::from(granted.tokens.access_token.clone()))
             }
             Err(GrantError::InvalidGrant(description)) => {
-                let event = NewAuditEvent {
-                    at: None,
-                    org_id: Some(current.row.org_id.clone()),
-                    actor_id: None,
-                    actor_name: Some("oauth-refresh".into()),
-                    action: "credential.reauthorization_required".into(),
-                    credential_id: Some(id.to_owned()),
-                    credential_owner_id: Some(current.row.owner_id.clone()),
-                    outcome: "failure".into(),
-                    detail: Some(
-                        serde_json::json!({ "error": "invalid_grant", "description": description })
-                            .to_string(),
-                    ),
-                };
-                self.credentials
-                    .store()
-                    .set_credential_status(id, Status::ReauthorizationRequired.as_str(), &event)
+                self.needs_reauthorization(&current, generation, "invalid_grant", description)
                     .await
-                    .map_err(unavailable)?;
-                self.credentials.forget(id);
-                tracing::warn!(credential_id = %id, "the provider revoked the grant; reauthorization required");
-                Err(TokenError::NeedsReauthorization)
             }
             Err(other) => Err(TokenError::Unavailable(other.to_string())),
+        };
+        keeper.abort();
+        outcome
+    }
+
+    /// Stores refreshed tokens if the credential is still at `generation`, retrying while the
+    /// database fails transiently (the lease is still held, so nobody else refreshes).
+    async fn store_refreshed(
+        &self,
+        org: &str,
+        id: &str,
+        generation: i64,
+        granted: &Granted,
+        settings: &crate::OAuthSettings,
+    ) -> Result<bool, TokenError> {
+        let mut delay = Duration::from_millis(100);
+        for attempt in 1..=STORE_ATTEMPTS {
+            match self
+                .write_tokens(org, id, Some(generation), granted, settings, None)
+                .await
+            {
+                Ok(stored) => return Ok(stored),
+                Err(e) if attempt < STORE_ATTEMPTS => {
+                    tracing::warn!(credential_id = %id, attempt, error = %e, "storing refreshed tokens failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(e) => return Err(unavailable(e)),
+            }
         }
+        Err(TokenError::Unavailable(
+            "the refreshed tokens could not be stored".into(),
+        ))
+    }
+
+    /// Marks the credential `reauthorization_required`, unless it was reconnected meanwhile.
+    async fn needs_reauthorization(
+        &self,
+        current: &Resolved,
+        generation: i64,
+        reason: &str,
+        description: Option<String>,
+    ) -> Result<SecretString, TokenError> {
+        let id = &current.row.id;
+        let event = NewAuditEvent {
+            at: None,
+            org_id: Some(current.row.org_id.clone()),
+            actor_id: None,
+            actor_name: Some("oauth-refresh".into()),
+            action: "credential.reauthorization_required".into(),
+            credential_id: Some(id.clone()),
+            credential_owner_id: Some(current.row.owner_id.clone()),
+            outcome: "failure".into(),
+            detail: Some(
+                serde_json::json!({ "error": reason, "description": description }).to_string(),
+            ),
+        };
+        let marked = self
+            .credentials
+            .store()
+            .set_credential_status(
+                id,
+                generation,
+                Status::ReauthorizationRequired.as_str(),
+                &event,
+            )
+            .await
+            .map_err(unavailable)?;
+        self.credentials.forget(id);
+        if !marked {
+            // Reconnected while this refresh ran: the new tokens are the answer.
+            let fresh = self.reload(id).await?;
+            if let Current::Usable(token) = self.judge(&fresh, None)? {
+                return Ok(token);
+            }
+        }
+        tracing::warn!(credential_id = %id, reason, "the grant can no longer be renewed; reauthorization required");
+        Err(TokenError::NeedsReauthorization)
     }
 }
 

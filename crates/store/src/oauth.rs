@@ -76,17 +76,18 @@ impl Store {
         holder: &str,
         ttl_ms: i64,
     ) -> Result<bool, StoreError> {
-        let now = now_ms();
-        let sql =
-            "INSERT INTO oauth_leases (credential_id, holder, expires_at) VALUES ($1, $2, $3) \
-                   ON CONFLICT (credential_id) DO UPDATE SET holder = excluded.holder, \
-                   expires_at = excluded.expires_at \
-                   WHERE oauth_leases.expires_at < $4";
-        let done = on_pool!(self, pool => sqlx::query(sql)
+        // Lease times come from the database's clock, the one clock all replicas share.
+        let now = self.db_now_sql();
+        let sql = format!(
+            "INSERT INTO oauth_leases (credential_id, holder, expires_at) VALUES ($1, $2, {now} + $3) \
+             ON CONFLICT (credential_id) DO UPDATE SET holder = excluded.holder, \
+             expires_at = excluded.expires_at \
+             WHERE oauth_leases.expires_at < {now}"
+        );
+        let done = on_pool!(self, pool => sqlx::query(&sql)
             .bind(credential_id)
             .bind(holder)
-            .bind(now + ttl_ms)
-            .bind(now)
+            .bind(ttl_ms)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()));
@@ -105,12 +106,14 @@ impl Store {
         holder: &str,
         ttl_ms: i64,
     ) -> Result<bool, StoreError> {
-        let sql =
-            "UPDATE oauth_leases SET expires_at = $3 WHERE credential_id = $1 AND holder = $2";
-        let n = on_pool!(self, pool => sqlx::query(sql)
+        let sql = format!(
+            "UPDATE oauth_leases SET expires_at = {} + $3 WHERE credential_id = $1 AND holder = $2",
+            self.db_now_sql()
+        );
+        let n = on_pool!(self, pool => sqlx::query(&sql)
             .bind(credential_id)
             .bind(holder)
-            .bind(now_ms() + ttl_ms)
+            .bind(ttl_ms)
             .execute(pool)
             .await?
             .rows_affected());
@@ -125,28 +128,31 @@ impl Store {
 
     /// Whether some holder's lease on `credential_id` is still running.
     pub async fn lease_running(&self, credential_id: &str) -> Result<bool, StoreError> {
-        let sql = "SELECT COUNT(*) FROM oauth_leases WHERE credential_id = $1 AND expires_at >= $2";
-        let n: i64 = on_pool!(self, pool => sqlx::query_scalar(sql)
+        let sql = format!(
+            "SELECT COUNT(*) FROM oauth_leases WHERE credential_id = $1 AND expires_at >= {}",
+            self.db_now_sql()
+        );
+        let n: i64 = on_pool!(self, pool => sqlx::query_scalar(&sql)
             .bind(credential_id)
-            .bind(now_ms())
             .fetch_one(pool)
             .await?);
         Ok(n > 0)
     }
 
-    /// Stores new tokens, status and expiry in one transaction. With `holder`, only while that
-    /// holder still has the lease (`false` otherwise, and nothing is written).
+    /// Stores new tokens, status and expiry in one transaction, and moves the credential to
+    /// its next generation (`secret_version`). With `generation`, only if the credential is
+    /// still at that generation (`false` otherwise, and nothing is written): a refresh never
+    /// overwrites a reconnection or a replaced secret that landed while it ran.
     pub async fn store_tokens(
         &self,
         credential_id: &str,
-        holder: Option<&str>,
+        generation: Option<i64>,
         write: &TokenWrite,
         audit: Option<&NewAuditEvent>,
     ) -> Result<bool, StoreError> {
         let sql = "UPDATE credentials SET status = $2, token_expires_at = $3, \
                    settings = COALESCE($4, settings), secret_version = secret_version + 1, \
-                   updated_at = $5 WHERE id = $1 AND ($6 IS NULL OR EXISTS (SELECT 1 FROM \
-                   oauth_leases l WHERE l.credential_id = $1 AND l.holder = $6))";
+                   updated_at = $5 WHERE id = $1 AND ($6 IS NULL OR secret_version = $6)";
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(sql)
@@ -155,7 +161,7 @@ impl Store {
                 .bind(write.token_expires_at)
                 .bind(&write.settings)
                 .bind(now_ms())
-                .bind(holder)
+                .bind(generation)
                 .execute(&mut *tx)
                 .await?;
             if done.rows_affected() == 0 {
@@ -175,25 +181,45 @@ impl Store {
         Ok(true)
     }
 
-    /// Sets the status alone (`reauthorization_required` after `invalid_grant`), with an event.
+    /// Sets the status alone (`reauthorization_required` after `invalid_grant`), with an
+    /// event, only while the credential is at `generation`: a credential reconnected meanwhile
+    /// keeps its new tokens. `false` when nothing was written.
     pub async fn set_credential_status(
         &self,
         credential_id: &str,
+        generation: i64,
         status: &str,
         audit: &NewAuditEvent,
-    ) -> Result<(), StoreError> {
-        let sql = "UPDATE credentials SET status = $2, updated_at = $3 WHERE id = $1";
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE credentials SET status = $2, updated_at = $3 WHERE id = $1 \
+                   AND secret_version = $4";
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(sql)
+            let done = sqlx::query(sql)
                 .bind(credential_id)
                 .bind(status)
                 .bind(now_ms())
+                .bind(generation)
                 .execute(&mut *tx)
                 .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
             insert_audit!(&mut *tx, audit)?;
             tx.commit().await?;
         });
-        Ok(())
+        Ok(true)
+    }
+
+    /// The database's clock in Unix ms, as SQL for this backend.
+    fn db_now_sql(&self) -> &'static str {
+        match self.backend() {
+            crate::Backend::Sqlite => {
+                "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+            }
+            crate::Backend::Postgres => {
+                "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+            }
+        }
     }
 }
