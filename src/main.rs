@@ -92,6 +92,14 @@ enum UserCommand {
         #[arg(long)]
         admin: bool,
     },
+    /// Disable a user who left: their tokens stop working at once. Their credentials keep
+    /// working for the workflows that use them until an admin transfers them.
+    Disable {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        user: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -102,6 +110,26 @@ enum TokenCommand {
         org: String,
         #[arg(long)]
         user: String,
+        /// How long the token works: a number with d, h, m or s (90d), or `never`.
+        #[arg(long, default_value = "90d")]
+        ttl: String,
+    },
+    /// List a user's tokens: ID, created, last used, expires, revoked; never the token.
+    List {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        user: String,
+    },
+    /// Revoke a user's tokens: all of them, or the one given with --id.
+    Revoke {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        user: String,
+        /// Only this token (an ID from `keyway token list`).
+        #[arg(long)]
+        id: Option<String>,
     },
 }
 
@@ -160,17 +188,57 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", user.id);
             Ok(())
         }
-        Command::Token(TokenCommand::Create { org, user }) => {
+        Command::Token(TokenCommand::Create { org, user, ttl }) => {
+            let ttl = parse_ttl(&ttl)?;
             let store = connect(&settings).await?;
-            let org = find_org(&store, &org).await?;
-            let Some(user) = store.user_by_name(&org.id, &user).await? else {
-                bail!(
-                    "no user named '{user}' in org '{}': create it with `keyway user create`",
-                    org.slug
-                );
-            };
-            let token = keyway_server::auth::issue_token(&store, &user.id).await?;
+            let user = find_user(&store, &org, &user).await?;
+            let token = keyway_server::auth::issue_token_with_ttl(&store, &user.id, ttl).await?;
             println!("{}", token.expose_secret());
+            Ok(())
+        }
+        Command::Token(TokenCommand::List { org, user }) => {
+            let store = connect(&settings).await?;
+            let user = find_user(&store, &org, &user).await?;
+            let time =
+                |t: Option<i64>| t.map_or_else(|| "-".to_owned(), keyway_credentials::rfc3339);
+            println!(
+                "{:<16}  {:<24}  {:<24}  {:<24}  revoked",
+                "id", "created", "last used", "expires"
+            );
+            for t in store.list_tokens(&user.id).await? {
+                println!(
+                    "{:<16}  {:<24}  {:<24}  {:<24}  {}",
+                    t.id,
+                    time(Some(t.created_at)),
+                    time(t.last_used_at),
+                    t.expires_at
+                        .map_or_else(|| "never".to_owned(), keyway_credentials::rfc3339),
+                    time(t.revoked_at)
+                );
+            }
+            Ok(())
+        }
+        Command::Token(TokenCommand::Revoke { org, user, id }) => {
+            let store = connect(&settings).await?;
+            let user = find_user(&store, &org, &user).await?;
+            let n = store.revoke_tokens(&user.id, id.as_deref()).await?;
+            if id.is_some() && n == 0 {
+                bail!(
+                    "{} has no unrevoked token with that ID (see `keyway token list`)",
+                    user.name
+                );
+            }
+            eprintln!("revoked {n} token(s) of {}", user.name);
+            Ok(())
+        }
+        Command::User(UserCommand::Disable { org, user }) => {
+            let store = connect(&settings).await?;
+            let user = find_user(&store, &org, &user).await?;
+            store.disable_user(&user.id).await?;
+            eprintln!(
+                "disabled {}: their tokens no longer work; transfer their credentials with POST /v1/credentials/{{id}}/transfer",
+                user.name
+            );
             Ok(())
         }
         Command::Key(KeyCommand::Generate { id }) => {
@@ -307,6 +375,39 @@ async fn find_org(store: &Store, slug: &str) -> anyhow::Result<keyway_store::Org
         .org_by_slug(slug)
         .await?
         .with_context(|| format!("no org '{slug}': create it with `keyway org create {slug}`"))
+}
+
+async fn find_user(store: &Store, org: &str, name: &str) -> anyhow::Result<keyway_store::UserRow> {
+    let org = find_org(store, org).await?;
+    store.user_by_name(&org.id, name).await?.with_context(|| {
+        format!(
+            "no user named '{name}' in org '{}': create it with `keyway user create`",
+            org.slug
+        )
+    })
+}
+
+/// `90d`, `12h`, `30m`, `45s`, or `never` (`None`).
+fn parse_ttl(raw: &str) -> anyhow::Result<Option<std::time::Duration>> {
+    if raw == "never" {
+        return Ok(None);
+    }
+    let (number, unit) = raw.split_at(raw.len().saturating_sub(1));
+    let seconds = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => bail!("--ttl must be a number with d, h, m or s (such as 90d), or `never`"),
+    };
+    let n: u64 = number
+        .parse()
+        .ok()
+        .filter(|n| *n > 0 && *n <= 3650 * 86_400)
+        .context("--ttl must be a positive number with d, h, m or s (such as 90d), or `never`")?;
+    Ok(Some(std::time::Duration::from_secs(
+        n.saturating_mul(seconds),
+    )))
 }
 
 fn check_slug(slug: &str) -> anyhow::Result<()> {

@@ -377,3 +377,120 @@ fn curl_import_works_offline() {
     assert_eq!(error["error"]["code"], "unsupported_curl_options");
     assert_eq!(error["error"]["options"], json!(["-L", "--max-time"]));
 }
+
+/// Tokens have a life: they expire, can be listed (never shown) and revoked, and a disabled
+/// user's tokens stop at once, all through the CLI against a running `keyway serve`.
+#[tokio::test]
+async fn tokens_expire_are_listed_revoked_and_end_with_their_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The caller cache off, so a revocation shows on the very next request.
+    let server = serve(d, &[("KEYWAY_CACHE_TTL_MS", "0")]).await;
+    ok(keyway(d, &["org", "create", "acme"], &[]));
+    for name in ["alice", "bob"] {
+        ok(keyway(
+            d,
+            &["user", "create", "--org", "acme", "--name", name],
+            &[],
+        ));
+    }
+    let create = |user: &str, ttl: &str| {
+        ok(keyway(
+            d,
+            &[
+                "token", "create", "--org", "acme", "--user", user, "--ttl", ttl,
+            ],
+            &[],
+        ))
+    };
+    let short = create("alice", "2s");
+    let default = ok(keyway(
+        d,
+        &["token", "create", "--org", "acme", "--user", "alice"],
+        &[],
+    ));
+    let forever = create("alice", "never");
+    let bob = create("bob", "1h");
+    let bad = keyway(
+        d,
+        &[
+            "token", "create", "--org", "acme", "--user", "alice", "--ttl", "soon",
+        ],
+        &[],
+    );
+    assert!(!bad.status.success());
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let me = |token: String| {
+        let client = client.clone();
+        let url = format!("{}/v1/me", server.base);
+        async move {
+            call(&client, reqwest::Method::GET, url, &token, None)
+                .await
+                .0
+        }
+    };
+    for token in [&short, &default, &forever, &bob] {
+        assert_eq!(me(token.clone()).await, 200);
+    }
+
+    let listing = ok(keyway(
+        d,
+        &["token", "list", "--org", "acme", "--user", "alice"],
+        &[],
+    ));
+    assert_eq!(
+        listing.lines().count(),
+        4,
+        "a header and three tokens:\n{listing}"
+    );
+    assert!(listing.contains("never"), "{listing}");
+    for token in [&short, &default, &forever] {
+        let secret = token.rsplit('_').next().unwrap();
+        assert!(!listing.contains(secret), "the list never shows a token");
+    }
+    // The default is 90 days.
+    let in_90_days = time::OffsetDateTime::now_utc() + time::Duration::days(90);
+    assert!(
+        listing.contains(&in_90_days.date().to_string()),
+        "{listing}"
+    );
+
+    // Expiry: 401 once the 2 s have passed.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_eq!(me(short.clone()).await, 401);
+
+    // Revoking one token by ID leaves the others.
+    let id_of = |token: &str| {
+        token
+            .trim_start_matches("kw_")
+            .split('_')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let alice_id = id_of(&default);
+    let revoke_one = [
+        "token", "revoke", "--org", "acme", "--user", "alice", "--id", &alice_id,
+    ];
+    ok(keyway(d, &revoke_one, &[]));
+    assert_eq!(me(default.clone()).await, 401);
+    assert_eq!(me(forever.clone()).await, 200);
+    let again = keyway(d, &revoke_one, &[]);
+    assert!(!again.status.success(), "revoking twice says so");
+
+    // A disabled user's tokens end at once; other users are untouched.
+    ok(keyway(
+        d,
+        &["user", "disable", "--org", "acme", "--user", "alice"],
+        &[],
+    ));
+    assert_eq!(me(forever.clone()).await, 401);
+    assert_eq!(me(bob.clone()).await, 200);
+    // Revoking all of bob's tokens.
+    ok(keyway(
+        d,
+        &["token", "revoke", "--org", "acme", "--user", "bob"],
+        &[],
+    ));
+    assert_eq!(me(bob).await, 401);
+}

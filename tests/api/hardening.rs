@@ -3,7 +3,7 @@
 //! grow while rendered, and uses that must be on record before they leave.
 
 use crate::both_backends;
-use crate::dispatch::wait_for_audit;
+use crate::dispatch::{wait_for_audit, wait_for_events};
 #[allow(unused_imports)]
 use crate::helpers::*;
 use crate::upstream::{Tls, Upstream};
@@ -189,7 +189,7 @@ async fn every_use_is_on_record_before_it_leaves(app) {
     let call_id = uses[0]["detail"]["call_id"].as_str().unwrap().to_owned();
     // actix-web lets a handler run to its end after its caller left, so the call finishes
     // and its result is recorded (a call dropped some other way is recorded as `abandoned`).
-    let result = wait_for_action(&app, &alice.token, &credential, "credential.use.result").await;
+    let result = wait_for_events(&app, &alice.token, &credential, "credential.use.result", 1).await[0].clone();
     assert_eq!(result["outcome"], "success", "{result}");
     assert_eq!(result["detail"]["call_id"], call_id.as_str());
 
@@ -236,28 +236,4 @@ async fn mend_audit(app: &TestApp) {
                 .await
         }
     }
-}
-
-/// The newest event with `action` on `credential`, waiting for batched writes.
-async fn wait_for_action(app: &TestApp, token: &str, credential: &str, action: &str) -> Value {
-    for _ in 0..100 {
-        let res = app
-            .call(
-                "GET",
-                &format!("/v1/audit?credential_id={credential}"),
-                token,
-                None,
-            )
-            .await;
-        if let Some(found) = res.json["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["action"] == action)
-        {
-            return found.clone();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no {action} event");
 }

@@ -44,12 +44,28 @@ pub fn generate_token() -> IssuedToken {
 }
 
 /// Stores a new token for `user_id` and returns it for display.
-pub async fn issue_token(store: &Store, user_id: &str) -> Result<SecretString, StoreError> {
+/// The life of a token when none is asked for.
+pub const DEFAULT_TTL: std::time::Duration = std::time::Duration::from_secs(90 * 24 * 3600);
+
+/// Issues a token that expires after `ttl` (`None`: never).
+pub async fn issue_token_with_ttl(
+    store: &Store,
+    user_id: &str,
+    ttl: Option<std::time::Duration>,
+) -> Result<SecretString, StoreError> {
     let issued = generate_token();
+    let expires_at = ttl.map(|ttl| {
+        keyway_store::now_ms().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
+    });
     store
-        .create_token(&issued.id, user_id, &issued.digest)
+        .create_token(&issued.id, user_id, &issued.digest, expires_at)
         .await?;
     Ok(issued.token)
+}
+
+/// Issues a token with the default life.
+pub async fn issue_token(store: &Store, user_id: &str) -> Result<SecretString, StoreError> {
+    issue_token_with_ttl(store, user_id, Some(DEFAULT_TTL)).await
 }
 
 fn digest(secret: &str) -> Vec<u8> {
@@ -103,6 +119,15 @@ impl FromRequest for Authenticated {
                 }
             };
             if !bool::from(row.digest.ct_eq(&digest(secret))) {
+                return Err(ApiError::Unauthenticated);
+            }
+            // A cached row is at most cache_ttl_ms old (revocation shows within that), but an
+            // expiry is known exactly.
+            if row
+                .expires_at
+                .is_some_and(|at| at <= keyway_store::now_ms())
+            {
+                state.callers.remove(&id.to_owned());
                 return Err(ApiError::Unauthenticated);
             }
             let role =

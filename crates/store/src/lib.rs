@@ -20,7 +20,7 @@ pub use credentials::{
 pub use error::StoreError;
 pub use keys::{RewrapCandidate, Rewrapped, VaultKeyRow};
 pub use oauth::{OAuthStateRow, TokenWrite};
-pub use tenancy::{CallerRow, OrgRow, UserRow};
+pub use tenancy::{CallerRow, OrgRow, TokenRow, UserRow};
 pub use web_services::{WebServiceRow, WebServiceWrite};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -19,6 +19,16 @@ pub struct UserRow {
     pub created_at: i64,
 }
 
+/// An API token as `keyway token list` shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenRow {
+    pub id: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
 /// Everything needed to authenticate a request, fetched in one query by token ID.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CallerRow {
@@ -28,6 +38,8 @@ pub struct CallerRow {
     pub role: String,
     pub org_id: String,
     pub org_slug: String,
+    /// When the token stops working, Unix ms; checked on every request, cached or not.
+    pub expires_at: Option<i64>,
 }
 
 impl Store {
@@ -93,20 +105,23 @@ impl Store {
         )
     }
 
-    /// Stores a token's digest; the token itself is never stored.
+    /// Stores a token's digest; the token itself is never stored. `expires_at` in Unix ms,
+    /// `None` for a token that never expires.
     pub async fn create_token(
         &self,
         token_id: &str,
         user_id: &str,
         digest: &[u8],
+        expires_at: Option<i64>,
     ) -> Result<(), StoreError> {
-        let sql =
-            "INSERT INTO api_tokens (id, user_id, digest, created_at) VALUES ($1, $2, $3, $4)";
+        let sql = "INSERT INTO api_tokens (id, user_id, digest, created_at, expires_at) \
+                   VALUES ($1, $2, $3, $4, $5)";
         on_pool!(self, pool => sqlx::query(sql)
             .bind(token_id)
             .bind(user_id)
             .bind(digest)
             .bind(now_ms())
+            .bind(expires_at)
             .execute(pool)
             .await
             .map(drop)
@@ -118,9 +133,64 @@ impl Store {
         &self,
         token_id: &str,
     ) -> Result<Option<CallerRow>, StoreError> {
-        let sql = "SELECT t.digest, u.id AS user_id, u.name AS user_name, u.role, o.id AS org_id, o.slug AS org_slug \
-                   FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN orgs o ON o.id = u.org_id \
-                   WHERE t.id = $1";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(token_id).fetch_optional(pool).await?))
+        let sql = "SELECT t.digest, u.id AS user_id, u.name AS user_name, u.role, o.id AS org_id, o.slug AS org_slug, \
+                   t.expires_at FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN orgs o ON o.id = u.org_id \
+                   WHERE t.id = $1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL \
+                   AND (t.expires_at IS NULL OR t.expires_at > $2)";
+        let row: Option<CallerRow> = on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(token_id)
+            .bind(now_ms())
+            .fetch_optional(pool)
+            .await?);
+        if row.is_some() {
+            // Approximate by design: once per read, and reads are cached per replica.
+            let touch = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1";
+            on_pool!(self, pool => sqlx::query(touch).bind(token_id).bind(now_ms()).execute(pool).await.map(drop)?);
+        }
+        Ok(row)
+    }
+
+    /// A user's tokens, newest first; never their digests.
+    pub async fn list_tokens(&self, user_id: &str) -> Result<Vec<TokenRow>, StoreError> {
+        let sql = "SELECT id, created_at, last_used_at, expires_at, revoked_at FROM api_tokens \
+                   WHERE user_id = $1 ORDER BY created_at DESC, id";
+        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(user_id).fetch_all(pool).await?))
+    }
+
+    /// Revokes one of the user's tokens, or all of them; how many were revoked.
+    pub async fn revoke_tokens(
+        &self,
+        user_id: &str,
+        token_id: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let sql = "UPDATE api_tokens SET revoked_at = $3 WHERE user_id = $1 \
+                   AND ($2 IS NULL OR id = $2) AND revoked_at IS NULL";
+        Ok(on_pool!(self, pool => sqlx::query(sql)
+            .bind(user_id)
+            .bind(token_id)
+            .bind(now_ms())
+            .execute(pool)
+            .await?
+            .rows_affected()))
+    }
+
+    /// Disables a user and revokes their tokens in one transaction.
+    pub async fn disable_user(&self, user_id: &str) -> Result<(), StoreError> {
+        let now = now_ms();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL")
+                .bind(user_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                .bind(user_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
     }
 }
