@@ -392,22 +392,24 @@ fn parse_ttl(raw: &str) -> anyhow::Result<Option<std::time::Duration>> {
     if raw == "never" {
         return Ok(None);
     }
-    let (number, unit) = raw.split_at(raw.len().saturating_sub(1));
+    // The unit is the last character (split there, not at a byte, so any input is safe).
+    let mut chars = raw.chars();
+    let unit = chars.next_back();
+    let number = chars.as_str();
     let seconds = match unit {
-        "d" => 86_400,
-        "h" => 3_600,
-        "m" => 60,
-        "s" => 1,
+        Some('d') => 86_400,
+        Some('h') => 3_600,
+        Some('m') => 60,
+        Some('s') => 1,
         _ => bail!("--ttl must be a number with d, h, m or s (such as 90d), or `never`"),
     };
-    let n: u64 = number
-        .parse()
+    let total = number
+        .parse::<u64>()
         .ok()
-        .filter(|n| *n > 0 && *n <= 3650 * 86_400)
-        .context("--ttl must be a positive number with d, h, m or s (such as 90d), or `never`")?;
-    Ok(Some(std::time::Duration::from_secs(
-        n.saturating_mul(seconds),
-    )))
+        .and_then(|n| n.checked_mul(seconds))
+        .filter(|s| (1..=3650 * 86_400).contains(s))
+        .context("--ttl must be a positive number with d, h, m or s (such as 90d) of at most 10 years, or `never`")?;
+    Ok(Some(std::time::Duration::from_secs(total)))
 }
 
 fn check_slug(slug: &str) -> anyhow::Result<()> {
@@ -427,4 +429,34 @@ fn check_user_name(name: &str) -> anyhow::Result<()> {
         bail!("a user name is 1 to 100 printable characters without leading or trailing spaces");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ttl;
+    use std::time::Duration;
+
+    #[test]
+    fn ttls_parse_and_odd_input_is_refused() {
+        assert_eq!(
+            parse_ttl("90d").unwrap(),
+            Some(Duration::from_secs(90 * 86_400))
+        );
+        assert_eq!(parse_ttl("2s").unwrap(), Some(Duration::from_secs(2)));
+        assert_eq!(parse_ttl("never").unwrap(), None);
+        for bad in [
+            "",
+            "d",
+            "0d",
+            "9é",
+            "é",
+            "-1h",
+            "1w",
+            "99999999999d",
+            "3651d",
+            "1.5h",
+        ] {
+            assert!(parse_ttl(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Why a call got no answer, one variant per error code of the contract.
 
 use crate::audit::AuditFailure;
+use crate::resolver::VetError;
 use crate::template::{HeaderInjection, Overflow};
 use keyway_credentials::CredentialError;
 use keyway_model::ParseError;
@@ -81,6 +82,22 @@ fn destination_message(host: &str, reason: Option<&str>) -> String {
         None => format!(
             "Keyway does not call {host}: it does not lead to a public address (dispatch.allow_networks lists exceptions)"
         ),
+    }
+}
+
+/// A name the vetting resolver refused or could not resolve, in the contract's terms; what it
+/// resolved to is not said.
+impl From<&VetError> for DispatchError {
+    fn from(err: &VetError) -> Self {
+        match err {
+            VetError::Refused(refused) => DispatchError::DestinationNotAllowed {
+                host: refused.host.clone(),
+                reason: None,
+            },
+            VetError::Lookup(_) => {
+                DispatchError::Unreachable("the host name could not be resolved".into())
+            }
+        }
     }
 }
 

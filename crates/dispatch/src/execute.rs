@@ -3,7 +3,7 @@
 
 use crate::hyper_client::CallClient;
 use crate::net::Net;
-use crate::resolver::{RefusedAddress, VetError};
+use crate::resolver::VetError;
 use crate::sign::sign;
 use crate::template::{Context, Escape, HeaderError, Overflow, Renderer};
 use crate::{AuditSink, DispatchError, DispatchMetrics};
@@ -165,7 +165,7 @@ impl Dispatcher {
             return Err(err);
         }
         // The use is on record before the signed call leaves, or the call does not leave.
-        if let Err(failure) = self.audit.commit(trail.event("started", None)).await {
+        if let Err(failure) = self.audit.commit(trail.event(Stage::Started)).await {
             let err = DispatchError::AuditUnavailable(failure);
             self.metrics.observe(err.code(), &kind, None);
             return Err(err);
@@ -312,7 +312,8 @@ impl Dispatcher {
                         limit: MAX_HEADER_BYTES,
                     }),
                 })?;
-            header_budget -= value.len();
+            // render_header kept the value within the budget.
+            header_budget = header_budget.saturating_sub(value.len());
             let name = HeaderName::from_bytes(h.name.as_bytes())
                 .map_err(|_| invalid("headers", format!("`{}` is not a header name", h.name)))?;
             let value = HeaderValue::from_bytes(value.as_bytes()).map_err(|_| {
@@ -492,19 +493,56 @@ fn call_id() -> String {
     format!("{prefix}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
+/// Where a use stands; decides the event's action, outcome and detail.
+#[derive(Clone, Copy)]
+enum Stage {
+    /// About to be sent: committed before it leaves.
+    Started,
+    /// Refused before anything was sent, with the error code.
+    Refused(&'static str),
+    /// The upstream answered with this status.
+    Answered(u16),
+    /// No answer, with the error code.
+    Failed(&'static str),
+    /// Dropped midway (the caller's future went away).
+    Abandoned,
+}
+
+impl Stage {
+    fn action(self) -> &'static str {
+        match self {
+            Stage::Started | Stage::Refused(_) => "credential.use",
+            _ => "credential.use.result",
+        }
+    }
+
+    fn outcome(self) -> &'static str {
+        match self {
+            Stage::Started => "started",
+            Stage::Refused(_) => "refused",
+            Stage::Answered(_) => "success",
+            Stage::Failed(_) => "failure",
+            Stage::Abandoned => "abandoned",
+        }
+    }
+}
+
 impl UseTrail<'_> {
-    fn event(&self, outcome: &str, result: Option<Result<u16, &'static str>>) -> NewAuditEvent {
+    fn event(&self, stage: Stage) -> NewAuditEvent {
         let detail = UseDetail {
             call_id: &self.call_id,
             host: self.host,
-            duration_ms: result.map(|_| millis(self.started.elapsed())),
-            status: result.and_then(Result::ok),
-            error: result.and_then(Result::err),
+            duration_ms: (!matches!(stage, Stage::Started)).then(|| millis(self.started.elapsed())),
+            status: match stage {
+                Stage::Answered(status) => Some(status),
+                _ => None,
+            },
+            error: match stage {
+                Stage::Refused(code) | Stage::Failed(code) => Some(code),
+                Stage::Abandoned => Some("caller_gone"),
+                _ => None,
+            },
             web_service_id: self.web_service_id,
-        };
-        let action = match outcome {
-            "started" | "refused" => "credential.use",
-            _ => "credential.use.result",
         };
         NewAuditEvent {
             // The time of the call, not of the batched write.
@@ -512,10 +550,10 @@ impl UseTrail<'_> {
             org_id: Some(self.resolved.row.org_id.clone()),
             actor_id: Some(self.caller.user_id.clone()),
             actor_name: Some(self.caller.user_name.clone()),
-            action: action.into(),
+            action: stage.action().into(),
             credential_id: Some(self.resolved.row.id.clone()),
             credential_owner_id: Some(self.resolved.row.owner_id.clone()),
-            outcome: outcome.into(),
+            outcome: stage.outcome().into(),
             detail: serde_json::to_string(&detail).ok(),
         }
     }
@@ -523,25 +561,24 @@ impl UseTrail<'_> {
     async fn refused(&mut self, err: &DispatchError) {
         self.finished = true;
         self.audit
-            .record(self.event("refused", Some(Err(err.code()))))
+            .record(self.event(Stage::Refused(err.code())))
             .await;
     }
 
     async fn finish(&mut self, result: &Result<Answer, DispatchError>) {
         self.finished = true;
-        let (outcome, result) = match result {
-            Ok(answer) => ("success", Ok(answer.status)),
-            Err(err) => ("failure", Err(err.code())),
+        let stage = match result {
+            Ok(answer) => Stage::Answered(answer.status),
+            Err(err) => Stage::Failed(err.code()),
         };
-        self.audit.record(self.event(outcome, Some(result))).await;
+        self.audit.record(self.event(stage)).await;
     }
 }
 
 impl Drop for UseTrail<'_> {
     fn drop(&mut self) {
         if !self.finished {
-            self.audit
-                .record_now(self.event("abandoned", Some(Err("caller_gone"))));
+            self.audit.record_now(self.event(Stage::Abandoned));
         }
     }
 }
@@ -599,18 +636,7 @@ fn unanswered() -> DispatchError {
 }
 
 fn classify_vet(err: &(dyn std::error::Error + 'static)) -> Option<DispatchError> {
-    match find::<VetError>(err) {
-        Some(VetError::Refused(RefusedAddress { host, .. })) => {
-            Some(DispatchError::DestinationNotAllowed {
-                host: host.clone(),
-                reason: None,
-            })
-        }
-        Some(VetError::Lookup(_)) => Some(DispatchError::Unreachable(
-            "the host name could not be resolved".into(),
-        )),
-        None => None,
-    }
+    find::<VetError>(err).map(DispatchError::from)
 }
 
 fn classify_io(err: &(dyn std::error::Error + 'static)) -> Option<DispatchError> {

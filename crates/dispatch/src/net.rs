@@ -3,7 +3,7 @@
 
 use crate::clients::Clients;
 use crate::policy::Policy;
-use crate::resolver::{Lookup, RefusedAddress, VetError, VettingResolver};
+use crate::resolver::{Lookup, VettingResolver};
 use crate::DispatchError;
 use keyway_credentials::ClientIdentity;
 use keyway_model::ParseError;
@@ -78,14 +78,11 @@ impl Net {
         let ips = match url.host() {
             Some(Host::Ipv4(ip)) => vec![ip.into()],
             Some(Host::Ipv6(ip)) => vec![ip.into()],
-            Some(Host::Domain(name)) => self.resolver.vet(name).await.map_err(|e| match e {
-                VetError::Refused(RefusedAddress { host, .. }) => {
-                    DispatchError::DestinationNotAllowed { host, reason: None }
-                }
-                VetError::Lookup(_) => {
-                    DispatchError::Unreachable("the host name could not be resolved".into())
-                }
-            })?,
+            Some(Host::Domain(name)) => self
+                .resolver
+                .vet(name)
+                .await
+                .map_err(|e| DispatchError::from(&e))?,
             None => return Ok(false),
         };
         Ok(ips.into_iter().all(|ip| self.policy.explicitly_allowed(ip)))
@@ -104,14 +101,11 @@ impl Net {
         match url.host() {
             Some(Host::Ipv4(ip)) => Ok(vec![ip.into()]),
             Some(Host::Ipv6(ip)) => Ok(vec![ip.into()]),
-            _ => self.resolver.vet(&host).await.map_err(|e| match e {
-                VetError::Refused(RefusedAddress { host, .. }) => {
-                    DispatchError::DestinationNotAllowed { host, reason: None }
-                }
-                VetError::Lookup(_) => {
-                    DispatchError::Unreachable("the host name could not be resolved".into())
-                }
-            }),
+            _ => self
+                .resolver
+                .vet(&host)
+                .await
+                .map_err(|e| DispatchError::from(&e)),
         }
     }
 

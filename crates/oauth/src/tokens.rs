@@ -167,10 +167,19 @@ impl OAuth {
             .as_ref()
             .and_then(StoredTokens::from_json)
             .ok_or(TokenError::NeedsReauthorization)?;
+        let generation = current.row.secret_version;
+        if old.refresh_token.is_none() && settings.grant_type != GrantType::ClientCredentials {
+            // The person's grant cannot be renewed without them; never fall back to the app's
+            // own grant (calls would run as the app, not the person).
+            return self
+                .needs_reauthorization(&current, generation, "no_refresh_token", None)
+                .await;
+        }
         let store = self.credentials.store().clone();
         let (id_owned, keeper, ttl) = (id.to_owned(), holder.to_owned(), self.config.lease_ttl);
-        // Keep the lease while the provider is slow; it expires if this process dies.
-        let keeper = tokio::spawn(async move {
+        // Keep the lease while the provider is slow; it expires if this process dies. The
+        // keeper stops with this function on every path, an early return included.
+        let _keeper = AbortOnDrop(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(ttl / 3).await;
                 if !matches!(
@@ -180,16 +189,7 @@ impl OAuth {
                     return;
                 }
             }
-        });
-        let generation = current.row.secret_version;
-        if old.refresh_token.is_none() && settings.grant_type != GrantType::ClientCredentials {
-            // The person's grant cannot be renewed without them; never fall back to the app's
-            // own grant (calls would run as the app, not the person).
-            keeper.abort();
-            return self
-                .needs_reauthorization(&current, generation, "no_refresh_token", None)
-                .await;
-        }
+        }));
         let mut attempt = 0;
         let result = loop {
             attempt += 1;
@@ -205,7 +205,7 @@ impl OAuth {
                 other => break other,
             }
         };
-        let outcome = match result {
+        match result {
             Ok(response) => {
                 let granted =
                     Granted::from_response(&response, old.refresh_token.as_deref(), &settings.keep);
@@ -220,10 +220,7 @@ impl OAuth {
                         credential_id = %id,
                         "the credential changed while its token was refreshed (reconnected or its secret replaced); the newer state is kept"
                     ),
-                    Err(e) => {
-                        keeper.abort();
-                        return Err(e);
-                    }
+                    Err(e) => return Err(e),
                 }
                 Ok(SecretString::from(granted.tokens.access_token.clone()))
             }
@@ -232,9 +229,7 @@ impl OAuth {
                     .await
             }
             Err(other) => Err(TokenError::Unavailable(other.to_string())),
-        };
-        keeper.abort();
-        outcome
+        }
     }
 
     /// Stores refreshed tokens if the credential is still at `generation`, retrying while the
@@ -310,6 +305,15 @@ impl OAuth {
         }
         tracing::warn!(credential_id = %id, reason, "the grant can no longer be renewed; reauthorization required");
         Err(TokenError::NeedsReauthorization)
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

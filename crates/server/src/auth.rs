@@ -44,6 +44,9 @@ pub fn generate_token() -> IssuedToken {
 }
 
 /// Stores a new token for `user_id` and returns it for display.
+/// How stale a token's "last used" may get before it is written again.
+const TOUCH_EVERY_MS: i64 = 60_000;
+
 /// The life of a token when none is asked for.
 pub const DEFAULT_TTL: std::time::Duration = std::time::Duration::from_secs(90 * 24 * 3600);
 
@@ -115,6 +118,14 @@ impl FromRequest for Authenticated {
                         .map_err(|e| ApiError::Internal(Box::new(e)))?
                         .ok_or(ApiError::Unauthenticated)?;
                     state.callers.insert(id.to_owned(), row.clone());
+                    // "Last used" to the minute: a write per token and minute at most, not
+                    // per request, and never a reason to refuse one.
+                    let now = keyway_store::now_ms();
+                    if row.last_used_at.is_none_or(|at| now - at > TOUCH_EVERY_MS) {
+                        if let Err(e) = state.credentials.store().touch_token(id).await {
+                            tracing::warn!(error = %e, "the token's last use could not be recorded");
+                        }
+                    }
                     row
                 }
             };

@@ -40,6 +40,7 @@ pub struct CallerRow {
     pub org_slug: String,
     /// When the token stops working, Unix ms; checked on every request, cached or not.
     pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
 }
 
 impl Store {
@@ -134,20 +135,21 @@ impl Store {
         token_id: &str,
     ) -> Result<Option<CallerRow>, StoreError> {
         let sql = "SELECT t.digest, u.id AS user_id, u.name AS user_name, u.role, o.id AS org_id, o.slug AS org_slug, \
-                   t.expires_at FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN orgs o ON o.id = u.org_id \
+                   t.expires_at, t.last_used_at FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN orgs o ON o.id = u.org_id \
                    WHERE t.id = $1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL \
                    AND (t.expires_at IS NULL OR t.expires_at > $2)";
-        let row: Option<CallerRow> = on_pool!(self, pool => sqlx::query_as(sql)
+        Ok(on_pool!(self, pool => sqlx::query_as(sql)
             .bind(token_id)
             .bind(now_ms())
             .fetch_optional(pool)
-            .await?);
-        if row.is_some() {
-            // Approximate by design: once per read, and reads are cached per replica.
-            let touch = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1";
-            on_pool!(self, pool => sqlx::query(touch).bind(token_id).bind(now_ms()).execute(pool).await.map(drop)?);
-        }
-        Ok(row)
+            .await?))
+    }
+
+    /// Records that a token was used now.
+    pub async fn touch_token(&self, token_id: &str) -> Result<(), StoreError> {
+        let sql = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1";
+        on_pool!(self, pool => sqlx::query(sql).bind(token_id).bind(now_ms()).execute(pool).await.map(drop)?);
+        Ok(())
     }
 
     /// A user's tokens, newest first; never their digests.
