@@ -16,5 +16,6 @@ mod operations;
 mod presets;
 mod recorded;
 mod tenancy;
+mod transfer;
 mod upstream;
 mod web_services;

@@ -15,6 +15,8 @@ pub enum CredentialError {
     Invalid(#[from] ParseError),
     #[error("you already have a credential with this name: choose another name")]
     NameTaken,
+    #[error("the new owner already has a credential with this name: rename one of them first")]
+    NewOwnerHasName,
     #[error("the credential is used by {} web service(s): remove or re-point them, or delete with force=true", .0.len())]
     InUse(Vec<WebServiceRef>),
     #[error("{0}")]

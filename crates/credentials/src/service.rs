@@ -8,7 +8,7 @@ use crate::cache::TtlCache;
 use keyway_model::{AllowedHosts, Caller, CredentialName, Kind, Status};
 use keyway_store::{
     AuditQuery, CredentialRow, DeleteOutcome, NewAuditEvent, NewCredential, SecretRow,
-    SecretUpdate, Store,
+    SecretUpdate, Store, StoreError,
 };
 use keyway_vault::Keyring;
 use secrecy::{ExposeSecret, SecretString};
@@ -62,6 +62,8 @@ pub enum Need {
     Manage,
     /// Replace the secret material.
     ReplaceSecret,
+    /// Move to another owner: admins of its org only.
+    Transfer,
 }
 
 /// A credential opened for a call.
@@ -214,6 +216,11 @@ impl Credentials {
                 "credential.manage",
                 "only the credential's owner or an admin of its org may rename or remove it",
             ),
+            Need::Transfer => (
+                access.manage && caller.is_admin(),
+                "credential.transfer",
+                "only an admin of the credential's org may move it to another owner",
+            ),
             Need::ReplaceSecret => (
                 access.replace_secret,
                 "credential.replace_secret",
@@ -250,6 +257,41 @@ impl Credentials {
             return Err(CredentialError::NotFound);
         }
         self.forget(&row.id);
+        self.view(&row.id, true).await
+    }
+
+    /// Moves a credential to another active user of its org (when its owner leaves). Web
+    /// services bound to it keep working; from now on the new owner's rights apply.
+    pub async fn transfer(
+        &self,
+        caller: &Caller,
+        row: &CredentialRow,
+        new_owner: &str,
+    ) -> Result<CredentialView, CredentialError> {
+        let event = audit(
+            caller,
+            "credential.transfer",
+            &row.id,
+            &row.owner_id,
+            "success",
+        );
+        let moved = self
+            .store
+            .transfer_credential(&row.id, &row.org_id, new_owner, &event)
+            .await
+            .map_err(|err| match err {
+                StoreError::Missing(_) => keyway_model::ParseError::new(
+                    "owner",
+                    "no active user of this name is in the credential's org",
+                )
+                .into(),
+                StoreError::Conflict(_) => CredentialError::NewOwnerHasName,
+                other => other.into(),
+            })?;
+        self.forget(&row.id);
+        if !moved {
+            return Err(CredentialError::NotFound);
+        }
         self.view(&row.id, true).await
     }
 

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use keyway_credentials::CredentialError;
 use keyway_model::mtls::MtlsError;
 use keyway_model::ParseError;
+use keyway_store::{StoreError, Unavailable};
 use serde_json::{json, Map, Value};
 use std::fmt;
 
@@ -54,7 +55,23 @@ impl ApiError {
         }
     }
 
+    /// Storage that cannot take requests, found anywhere in the cause chain: whatever the
+    /// operation, the answer is 503 `storage_unavailable` and the caller may retry.
+    fn storage(&self) -> Option<Unavailable> {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(err) = cause {
+            if let Some(store) = err.downcast_ref::<StoreError>() {
+                return store.unavailable();
+            }
+            cause = err.source();
+        }
+        None
+    }
+
     fn code(&self) -> &'static str {
+        if self.storage().is_some() {
+            return "storage_unavailable";
+        }
         match self {
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::NotFound(_) => "not_found",
@@ -71,7 +88,9 @@ impl ApiError {
                 CredentialError::NotFound => "not_found",
                 CredentialError::Forbidden(_) => "forbidden",
                 CredentialError::Invalid(_) => "invalid_request",
-                CredentialError::NameTaken => "credential_name_taken",
+                CredentialError::NameTaken | CredentialError::NewOwnerHasName => {
+                    "credential_name_taken"
+                }
                 CredentialError::InUse(_) => "credential_in_use",
                 CredentialError::NotImplemented(_) => "not_implemented",
                 CredentialError::Store(_)
@@ -139,6 +158,9 @@ impl From<ParseError> for ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
+        if self.storage().is_some() {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
         match self {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -154,7 +176,9 @@ impl ResponseError for ApiError {
                 CredentialError::NotFound => StatusCode::NOT_FOUND,
                 CredentialError::Forbidden(_) => StatusCode::FORBIDDEN,
                 CredentialError::Invalid(_) => StatusCode::BAD_REQUEST,
-                CredentialError::NameTaken | CredentialError::InUse(_) => StatusCode::CONFLICT,
+                CredentialError::NameTaken
+                | CredentialError::NewOwnerHasName
+                | CredentialError::InUse(_) => StatusCode::CONFLICT,
                 CredentialError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
                 CredentialError::Store(_)
                 | CredentialError::Vault(_)
@@ -164,13 +188,26 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let message = if self.is_internal() {
+        let storage = self.storage();
+        let message = if let Some(why) = storage {
+            tracing::warn!(error = %Chain(self), reason = why.reason(), "storage unavailable");
+            match why {
+                Unavailable::Unreachable => "the database cannot be reached; nothing was changed; try again shortly",
+                Unavailable::Full => "the database's disk is full; nothing was changed; the operator must free space",
+                Unavailable::ReadOnly => "the database cannot be written (read-only); nothing was changed; the operator must fix it",
+                Unavailable::DiskError => "the database's disk failed; nothing was changed; the operator must check it",
+            }
+            .to_owned()
+        } else if self.is_internal() {
             tracing::error!(error = %Chain(self), "request failed");
             "an internal error occurred; it has been logged".to_owned()
         } else {
             self.to_string()
         };
         let mut body = self.details();
+        if let Some(why) = storage {
+            body.insert("reason".into(), json!(why.reason()));
+        }
         body.insert("code".into(), json!(self.code()));
         body.insert("message".into(), json!(message));
         HttpResponse::build(self.status_code()).json(json!({ "error": body }))

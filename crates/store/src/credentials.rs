@@ -213,6 +213,51 @@ impl Store {
         Ok(true)
     }
 
+    /// Moves a credential to another active user of its org. The sealed material is bound to
+    /// the org and the credential, not the owner, so nothing is re-sealed. `Missing("user")`
+    /// when no active user of that name is in the org; `Ok(false)` when the credential is gone.
+    pub async fn transfer_credential(
+        &self,
+        id: &str,
+        org_id: &str,
+        new_owner: &str,
+        audit: &NewAuditEvent,
+    ) -> Result<bool, StoreError> {
+        let find = "SELECT id FROM users WHERE org_id = $1 AND name = $2 AND disabled_at IS NULL";
+        let sql =
+            "UPDATE credentials SET owner_id = $1, updated_at = $2 WHERE id = $3 AND org_id = $4";
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let owner_id: Option<String> = sqlx::query_scalar(find)
+                .bind(org_id)
+                .bind(new_owner)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let owner_id = owner_id.ok_or(StoreError::Missing("user"))?;
+            let done = sqlx::query(sql)
+                .bind(&owner_id)
+                .bind(now_ms())
+                .bind(id)
+                .bind(org_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(conflict("a credential with this name (of the new owner)"))?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            let mut event = audit.clone();
+            // IDs are generated hex, so they need no JSON escaping.
+            event.detail = Some(format!(
+                r#"{{"from":"{}","to":"{owner_id}"}}"#,
+                audit.credential_owner_id.as_deref().unwrap_or_default()
+            ));
+            event.credential_owner_id = Some(owner_id.clone());
+            insert_audit!(&mut *tx, &event)?;
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
     /// Replaces every sealed field and bumps `secret_version`, so clients built for the old
     /// material are rebuilt. `false` if the credential no longer exists.
     pub async fn replace_secret(

@@ -16,15 +16,72 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// Why storage cannot take a request now, as opposed to refusing this one: callers answer
+/// 503 and the operator fixes the cause (or waits for the database to come back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// The database cannot be reached, or is shutting down or starting.
+    Unreachable,
+    /// The disk (or the database's quota) is full.
+    Full,
+    /// The database, its file or its directory is read-only (or a standby replica).
+    ReadOnly,
+    /// The disk under the database failed a read or a write.
+    DiskError,
+}
+
+impl Unavailable {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Unavailable::Unreachable => "unreachable",
+            Unavailable::Full => "full",
+            Unavailable::ReadOnly => "read_only",
+            Unavailable::DiskError => "disk_error",
+        }
+    }
+}
+
 impl StoreError {
     /// The database could not be reached (as opposed to answering with an error): callers
     /// answer 503 and try again later.
     pub fn is_unavailable(&self) -> bool {
+        self.unavailable() == Some(Unavailable::Unreachable)
+    }
+
+    /// Whether the database cannot take writes or requests at all right now, and why.
+    pub fn unavailable(&self) -> Option<Unavailable> {
         match self {
-            StoreError::Database(err) => is_unreachable(err),
-            StoreError::Migrate(sqlx::migrate::MigrateError::Execute(err)) => is_unreachable(err),
-            _ => false,
+            StoreError::Database(err) => classify(err),
+            StoreError::Migrate(sqlx::migrate::MigrateError::Execute(err)) => classify(err),
+            _ => None,
         }
+    }
+}
+
+/// Classifies a driver error. SQLite codes are numeric (primary code in the low byte of the
+/// extended one); PostgreSQL's are SQLSTATEs.
+pub fn classify(err: &sqlx::Error) -> Option<Unavailable> {
+    if is_unreachable(err) {
+        return Some(Unavailable::Unreachable);
+    }
+    let code = err.as_database_error()?.code()?;
+    if let Ok(sqlite) = code.parse::<u32>() {
+        return match sqlite & 0xff {
+            // SQLITE_FULL
+            13 => Some(Unavailable::Full),
+            // SQLITE_READONLY, SQLITE_CANTOPEN (a file or directory that refuses writing)
+            8 | 14 => Some(Unavailable::ReadOnly),
+            // SQLITE_IOERR
+            10 => Some(Unavailable::DiskError),
+            _ => None,
+        };
+    }
+    match code.as_ref() {
+        // disk_full, insufficient_resources, out_of_memory... only the disk is the operator's
+        "53100" => Some(Unavailable::Full),
+        // read_only_sql_transaction: a standby, or default_transaction_read_only
+        "25006" => Some(Unavailable::ReadOnly),
+        _ => None,
     }
 }
 

@@ -17,7 +17,7 @@ pub use audit::{AuditQuery, AuditRow, NewAuditEvent};
 pub use credentials::{
     CredentialRow, DeleteOutcome, NewCredential, SecretRow, SecretUpdate, WebServiceRef,
 };
-pub use error::StoreError;
+pub use error::{StoreError, Unavailable};
 pub use keys::{RewrapCandidate, Rewrapped, VaultKeyRow};
 pub use oauth::{OAuthStateRow, TokenWrite};
 pub use tenancy::{CallerRow, OrgRow, TokenRow, UserRow};

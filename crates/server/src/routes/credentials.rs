@@ -56,6 +56,12 @@ struct RenameBody {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    owner: String,
+}
+
+#[derive(Deserialize)]
 struct DeleteParams {
     #[serde(default)]
     force: bool,
@@ -177,6 +183,26 @@ pub async fn rename(
     let body: RenameBody = read_json(&req, payload, state.body_limit).await?;
     let name = CredentialName::parse(&body.name)?;
     Ok(HttpResponse::Ok().json(state.credentials.rename(&caller, &row, name).await?))
+}
+
+/// `POST /v1/credentials/{id}/transfer`: an admin moves a credential to another user of the org.
+pub async fn transfer(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let row = state
+        .credentials
+        .authorize(&caller, &id, Need::Transfer)
+        .await?;
+    let body: TransferBody = read_json(&req, payload, state.body_limit).await?;
+    let view = state
+        .credentials
+        .transfer(&caller, &row, &body.owner)
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 pub async fn replace_secret(

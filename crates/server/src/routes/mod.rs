@@ -33,6 +33,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             resource("/v1/credentials/{id}/authorize")
                 .route(web::post().to(credentials::authorize)),
         )
+        .service(
+            resource("/v1/credentials/{id}/transfer").route(web::post().to(credentials::transfer)),
+        )
         .service(resource("/v1/oauth/providers").route(web::get().to(oauth::providers)))
         .service(resource("/oauth-client-service/redirect").route(web::get().to(oauth::redirect)))
         .service(
