@@ -362,12 +362,27 @@ async fn connect(settings: &Settings) -> anyhow::Result<Store> {
     }
     let store = Store::connect(url.expose_secret(), &ConnectOptions::default())
         .await
-        .context("cannot connect to the database")?;
+        .map_err(|err| with_hint(err, "cannot connect to the database"))?;
     store
         .migrate()
         .await
-        .context("cannot migrate the database")?;
+        .map_err(|err| with_hint(err, "cannot migrate the database"))?;
     Ok(store)
+}
+
+/// Says what an operator should look at when storage refuses the start.
+fn with_hint(err: keyway_store::StoreError, what: &str) -> anyhow::Error {
+    use keyway_store::Unavailable;
+    let hint = match err.unavailable() {
+        Some(Unavailable::Unreachable) => ": it cannot be reached (is it running, is the URL right?)",
+        Some(Unavailable::Full) => ": its disk is full",
+        Some(Unavailable::ReadOnly) => {
+            ": it cannot be opened for writing (a read-only disk, or a file or folder this user may not write)"
+        }
+        Some(Unavailable::DiskError) => ": its disk failed a read or a write",
+        None => "",
+    };
+    anyhow::Error::new(err).context(format!("{what}{hint}"))
 }
 
 async fn find_org(store: &Store, slug: &str) -> anyhow::Result<keyway_store::OrgRow> {

@@ -10,170 +10,45 @@ mod auth_server;
 #[path = "api/upstream.rs"]
 mod upstream;
 
+#[allow(dead_code)]
+#[path = "common/process.rs"]
+mod process;
+
 use auth_server::AuthServer;
+use process::{base_env, cli, dispatch, free_port, http, pg_admin_url, Database, Env, Replica};
 use serde_json::{json, Value};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use upstream::{Tls, Upstream};
 
-const BIN: &str = env!("CARGO_BIN_EXE_keyway");
-const MASTER_KEYS: &str = "r1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-
-fn pg_admin_url() -> String {
-    std::env::var("KEYWAY_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// A fresh database for this test, dropped at the end.
-struct Database {
-    name: String,
-    url: String,
-}
-
-impl Database {
-    async fn create() -> Self {
-        let name = format!("kwt_{}", uuid::Uuid::new_v4().simple());
-        let admin = sqlx::PgPool::connect(&pg_admin_url())
-            .await
-            .expect("PostgreSQL must be running for the test suite (see README)");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&admin)
-            .await
-            .unwrap();
-        admin.close().await;
-        let base = pg_admin_url();
-        let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
-        Self { name, url }
-    }
-
-    async fn sql(&self, statement: &str) {
-        let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
-        sqlx::query(statement).execute(&pool).await.unwrap();
-        pool.close().await;
-    }
-
-    async fn lease_held(&self) -> bool {
-        let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM oauth_leases")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-        n > 0
-    }
-}
-
-struct Replica {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn env(db: &Database, public_url: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("KEYWAY_DATABASE_URL", db.url.clone()),
-        ("KEYWAY_MASTER_KEYS", MASTER_KEYS.to_owned()),
-        ("KEYWAY_PUBLIC_URL", public_url.to_owned()),
-        ("KEYWAY_DISPATCH_ALLOW_NETWORKS", "127.0.0.0/8".to_owned()),
-        ("KEYWAY_OAUTH_LEASE_TTL_SECS", "3".to_owned()),
-        ("KEYWAY_LOG", "warn".to_owned()),
-        ("KEYWAY_WORKERS", "2".to_owned()),
-    ]
-}
-
-fn cli(db: &Database, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .envs(env(db, "http://127.0.0.1:1"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+fn env(db: &Database, public_url: &str) -> Env {
+    let mut env = base_env(&db.url, public_url);
+    env.push(("KEYWAY_OAUTH_LEASE_TTL_SECS", "3".to_owned()));
+    env
 }
 
 async fn start(db: &Database, port: u16, public_url: &str) -> Replica {
-    let listen = format!("127.0.0.1:{port}");
-    let child = Command::new(BIN)
-        .arg("serve")
-        .envs(env(db, public_url))
-        .env("KEYWAY_LISTEN", &listen)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(format!("/tmp/kw-replica-{port}.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let replica = Replica {
-        child,
-        base: format!("http://{listen}"),
-    };
-    let client = http();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client
-        .get(format!("{}/readyz", replica.base))
-        .send()
-        .await
-        .map_or(true, |r| !r.status().is_success())
-    {
-        assert!(
-            Instant::now() < deadline,
-            "replica on {listen} did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    replica
+    Replica::start(&env(db, public_url), port).await
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn http() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
-
-async fn dispatch(
-    client: &reqwest::Client,
-    base: &str,
-    token: &str,
-    request: &Value,
-) -> (u16, Value) {
-    let res = client
-        .post(format!("{base}/v1/dispatch"))
-        .bearer_auth(token)
-        .json(&json!({ "request": request }))
-        .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.json().await.unwrap())
+async fn lease_held(db: &Database) -> bool {
+    db.count("SELECT COUNT(*) FROM oauth_leases").await > 0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_refresh_once_and_survive_a_killed_lease_holder() {
-    let db = Database::create().await;
+    let db = Database::create(&pg_admin_url()).await;
     let server = AuthServer::start();
     let upstream = Upstream::start(Tls::Plain).await;
     let (port_a, port_b) = (free_port(), free_port());
     let public_url = format!("http://127.0.0.1:{port_a}");
-    cli(&db, &["migrate"]);
-    cli(&db, &["org", "create", "acme"]);
-    cli(&db, &["user", "create", "--org", "acme", "--name", "alice"]);
+    cli(&env(&db, "http://127.0.0.1:1"), &["migrate"]);
+    cli(&env(&db, "http://127.0.0.1:1"), &["org", "create", "acme"]);
+    cli(
+        &env(&db, "http://127.0.0.1:1"),
+        &["user", "create", "--org", "acme", "--name", "alice"],
+    );
     let token = cli(
-        &db,
+        &env(&db, "http://127.0.0.1:1"),
         &["token", "create", "--org", "acme", "--user", "alice"],
     );
     let a = start(&db, port_a, &public_url).await;
@@ -264,12 +139,12 @@ async fn two_replicas_refresh_once_and_survive_a_killed_lease_holder() {
         tokio::spawn(async move { dispatch(&client, &base, &token, &request).await })
     };
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !db.lease_held().await {
+    while !lease_held(&db).await {
         assert!(Instant::now() < deadline, "replica A never took the lease");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut a = a;
-    sigkill(&mut a.child);
+    a.sigkill();
     assert!(
         a_call.await.is_err(),
         "the call to the killed replica got no answer"
@@ -301,23 +176,5 @@ async fn two_replicas_refresh_once_and_survive_a_killed_lease_holder() {
     let unconsumed = server.get_json("/_test/refresh-tokens").await;
     assert_eq!(unconsumed["unconsumed"], 1, "{unconsumed}");
     drop(b);
-    drop_database(&db).await;
-}
-
-/// SIGKILL: the process gets no chance to release its lease.
-fn sigkill(child: &mut Child) {
-    let status = Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let _ = child.wait();
-}
-
-async fn drop_database(db: &Database) {
-    let admin = sqlx::PgPool::connect(&pg_admin_url()).await.unwrap();
-    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", db.name))
-        .execute(&admin)
-        .await;
-    admin.close().await;
+    db.drop_now().await;
 }
