@@ -6,6 +6,7 @@ mod helpers;
 mod aiming;
 mod auth_server;
 mod bad_input;
+mod connections;
 mod credentials;
 mod destinations;
 mod dispatch;
