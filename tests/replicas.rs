@@ -34,52 +34,120 @@ async fn lease_held(db: &Database) -> bool {
     db.count("SELECT COUNT(*) FROM oauth_leases").await > 0
 }
 
+/// Two replicas on one fresh PostgreSQL database, an authorization server, an upstream, and
+/// one account connected through replica A.
+struct Pair {
+    db: Database,
+    server: AuthServer,
+    upstream: Upstream,
+    a: Replica,
+    b: Replica,
+    client: reqwest::Client,
+    token: String,
+    id: String,
+    redirect: String,
+}
+
+impl Pair {
+    async fn start(lease_ttl_secs: u64) -> Pair {
+        let db = Database::create(&pg_admin_url()).await;
+        let server = AuthServer::start();
+        let upstream = Upstream::start(Tls::Plain).await;
+        let (port_a, port_b) = (free_port(), free_port());
+        let public_url = format!("http://127.0.0.1:{port_a}");
+        let mut env = env(&db, &public_url);
+        env.retain(|(k, _)| *k != "KEYWAY_OAUTH_LEASE_TTL_SECS");
+        env.push(("KEYWAY_OAUTH_LEASE_TTL_SECS", lease_ttl_secs.to_string()));
+        let token = process::bootstrap(&env);
+        let a = Replica::start(&env, port_a).await;
+        let b = Replica::start(&env, port_b).await;
+        let client = http();
+
+        // Connect an account through replica A.
+        let redirect = format!("{public_url}/oauth-client-service/redirect");
+        let registered = server
+            .register(&redirect, "client_secret_basic", true)
+            .await;
+        let res = client
+            .post(format!("{}/v1/credentials", a.base))
+            .bearer_auth(&token)
+            .json(&json!({
+                "name": "Storm", "kind": "oauth2", "provider": "custom",
+                "client_id": registered.client_id, "client_secret": registered.client_secret,
+                "scopes": ["api:read"],
+                "authorize_url": format!("{}/auth", server.issuer),
+                "token_url": format!("{}/token", server.issuer),
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let created: Value = res.json().await.unwrap();
+        let id = created["id"].as_str().unwrap().to_owned();
+        let landing = server
+            .browse(created["authorize_url"].as_str().unwrap(), &redirect)
+            .await;
+        assert_eq!(client.get(&landing).send().await.unwrap().status(), 200);
+        Pair {
+            db,
+            server,
+            upstream,
+            a,
+            b,
+            client,
+            token,
+            id,
+            redirect,
+        }
+    }
+
+    fn request(&self) -> Value {
+        json!({"url": self.upstream.url("http", "127.0.0.1", "/json"), "credential_id": self.id})
+    }
+
+    /// Makes the stored access token expired, past what the replicas may have cached.
+    async fn expire_token(&self) {
+        self.db
+            .sql("UPDATE credentials SET token_expires_at = 1")
+            .await;
+        // The replicas reuse what they read for up to cache_ttl_ms (1 s by default).
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+
+    async fn wait_for_lease(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !lease_held(&self.db).await {
+            assert!(Instant::now() < deadline, "no replica took the lease");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn status(&self) -> String {
+        let res = self
+            .client
+            .get(format!("{}/v1/credentials/{}", self.b.base, self.id))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        let body: Value = res.json().await.unwrap();
+        body["status"].as_str().unwrap().to_owned()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_refresh_once_and_survive_a_killed_lease_holder() {
-    let db = Database::create(&pg_admin_url()).await;
-    let server = AuthServer::start();
-    let upstream = Upstream::start(Tls::Plain).await;
-    let (port_a, port_b) = (free_port(), free_port());
-    let public_url = format!("http://127.0.0.1:{port_a}");
-    cli(&env(&db, "http://127.0.0.1:1"), &["migrate"]);
-    cli(&env(&db, "http://127.0.0.1:1"), &["org", "create", "acme"]);
-    cli(
-        &env(&db, "http://127.0.0.1:1"),
-        &["user", "create", "--org", "acme", "--name", "alice"],
-    );
-    let token = cli(
-        &env(&db, "http://127.0.0.1:1"),
-        &["token", "create", "--org", "acme", "--user", "alice"],
-    );
-    let a = start(&db, port_a, &public_url).await;
-    let b = start(&db, port_b, &public_url).await;
-    let client = http();
-
-    // Connect an account through replica A.
-    let redirect = format!("{public_url}/oauth-client-service/redirect");
-    let registered = server
-        .register(&redirect, "client_secret_basic", true)
-        .await;
-    let res = client
-        .post(format!("{}/v1/credentials", a.base))
-        .bearer_auth(&token)
-        .json(&json!({
-            "name": "Storm", "kind": "oauth2", "provider": "custom",
-            "client_id": registered.client_id, "client_secret": registered.client_secret,
-            "scopes": ["api:read"],
-            "authorize_url": format!("{}/auth", server.issuer),
-            "token_url": format!("{}/token", server.issuer),
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let created: Value = res.json().await.unwrap();
-    let id = created["id"].as_str().unwrap().to_owned();
-    let landing = server
-        .browse(created["authorize_url"].as_str().unwrap(), &redirect)
-        .await;
-    assert_eq!(client.get(&landing).send().await.unwrap().status(), 200);
+    let Pair {
+        db,
+        server,
+        upstream,
+        a,
+        b,
+        client,
+        token,
+        id,
+        ..
+    } = Pair::start(3).await;
     let request = json!({"url": upstream.url("http", "127.0.0.1", "/json"), "credential_id": id});
     let (status, _) = dispatch(&client, &b.base, &token, &request).await;
     assert_eq!(status, 200);
@@ -177,4 +245,161 @@ async fn two_replicas_refresh_once_and_survive_a_killed_lease_holder() {
     assert_eq!(unconsumed["unconsumed"], 1, "{unconsumed}");
     drop(b);
     db.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_resets_during_a_slow_refresh_leaves_no_lease_behind() {
+    // A lease long enough that only its release, not its expiry, can free it in this test.
+    let pair = Pair::start(60).await;
+    let request = pair.request();
+    let (status, _) = dispatch(&pair.client, &pair.b.base, &pair.token, &request).await;
+    assert_eq!(status, 200);
+    pair.expire_token().await;
+    pair.server.post("/_test/reset-stats", json!({})).await;
+    pair.server
+        .post("/_test/token-delay", json!({"ms": 1500}))
+        .await;
+    let impatient = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let sent = impatient
+        .post(format!("{}/v1/dispatch", pair.a.base))
+        .bearer_auth(&pair.token)
+        .json(&json!({ "request": request }))
+        .send()
+        .await;
+    assert!(sent.is_err(), "the caller gave up and reset its connection");
+    pair.wait_for_lease().await;
+    pair.server
+        .post("/_test/token-delay", json!({"ms": 0}))
+        .await;
+
+    // The refresh runs to its end without its caller and lets go of the lease.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lease_held(&pair.db).await {
+        assert!(Instant::now() < deadline, "the lease was never released");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stats = pair.server.stats().await;
+    assert_eq!(stats["token_requests"]["refresh_token"], 1, "{stats}");
+    assert_eq!(
+        stats["token_dropped"]["refresh_token"]
+            .as_u64()
+            .unwrap_or(0),
+        0,
+        "it was not abandoned: {stats}"
+    );
+
+    // Both replicas use its token at once: nobody waits for a lease, nobody refreshes again.
+    for base in [&pair.a.base, &pair.b.base] {
+        let started = Instant::now();
+        let (status, body) = dispatch(&pair.client, base, &pair.token, &request).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    let stats = pair.server.stats().await;
+    assert_eq!(stats["token_requests"]["refresh_token"], 1, "{stats}");
+    let unconsumed = pair.server.get_json("/_test/refresh-tokens").await;
+    assert_eq!(
+        unconsumed["unconsumed"], 1,
+        "the rotated refresh token was stored: {unconsumed}"
+    );
+    pair.db.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_while_a_refresh_fails_is_not_overwritten() {
+    let pair = Pair::start(3).await;
+    let request = pair.request();
+    let (status, _) = dispatch(&pair.client, &pair.b.base, &pair.token, &request).await;
+    assert_eq!(status, 200);
+
+    // The person's grant is revoked at the provider: A's refresh will get invalid_grant, but
+    // only after the person has reconnected through B.
+    pair.server.post("/_test/revoke-all", json!({})).await;
+    pair.expire_token().await;
+    pair.server
+        .post("/_test/token-delay", json!({"ms": 2500}))
+        .await;
+    let a_call = {
+        let (client, base, token, request) = (
+            pair.client.clone(),
+            pair.a.base.clone(),
+            pair.token.clone(),
+            request.clone(),
+        );
+        tokio::spawn(async move { dispatch(&client, &base, &token, &request).await })
+    };
+    pair.wait_for_lease().await;
+    pair.server
+        .post("/_test/token-delay", json!({"ms": 0}))
+        .await;
+    let res = pair
+        .client
+        .post(format!(
+            "{}/v1/credentials/{}/authorize",
+            pair.b.base, pair.id
+        ))
+        .bearer_auth(&pair.token)
+        .send()
+        .await
+        .unwrap();
+    let url: Value = res.json().await.unwrap();
+    let landing = pair
+        .server
+        .browse(url["authorize_url"].as_str().unwrap(), &pair.redirect)
+        .await;
+    assert_eq!(
+        pair.client.get(&landing).send().await.unwrap().status(),
+        200
+    );
+    let reconnected = pair
+        .db
+        .count(&format!(
+            "SELECT secret_version FROM credentials WHERE id = '{}'",
+            pair.id
+        ))
+        .await;
+
+    // A's refresh fails after the reconnect: the credential stays connected and A's caller
+    // gets the reconnected token.
+    let (status, body) = a_call.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(pair.status().await, "connected");
+    let after = pair
+        .db
+        .count(&format!(
+            "SELECT secret_version FROM credentials WHERE id = '{}'",
+            pair.id
+        ))
+        .await;
+    assert_eq!(after, reconnected, "the failed refresh wrote nothing");
+    let marked = pair
+        .db
+        .count("SELECT COUNT(*) FROM audit_events WHERE action = 'credential.reauthorization_required'")
+        .await;
+    assert_eq!(marked, 0);
+    let stats = pair.server.stats().await;
+    assert_eq!(
+        stats["token_errors"]["refresh_token"], 1,
+        "A's refresh did fail: {stats}"
+    );
+    let (status, body) = dispatch(&pair.client, &pair.b.base, &pair.token, &request).await;
+    assert_eq!(status, 200, "{body}");
+    let bearers: Vec<String> = pair.upstream.requests()[1..]
+        .iter()
+        .map(|s| s.header("authorization").unwrap().to_owned())
+        .collect();
+    assert_eq!(bearers.len(), 2);
+    assert_eq!(
+        bearers[0], bearers[1],
+        "both calls used the reconnected token"
+    );
+    pair.db.drop_now().await;
 }
