@@ -20,6 +20,14 @@ if [ ! -d tests/oauth-server/node_modules/oidc-provider ] \
   echo "== npm ci (tests/oauth-server)"
   npm ci --prefix tests/oauth-server --no-audit --no-fund --loglevel=error
 fi
+# The replica tests skew one replica's clock with libfaketime; the fault tests start a private
+# PostgreSQL cluster (initdb, pg_ctl) and mount a small tmpfs, so they run as root or a user
+# allowed to mount.
+if [ ! -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ]; then
+  echo "== installing faketime (Debian package)"
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get install -y faketime >/dev/null
+fi
 export KEYWAY_TEST_DATABASE_URL="${KEYWAY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
 # A failed replica test may leave its database behind; clear old ones.

@@ -50,6 +50,11 @@ struct Pair {
 
 impl Pair {
     async fn start(lease_ttl_secs: u64) -> Pair {
+        Self::start_with(lease_ttl_secs, vec![]).await
+    }
+
+    /// `b_extra`: more environment for replica B only.
+    async fn start_with(lease_ttl_secs: u64, b_extra: process::Env) -> Pair {
         let db = Database::create(&pg_admin_url()).await;
         let server = AuthServer::start();
         let upstream = Upstream::start(Tls::Plain).await;
@@ -60,7 +65,9 @@ impl Pair {
         env.push(("KEYWAY_OAUTH_LEASE_TTL_SECS", lease_ttl_secs.to_string()));
         let token = process::bootstrap(&env);
         let a = Replica::start(&env, port_a).await;
-        let b = Replica::start(&env, port_b).await;
+        let mut b_env = env.clone();
+        b_env.extend(b_extra);
+        let b = Replica::start(&b_env, port_b).await;
         let client = http();
 
         // Connect an account through replica A.
@@ -400,6 +407,76 @@ async fn a_reconnect_while_a_refresh_fails_is_not_overwritten() {
     assert_eq!(
         bearers[0], bearers[1],
         "both calls used the reconnected token"
+    );
+    pair.db.drop_now().await;
+}
+
+/// libfaketime (Debian: faketime), which shifts what a process reads as the wall clock.
+const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_expiry_is_judged_by_the_database_clock_not_a_replicas() {
+    assert!(
+        std::path::Path::new(FAKETIME_LIB).exists(),
+        "install Debian's faketime (scripts/test.sh does)"
+    );
+    // B's wall clock runs 30 s ahead, ten times the lease's life: judged by B's clock, A's
+    // lease would always look expired and B would refresh beside A.
+    let skewed = vec![
+        ("LD_PRELOAD", FAKETIME_LIB.to_owned()),
+        ("FAKETIME", "+30s".to_owned()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_owned()),
+    ];
+    let pair = Pair::start_with(3, skewed).await;
+    let request = pair.request();
+    let (status, _) = dispatch(&pair.client, &pair.b.base, &pair.token, &request).await;
+    assert_eq!(status, 200);
+    pair.expire_token().await;
+    pair.server.post("/_test/reset-stats", json!({})).await;
+    pair.server
+        .post("/_test/token-delay", json!({"ms": 2000}))
+        .await;
+    let a_call = {
+        let (client, base, token, request) = (
+            pair.client.clone(),
+            pair.a.base.clone(),
+            pair.token.clone(),
+            request.clone(),
+        );
+        tokio::spawn(async move { dispatch(&client, &base, &token, &request).await.0 })
+    };
+    pair.wait_for_lease().await;
+    let b_calls: Vec<_> = (0..5)
+        .map(|_| {
+            let (client, base, token, request) = (
+                pair.client.clone(),
+                pair.b.base.clone(),
+                pair.token.clone(),
+                request.clone(),
+            );
+            tokio::spawn(async move { dispatch(&client, &base, &token, &request).await.0 })
+        })
+        .collect();
+    assert_eq!(a_call.await.unwrap(), 200);
+    for call in b_calls {
+        assert_eq!(call.await.unwrap(), 200);
+    }
+    pair.server
+        .post("/_test/token-delay", json!({"ms": 0}))
+        .await;
+    let stats = pair.server.stats().await;
+    assert_eq!(
+        stats["token_requests"]["refresh_token"], 1,
+        "B waited for A's lease instead of refreshing beside it: {stats}"
+    );
+    let bearers: Vec<String> = pair.upstream.requests()[1..]
+        .iter()
+        .map(|s| s.header("authorization").unwrap().to_owned())
+        .collect();
+    assert_eq!(bearers.len(), 6);
+    assert!(
+        bearers.iter().all(|b| *b == bearers[0]),
+        "one new token for all"
     );
     pair.db.drop_now().await;
 }
