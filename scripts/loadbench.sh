@@ -21,6 +21,12 @@
 #   LOADBENCH_KEEP=1       keep the whole temp dir (certificates, database, configs)
 #   LOADBENCH_STRICT=1     exit 1 when a target is missed (default: report MISS, exit 0)
 #   LOADBENCH_NO_BUILD=1   skip `cargo build` and use the existing target/release/keyway
+#   LOADBENCH_SOAK=600     instead of the comparison: a soak of that many seconds with mixed
+#                          calls (API key, Basic, OAuth client credentials with 20 s tokens,
+#                          API key + mTLS) at LOADBENCH_SOAK_RATE calls/s (default: half of
+#                          what a 10 s probe of the mix reaches), sampling Keyway's RSS every
+#                          10 s. Fails on any error, failed call or RSS growth over 10 %
+#                          after the first minute.
 #
 # All state lives in a fresh temp dir; every process started here is stopped on exit. What
 # is left afterwards is the temp dir's results.md, logs/ and wrk/ (raw wrk output).
@@ -33,6 +39,7 @@ THREADS=${LOADBENCH_THREADS:-2}
 KEEP=${LOADBENCH_KEEP:-0}
 STRICT=${LOADBENCH_STRICT:-0}
 NO_BUILD=${LOADBENCH_NO_BUILD:-0}
+SOAK=${LOADBENCH_SOAK:-}
 
 HOST=127.0.0.1
 PORT_PROXY=18080
@@ -448,6 +455,80 @@ scenario() { # name, url, [lua]
   SCENARIOS+=("$name")
   log "$name: ${RPS[$name]} req/s, p50 ${P50[$name]} ms, p99 ${P99[$name]} ms"
 }
+
+# --- soak: mixed calls at a set rate for a long time, RSS sampled ---------------------------
+soak() {
+  local oidc_out="$TMP/logs/oidc.out" issuer reg client_id client_secret
+  command -v node >/dev/null 2>&1 || die "the soak's OAuth server needs Node.js"
+  [[ -d $ROOT/tests/oauth-server/node_modules/oidc-provider ]] ||
+    npm ci --prefix "$ROOT/tests/oauth-server" --no-audit --no-fund --loglevel=error >/dev/null
+  PORT=0 ACCESS_TOKEN_TTL=20 node "$ROOT/tests/oauth-server/server.mjs" >"$oidc_out" 2>"$TMP/logs/oidc.log" </dev/null &
+  PIDS+=("$!")
+  wait_for "the OAuth server" grep -q issuer "$oidc_out"
+  issuer=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["issuer"])' "$oidc_out")
+  reg=$(curl -sS -X POST "$issuer/reg" -H 'Content-Type: application/json' --data-binary \
+    '{"redirect_uris":["http://127.0.0.1/cb"],"grant_types":["client_credentials"],"response_types":[],"token_endpoint_auth_method":"client_secret_basic","scope":"api:read"}')
+  client_id=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_id"])' "$reg")
+  client_secret=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_secret"])' "$reg")
+  local basic oauth ws_basic ws_oauth
+  basic=$(api POST /v1/credentials '{"name":"soak-basic","kind":"basic","username":"soak","password":"soak-secret"}' | json_id)
+  oauth=$(api POST /v1/credentials "{\"name\":\"soak-oauth\",\"kind\":\"oauth2\",\"provider\":\"custom\",\"grant_type\":\"client_credentials\",\"client_id\":\"$client_id\",\"client_secret\":\"$client_secret\",\"scopes\":[\"api:read\"],\"token_url\":\"$issuer/token\"}" | json_id)
+  ws_basic=$(api POST /v1/web-services "{\"name\":\"soak-basic\",\"request\":{\"method\":\"GET\",\"url\":\"http://$HOST:$PORT_UPSTREAM/\",\"credential_id\":\"$basic\"}}" | json_id)
+  ws_oauth=$(api POST /v1/web-services "{\"name\":\"soak-oauth\",\"request\":{\"method\":\"GET\",\"url\":\"http://$HOST:$PORT_UPSTREAM/\",\"credential_id\":\"$oauth\"}}" | json_id)
+  check_run "$ws_basic" "Basic"
+  check_run "$ws_oauth" "OAuth client credentials"
+  check_run "$WS_MTLS" "API key + mTLS"
+  export LOADBENCH_SOAK_PATHS="/v1/web-services/$WS_API/run /v1/web-services/$ws_basic/run /v1/web-services/$ws_oauth/run /v1/web-services/$WS_MTLS/run"
+  export LOADBENCH_CONNECTIONS_NOW=$CONNECTIONS
+  local lua="$ROOT/scripts/loadbench/soak.lua" rate=${LOADBENCH_SOAK_RATE:-}
+  if [[ -z $rate ]]; then
+    LOADBENCH_SOAK_RATE=100000000 wrk_once "$TMP/wrk/soak-probe.txt" 10s "$KW" "$lua"
+    check_wrk "soak probe" "$TMP/wrk/soak-probe.txt"
+    rate=$(awk '/^Requests\/sec:/ {printf "%.0f", $2 / 2}' "$TMP/wrk/soak-probe.txt")
+    log "soak: the mix reached $((rate * 2)) calls/s in 10 s; soaking at half of it"
+  fi
+  export LOADBENCH_SOAK_RATE=$rate
+  local fail0 rss="$TMP/logs/rss.txt"
+  fail0=$(dispatch_failures)
+  (while kill -0 "$KEYWAY_PID" 2>/dev/null; do
+    awk -v t="$(date +%s)" '/^VmRSS:/ {print t, $2}' "/proc/$KEYWAY_PID/status"
+    sleep 10
+  done) >"$rss" &
+  PIDS+=("$!")
+  log "soak: ${SOAK} s at $rate calls/s over $CONNECTIONS connections (API key, Basic, OAuth, mTLS in turn)"
+  wrk_once "$TMP/wrk/soak.txt" "${SOAK}s" "$KW" "$lua"
+  check_wrk "soak" "$TMP/wrk/soak.txt"
+  local failed=$(($(dispatch_failures) - fail0))
+  ((failed == 0)) || die "soak: $failed outgoing calls from Keyway failed"
+  local refreshes
+  refreshes=$(curl -sf "$issuer/_test/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token_requests"].get("client_credentials", 0))')
+  local rc=0
+  python3 - "$rss" "$TMP/wrk/soak.txt" "$rate" "$refreshes" "$SOAK" >"$TMP/results.md" <<'PY' || rc=$?
+import re, sys
+rss_file, wrk_file, rate, refreshes, soak = sys.argv[1:]
+samples = [tuple(map(int, l.split())) for l in open(rss_file) if l.strip()]
+t0 = samples[0][0]
+steady = [kb for t, kb in samples if t - t0 >= 60]
+wrk = open(wrk_file).read()
+rps = re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1)
+total = re.search(r"(\d+) requests in", wrk).group(1)
+lo, hi = min(steady), max(steady)
+growth = (hi - lo) / lo
+print(f"Soak: {soak} s, target {rate} calls/s, achieved {float(rps):.0f} calls/s, {total} calls, 0 errors.")
+print(f"OAuth client-credentials token requests during the run (20 s tokens): {refreshes}.")
+print(f"Keyway RSS after the first minute: min {lo/1024:.1f} MiB, max {hi/1024:.1f} MiB, spread {100*growth:.1f} % "
+      f"({len(steady)} samples, every 10 s); first sample {samples[0][1]/1024:.1f} MiB.")
+print("RSS flat within 10 %: " + ("PASS" if growth <= 0.10 else "MISS"))
+sys.exit(0 if growth <= 0.10 else 3)
+PY
+  cat "$TMP/results.md"
+  ((rc == 0)) || die "soak: RSS grew by more than 10 %"
+}
+
+if [[ -n $SOAK ]]; then
+  soak
+  exit 0
+fi
 
 # Other work on the machine skews every figure: measure how busy it is before starting.
 read -r b0 t0 < <(machine_ticks)

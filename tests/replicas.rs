@@ -15,7 +15,7 @@ mod upstream;
 mod process;
 
 use auth_server::AuthServer;
-use process::{base_env, cli, dispatch, free_port, http, pg_admin_url, Database, Env, Replica};
+use process::{base_env, dispatch, free_port, http, pg_admin_url, Database, Env, Replica};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use upstream::{Tls, Upstream};
@@ -24,10 +24,6 @@ fn env(db: &Database, public_url: &str) -> Env {
     let mut env = base_env(&db.url, public_url);
     env.push(("KEYWAY_OAUTH_LEASE_TTL_SECS", "3".to_owned()));
     env
-}
-
-async fn start(db: &Database, port: u16, public_url: &str) -> Replica {
-    Replica::start(&env(db, public_url), port).await
 }
 
 async fn lease_held(db: &Database) -> bool {

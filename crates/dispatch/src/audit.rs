@@ -127,10 +127,10 @@ async fn write_batches(
                     return;
                 }
                 // Results alone may wait a moment to share a write; a call waiting for its
-                // use to be committed may not. Whatever queued meanwhile goes in the same
-                // transaction (group commit).
+                // use to be committed may not, so the first such call ends the wait. Whatever
+                // queued meanwhile goes in the same transaction (group commit).
                 if batch.iter().all(|item| item.ack.is_none()) {
-                    tokio::time::sleep(LINGER).await;
+                    linger(&mut rx, &mut batch).await;
                 }
                 while batch.len() < BATCH {
                     match rx.try_recv() {
@@ -147,6 +147,24 @@ async fn write_batches(
     rx.close();
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         write(&store, &mut batch).await;
+    }
+}
+
+/// Gathers more items for up to [`LINGER`], until the batch is full or an item arrives that
+/// someone waits for.
+async fn linger(rx: &mut mpsc::Receiver<Item>, batch: &mut Vec<Item>) {
+    let deadline = tokio::time::Instant::now() + LINGER;
+    while batch.len() < BATCH {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(item)) => {
+                let waited_for = item.ack.is_some();
+                batch.push(item);
+                if waited_for {
+                    return;
+                }
+            }
+            Ok(None) | Err(_) => return,
+        }
     }
 }
 
