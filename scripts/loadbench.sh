@@ -462,7 +462,10 @@ soak() {
   command -v node >/dev/null 2>&1 || die "the soak's OAuth server needs Node.js"
   [[ -d $ROOT/tests/oauth-server/node_modules/oidc-provider ]] ||
     npm ci --prefix "$ROOT/tests/oauth-server" --no-audit --no-fund --loglevel=error >/dev/null
-  PORT=0 ACCESS_TOKEN_TTL=20 node "$ROOT/tests/oauth-server/server.mjs" >"$oidc_out" 2>"$TMP/logs/oidc.log" </dev/null &
+  # The server exits when its stdin closes: hold a pipe open for as long as this script runs.
+  mkfifo "$TMP/oidc.stdin"
+  exec 7<>"$TMP/oidc.stdin"
+  PORT=0 ACCESS_TOKEN_TTL=20 node "$ROOT/tests/oauth-server/server.mjs" >"$oidc_out" 2>"$TMP/logs/oidc.log" <&7 &
   PIDS+=("$!")
   wait_for "the OAuth server" grep -q issuer "$oidc_out"
   issuer=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["issuer"])' "$oidc_out")
@@ -525,11 +528,6 @@ PY
   ((rc == 0)) || die "soak: RSS grew by more than 10 %"
 }
 
-if [[ -n $SOAK ]]; then
-  soak
-  exit 0
-fi
-
 # Other work on the machine skews every figure: measure how busy it is before starting.
 read -r b0 t0 < <(machine_ticks)
 sleep 2
@@ -542,6 +540,10 @@ if ((IDLE_BUSY > 15)); then
 fi
 
 export LOADBENCH_TOKEN=$TOKEN
+if [[ -n $SOAK ]]; then
+  soak
+  exit 0
+fi
 START=$(date +%s)
 scenario direct "http://$HOST:$PORT_UPSTREAM/"
 scenario nginx-proxy "http://$HOST:$PORT_PROXY/"

@@ -310,6 +310,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let metrics = Metrics::new()?;
     let (audit, audit_writer) = AuditSink::start(store.clone());
     let dispatch_config = settings.dispatch_config()?;
+    let dispatch_networks = dispatch_config
+        .allow_networks
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
     let net = Arc::new(
         Net::from_config(&dispatch_config, Arc::new(SystemLookup::default()))
             .map_err(|e| anyhow::anyhow!(e))?,
@@ -341,6 +347,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     let workers = (settings.workers > 0).then_some(settings.workers);
     tracing::info!(%address, public_url = %settings.public_url, "keyway listening on http://{address}");
+    if dispatch_networks.is_empty() {
+        tracing::info!("dispatch reaches public addresses only (dispatch.allow_networks is empty)");
+    } else {
+        tracing::warn!(allow_networks = %dispatch_networks, "dispatch may also reach these private or loopback networks");
+    }
     run(listener, state, workers)?.await?;
     if !audit_writer
         .finish(std::time::Duration::from_secs(10))
