@@ -12,6 +12,7 @@ mod destinations;
 mod dispatch;
 mod hardening;
 mod keys;
+mod manners;
 mod oauth;
 mod operations;
 mod presets;

@@ -1,7 +1,7 @@
 //! Reads a JSON request body with a size limit and turns every problem into a clear
 //! `invalid_request` naming the field, without echoing submitted values (they may be secrets).
 
-use actix_web::http::header::CONTENT_LENGTH;
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
@@ -13,6 +13,37 @@ use crate::error::ApiError;
 const INITIAL: usize = 16 * 1024;
 /// The whole body must arrive within this time.
 const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A body must say it is JSON (`application/json`, or a `+json` type); a request with no
+/// body at all may leave the header out. Anything else is 415, before the body is read.
+fn check_json_media_type(req: &HttpRequest, declared: Option<usize>) -> Result<(), ApiError> {
+    let media_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or_default())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+    match media_type {
+        Some(t)
+            if t == "application/json"
+                || (t.starts_with("application/") && t.ends_with("+json")) =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(ApiError::UnsupportedMediaType),
+        None if declared == Some(0)
+            || (declared.is_none() && !req.headers().contains_key(TRANSFER_ENCODING)) =>
+        {
+            Ok(())
+        }
+        None => Err(ApiError::UnsupportedMediaType),
+    }
+}
 
 /// Reads at most `limit` bytes and parses them as `T`.
 pub async fn read_json<T: DeserializeOwned>(
@@ -28,6 +59,7 @@ pub async fn read_json<T: DeserializeOwned>(
     if declared.is_some_and(|len| len > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
+    check_json_media_type(req, declared)?;
     // The body may carry secrets: wipe the buffer when done. It starts small and grows by
     // copying into a new wiped-on-drop buffer (a plain `Vec` would leave the old copy in freed
     // memory), so a client that announces a large body and sends nothing holds little memory.

@@ -1,6 +1,7 @@
 //! The contract's error shape, `{"error": {"code", "message", ...details}}`, for every failure.
 //! Unknown failures become an opaque 500 whose cause chain is logged, never sent.
 
+use actix_web::http::header::{ALLOW, WWW_AUTHENTICATE};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use keyway_credentials::CredentialError;
@@ -27,8 +28,10 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("the request body did not arrive within {seconds} s")]
     RequestTimeout { seconds: u64 },
-    #[error("the method is not allowed on this path")]
-    MethodNotAllowed,
+    #[error("the method is not allowed on this path; it answers {allow}")]
+    MethodNotAllowed { allow: &'static str },
+    #[error("send the body as JSON with `Content-Type: application/json`")]
+    UnsupportedMediaType,
     #[error("{0}")]
     InvalidMtls(MtlsError),
     #[error(transparent)]
@@ -79,7 +82,8 @@ impl ApiError {
             ApiError::InvalidRequest { .. } => "invalid_request",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::RequestTimeout { .. } => "request_timeout",
-            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::InvalidMtls(_) => "invalid_mtls_material",
             ApiError::NotReady => "not_ready",
             ApiError::Internal(_) => "internal_error",
@@ -168,7 +172,8 @@ impl ResponseError for ApiError {
             ApiError::InvalidRequest { .. } | ApiError::InvalidMtls(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Coded { status, .. } => *status,
@@ -210,7 +215,19 @@ impl ResponseError for ApiError {
         }
         body.insert("code".into(), json!(self.code()));
         body.insert("message".into(), json!(message));
-        HttpResponse::build(self.status_code()).json(json!({ "error": body }))
+        let mut response = HttpResponse::build(self.status_code());
+        match self {
+            // RFC 6750 §3: a bearer-protected resource says so on 401.
+            ApiError::Unauthenticated => {
+                response.insert_header((WWW_AUTHENTICATE, "Bearer realm=\"keyway\""));
+            }
+            // RFC 9110 §15.5.6: a 405 lists what the resource answers.
+            ApiError::MethodNotAllowed { allow } => {
+                response.insert_header((ALLOW, *allow));
+            }
+            _ => {}
+        }
+        response.json(json!({ "error": body }))
     }
 }
 

@@ -8,71 +8,91 @@ mod me;
 mod oauth;
 mod web_services;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{guard, web, HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
-        .service(resource("/readyz").route(web::get().to(health::readyz)))
-        .service(resource("/metrics").route(web::get().to(health::metrics)))
-        .service(resource("/v1/me").route(web::get().to(me::me)))
+    cfg.service(resource("/healthz", GET).route(get().to(health::healthz)))
+        .service(resource("/readyz", GET).route(get().to(health::readyz)))
+        .service(resource("/metrics", GET).route(get().to(health::metrics)))
+        .service(resource("/v1/me", GET).route(get().to(me::me)))
         .service(
-            resource("/v1/credentials")
-                .route(web::get().to(credentials::list))
+            resource("/v1/credentials", GET_POST)
+                .route(get().to(credentials::list))
                 .route(web::post().to(credentials::create)),
         )
         .service(
-            resource("/v1/credentials/{id}")
-                .route(web::get().to(credentials::get))
+            resource("/v1/credentials/{id}", "GET, HEAD, PATCH, DELETE")
+                .route(get().to(credentials::get))
                 .route(web::patch().to(credentials::rename))
                 .route(web::delete().to(credentials::delete)),
         )
         .service(
-            resource("/v1/credentials/{id}/authorize")
+            resource("/v1/credentials/{id}/authorize", POST)
                 .route(web::post().to(credentials::authorize)),
         )
         .service(
-            resource("/v1/credentials/{id}/transfer").route(web::post().to(credentials::transfer)),
+            resource("/v1/credentials/{id}/transfer", POST)
+                .route(web::post().to(credentials::transfer)),
         )
-        .service(resource("/v1/oauth/providers").route(web::get().to(oauth::providers)))
-        .service(resource("/oauth-client-service/redirect").route(web::get().to(oauth::redirect)))
+        .service(resource("/v1/oauth/providers", GET).route(get().to(oauth::providers)))
+        .service(resource("/oauth-client-service/redirect", GET).route(get().to(oauth::redirect)))
         .service(
-            resource("/v1/credentials/{id}/secret")
+            resource("/v1/credentials/{id}/secret", "PUT")
                 .route(web::put().to(credentials::replace_secret)),
         )
         .service(
-            resource("/v1/web-services")
-                .route(web::get().to(web_services::list))
+            resource("/v1/web-services", GET_POST)
+                .route(get().to(web_services::list))
                 .route(web::post().to(web_services::create)),
         )
         .service(
-            resource("/v1/web-services/{id}")
-                .route(web::get().to(web_services::get))
+            resource("/v1/web-services/{id}", "GET, HEAD, PUT, DELETE")
+                .route(get().to(web_services::get))
                 .route(web::put().to(web_services::replace))
                 .route(web::delete().to(web_services::delete)),
         )
-        .service(resource("/v1/web-services/{id}/run").route(web::post().to(web_services::run)))
-        .service(resource("/v1/dispatch").route(web::post().to(dispatch::dispatch)))
-        .service(resource("/v1/curl/import").route(web::post().to(dispatch::curl_import)))
-        .service(resource("/v1/audit").route(web::get().to(audit::list)));
+        .service(
+            resource("/v1/web-services/{id}/run", POST).route(web::post().to(web_services::run)),
+        )
+        .service(resource("/v1/dispatch", POST).route(web::post().to(dispatch::dispatch)))
+        .service(resource("/v1/curl/import", POST).route(web::post().to(dispatch::curl_import)))
+        .service(resource("/v1/audit", GET).route(get().to(audit::list)));
 }
 
-/// A resource whose unsupported methods get the contract's error shape.
-fn resource(path: &'static str) -> actix_web::Resource {
+const GET: &str = "GET, HEAD";
+const POST: &str = "POST";
+const GET_POST: &str = "GET, HEAD, POST";
+
+/// GET, and HEAD with the same handler: actix-web sends the headers of the GET answer
+/// without its body.
+fn get() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+/// A resource whose unsupported methods get the contract's error shape and an `Allow` header
+/// listing `allow`, which must name the methods its routes answer.
+fn resource(path: &'static str, allow: &'static str) -> actix_web::Resource {
     web::resource(path)
         .app_data(RoutePattern(path))
+        .app_data(Allowed(allow))
         .default_service(web::to(method_not_allowed))
 }
+
+/// The methods a resource answers, for the `Allow` header of a 405.
+#[derive(Debug, Clone, Copy)]
+struct Allowed(&'static str);
 
 /// The pattern of the resource that handled a request, for the request log and metrics:
 /// reading it back is cheaper than matching the path against every route again.
 #[derive(Debug, Clone, Copy)]
 pub struct RoutePattern(pub &'static str);
 
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let allow = req.app_data::<Allowed>().map_or("", |a| a.0);
+    Err(ApiError::MethodNotAllowed { allow })
 }
 
 pub async fn not_found() -> Result<HttpResponse, ApiError> {

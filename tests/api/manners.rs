@@ -1,0 +1,114 @@
+//! HTTP manners a client library relies on: `WWW-Authenticate` on 401, `Allow` on 405, HEAD
+//! wherever GET is, and 415 for a body that does not say it is JSON.
+
+use crate::helpers::{spawn_app, Db};
+use serde_json::{json, Value};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_say_what_a_client_should_do() {
+    let app = spawn_app(Db::Sqlite).await;
+    let alice = app.user("acme", "alice", false).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = |path: &str| format!("{}{path}", app.address);
+
+    let res = client.get(url("/v1/me")).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"keyway\"");
+
+    for (method, path, allow) in [
+        ("DELETE", "/v1/me", "GET, HEAD"),
+        ("PUT", "/v1/credentials", "GET, HEAD, POST"),
+        ("POST", "/v1/credentials/x", "GET, HEAD, PATCH, DELETE"),
+        ("GET", "/v1/dispatch", "POST"),
+    ] {
+        let res = client
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                url(path),
+            )
+            .bearer_auth(&alice.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405, "{method} {path}");
+        assert_eq!(res.headers()["allow"], allow, "{method} {path}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "method_not_allowed");
+    }
+
+    // HEAD: the GET answer's status and headers, no body.
+    let get = client
+        .get(url("/v1/me"))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap();
+    let head = client
+        .head(url("/v1/me"))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()["content-type"],
+        get.headers()["content-type"]
+    );
+    assert!(head.bytes().await.unwrap().is_empty());
+    let head = client
+        .head(url("/v1/credentials/nope"))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 404);
+
+    // A body must say it is JSON; a body-less POST may say nothing.
+    let body = json!({"name": "K", "kind": "api_key", "api_key": "k"}).to_string();
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
+        let mut req = client
+            .post(url("/v1/credentials"))
+            .bearer_auth(&alice.token)
+            .body(body.clone());
+        if let Some(t) = content_type {
+            req = req.header("content-type", t);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 415, "{content_type:?}");
+        let answer: Value = res.json().await.unwrap();
+        assert_eq!(answer["error"]["code"], "unsupported_media_type");
+    }
+    for content_type in [
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/merge-patch+json",
+    ] {
+        let res = client
+            .post(url("/v1/credentials"))
+            .bearer_auth(&alice.token)
+            .header("content-type", content_type)
+            .body(json!({"name": content_type, "kind": "api_key", "api_key": "k"}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{content_type}");
+    }
+    let list: Value = client
+        .get(url("/v1/credentials"))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        list["credentials"].as_array().unwrap().len(),
+        3,
+        "the refused bodies stored nothing"
+    );
+}
