@@ -30,12 +30,21 @@ if [ ! -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ]; then
 fi
 export KEYWAY_TEST_DATABASE_URL="${KEYWAY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
-# A failed replica test may leave its database behind; clear old ones.
-psql "$KEYWAY_TEST_DATABASE_URL" -qtAc "SELECT 'DROP DATABASE ' || datname || ' WITH (FORCE);' FROM pg_database WHERE datname LIKE 'kwt\_%'" \
-  | psql "$KEYWAY_TEST_DATABASE_URL" -q >/dev/null
-# Test runs leave one schema each behind in the `test` database; clear the old ones.
-psql "$KEYWAY_TEST_DATABASE_URL" -qtAc "SELECT 'DROP SCHEMA ' || nspname || ' CASCADE;' FROM pg_namespace WHERE nspname LIKE 'kwt\_%' OR nspname LIKE 'kwbench\_%'" \
-  | psql "$KEYWAY_TEST_DATABASE_URL" -q >/dev/null
+# Every database and schema a test makes is named with this run's prefix (kwt_<epoch>_), so
+# this run drops only its own when it ends, and two runs on one machine never touch each
+# other's. Leftovers of runs that died more than six hours ago are dropped too.
+RUN_STARTED=$(date +%s)
+export KEYWAY_TEST_PREFIX="kwt_${RUN_STARTED}_"
+drop_test_objects() { # SQL condition on the name `n`
+  psql "$KEYWAY_TEST_DATABASE_URL" -qtAc "SELECT 'DROP DATABASE ' || datname || ' WITH (FORCE);' FROM pg_database d, LATERAL (SELECT d.datname AS n) x WHERE $1" \
+    | psql "$KEYWAY_TEST_DATABASE_URL" -q >/dev/null
+  psql "$KEYWAY_TEST_DATABASE_URL" -qtAc "SELECT 'DROP SCHEMA ' || nspname || ' CASCADE;' FROM pg_namespace s, LATERAL (SELECT s.nspname AS n) x WHERE $1" \
+    | psql "$KEYWAY_TEST_DATABASE_URL" -q >/dev/null
+}
+STALE=$((RUN_STARTED - 6 * 3600))
+drop_test_objects "CASE WHEN n ~ '^kwt_[0-9]+_' THEN split_part(n, '_', 2)::bigint < $STALE ELSE n ~ '^kwt_[0-9a-f]{32}\$' OR n LIKE 'kwbench\_%' END"
+drop_own() { drop_test_objects "left(n, ${#KEYWAY_TEST_PREFIX}) = '$KEYWAY_TEST_PREFIX'"; }
+trap drop_own EXIT
 
 echo "== cargo fmt" && cargo fmt --all -- --check
 echo "== cargo clippy" && cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -38,9 +38,20 @@ struct Cli {
     command: Command,
 }
 
+/// The `KEYWAY_*` variables `serve` reads, listed under `keyway serve --help`.
+fn env_help() -> String {
+    let mut help =
+        String::from("Environment (overrides the --config file and config/default.toml):\n");
+    for (var, setting) in configuration::ENV_VARS {
+        help.push_str(&format!("  {var:<40} {setting}\n"));
+    }
+    help
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP API (migrates first).
+    #[command(after_help = env_help())]
     Serve,
     /// Apply database migrations and exit.
     Migrate,
@@ -77,15 +88,20 @@ enum CurlCommand {
 #[derive(Subcommand)]
 enum OrgCommand {
     /// Create an org (a "brand") identified by SLUG.
-    Create { slug: String },
+    Create {
+        /// Lower-case letters, digits and hyphens.
+        slug: String,
+    },
 }
 
 #[derive(Subcommand)]
 enum UserCommand {
     /// Create a user in an org.
     Create {
+        /// The org's slug.
         #[arg(long)]
         org: String,
+        /// The new user's name, unique in the org.
         #[arg(long)]
         name: String,
         /// Make the user an admin of the org.
@@ -95,8 +111,10 @@ enum UserCommand {
     /// Disable a user who left: their tokens stop working at once. Their credentials keep
     /// working for the workflows that use them until an admin transfers them.
     Disable {
+        /// The org's slug.
         #[arg(long)]
         org: String,
+        /// The user's name in the org.
         #[arg(long)]
         user: String,
     },
@@ -106,8 +124,10 @@ enum UserCommand {
 enum TokenCommand {
     /// Create an API token for a user; prints the token alone on stdout, once.
     Create {
+        /// The org's slug.
         #[arg(long)]
         org: String,
+        /// The user's name in the org.
         #[arg(long)]
         user: String,
         /// How long the token works: a number with d, h, m or s (90d), or `never`.
@@ -116,15 +136,19 @@ enum TokenCommand {
     },
     /// List a user's tokens: ID, created, last used, expires, revoked; never the token.
     List {
+        /// The org's slug.
         #[arg(long)]
         org: String,
+        /// The user's name in the org.
         #[arg(long)]
         user: String,
     },
     /// Revoke a user's tokens: all of them, or the one given with --id.
     Revoke {
+        /// The org's slug.
         #[arg(long)]
         org: String,
+        /// The user's name in the org.
         #[arg(long)]
         user: String,
         /// Only this token (an ID from `keyway token list`).
@@ -161,22 +185,24 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Org(OrgCommand::Create { slug }) => {
-            check_slug(&slug)?;
+            let slug =
+                keyway_model::OrgSlug::parse(&slug).map_err(|e| anyhow::anyhow!(e.message))?;
             let store = connect(&settings).await?;
             let org = store
-                .create_org(&slug)
+                .create_org(slug.as_str())
                 .await
                 .context("the org could not be created")?;
             println!("{}", org.slug);
             Ok(())
         }
         Command::User(UserCommand::Create { org, name, admin }) => {
-            check_user_name(&name)?;
+            let name =
+                keyway_model::UserName::parse(&name).map_err(|e| anyhow::anyhow!(e.message))?;
             let store = connect(&settings).await?;
             let org = find_org(&store, &org).await?;
             let role = if admin { Role::Admin } else { Role::Member };
             let user = store
-                .create_user(&org.id, &name, role.as_str())
+                .create_user(&org.id, name.as_str(), role.as_str())
                 .await
                 .context("the user could not be created")?;
             eprintln!(
@@ -436,25 +462,6 @@ fn parse_ttl(raw: &str) -> anyhow::Result<Option<std::time::Duration>> {
         .filter(|s| (1..=3650 * 86_400).contains(s))
         .context("--ttl must be a positive number with d, h, m or s (such as 90d) of at most 10 years, or `never`")?;
     Ok(Some(std::time::Duration::from_secs(total)))
-}
-
-fn check_slug(slug: &str) -> anyhow::Result<()> {
-    let ok = (1..=64).contains(&slug.len())
-        && slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !ok {
-        bail!("an org slug is 1 to 64 characters of a-z, 0-9 and '-'");
-    }
-    Ok(())
-}
-
-fn check_user_name(name: &str) -> anyhow::Result<()> {
-    let chars = name.chars().count();
-    if !(1..=100).contains(&chars) || name.chars().any(char::is_control) || name.trim() != name {
-        bail!("a user name is 1 to 100 printable characters without leading or trailing spaces");
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -242,7 +242,11 @@ fn keyway_key(id: &str) -> String {
 
 #[tokio::test]
 async fn postgres_without_a_master_key_is_refused() {
-    let schema = format!("kwt_{}", uuid::Uuid::new_v4().simple());
+    let schema = format!(
+        "{}{}",
+        std::env::var("KEYWAY_TEST_PREFIX").unwrap_or_else(|_| "kwt_".into()),
+        uuid::Uuid::new_v4().simple()
+    );
     let base = std::env::var("KEYWAY_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let pool = sqlx::PgPool::connect(&base)

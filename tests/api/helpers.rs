@@ -163,7 +163,11 @@ pub async fn spawn_app_full(
             )
         }
         Db::Postgres => {
-            let schema = format!("kwt_{}", uuid::Uuid::new_v4().simple());
+            let schema = format!(
+                "{}{}",
+                std::env::var("KEYWAY_TEST_PREFIX").unwrap_or_else(|_| "kwt_".into()),
+                uuid::Uuid::new_v4().simple()
+            );
             let admin = sqlx::PgPool::connect(&pg_url())
                 .await
                 .expect("PostgreSQL must be running for the test suite (see README)");

@@ -202,7 +202,11 @@ pub struct Database {
 
 impl Database {
     pub async fn create(admin_url: &str) -> Self {
-        let name = format!("kwt_{}", uuid::Uuid::new_v4().simple());
+        let name = format!(
+            "{}{}",
+            std::env::var("KEYWAY_TEST_PREFIX").unwrap_or_else(|_| "kwt_".into()),
+            uuid::Uuid::new_v4().simple()
+        );
         let admin = sqlx::PgPool::connect(admin_url)
             .await
             .expect("PostgreSQL must be running for the test suite (see README)");

@@ -4,7 +4,9 @@ pub mod credential;
 pub mod mtls;
 pub mod request;
 pub mod rights;
+pub mod tenancy;
 
 pub use credential::{AllowedHosts, ApiKeyPlacement, CredentialName, Kind, ParseError, Status};
 pub use request::{ContentType, Header, RequestDefinition, RequestError, RequestInput};
 pub use rights::{Access, Caller, Role};
+pub use tenancy::{OrgSlug, UserName};

@@ -232,7 +232,11 @@ async fn sqlite_and_postgres_migrate_to_the_same_schema() {
     .unwrap();
     sqlite.migrate().await.unwrap();
 
-    let schema_name = format!("kwt_{}", uuid::Uuid::new_v4().simple());
+    let schema_name = format!(
+        "{}{}",
+        std::env::var("KEYWAY_TEST_PREFIX").unwrap_or_else(|_| "kwt_".into()),
+        uuid::Uuid::new_v4().simple()
+    );
     let admin = sqlx::PgPool::connect(&pg_url())
         .await
         .expect("PostgreSQL must be running for the test suite (see README)");
