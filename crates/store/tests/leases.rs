@@ -1,0 +1,239 @@
+//! The queries replicas coordinate through, on SQLite and PostgreSQL: the refresh lease
+//! (taken, held, extended, released, expired by the database's clock) and the generation
+//! compare-and-swap of token writes and status changes.
+
+use keyway_store::{
+    AuditQuery, ConnectOptions, NewAuditEvent, NewCredential, SecretRow, Store, TokenWrite,
+};
+
+fn pg_url() -> String {
+    std::env::var("KEYWAY_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A migrated store with one org, one user and one OAuth credential; the temp dir (SQLite)
+/// lives as long as the store is used.
+async fn seeded(postgres: bool) -> (Store, String, String, Option<tempfile::TempDir>) {
+    let (store, dir) = if postgres {
+        let schema = format!(
+            "{}{}",
+            std::env::var("KEYWAY_TEST_PREFIX").unwrap_or_else(|_| "kwt_".into()),
+            uuid::Uuid::new_v4().simple()
+        );
+        let admin = sqlx::PgPool::connect(&pg_url())
+            .await
+            .expect("PostgreSQL must be running for the test suite (see README)");
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let opts = ConnectOptions {
+            pg_schema: Some(schema),
+            ..ConnectOptions::default()
+        };
+        (Store::connect(&pg_url(), &opts).await.unwrap(), None)
+    } else {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("k.db").display());
+        let store = Store::connect(&url, &ConnectOptions::default())
+            .await
+            .unwrap();
+        (store, Some(dir))
+    };
+    store.migrate().await.unwrap();
+    let org = store.create_org("acme").await.unwrap();
+    let user = store.create_user(&org.id, "alice", "member").await.unwrap();
+    let id = uuid::Uuid::new_v4().to_string();
+    store
+        .insert_credential(
+            &NewCredential {
+                id: id.clone(),
+                org_id: org.id.clone(),
+                owner_id: user.id,
+                name: "Storm".into(),
+                kind: "oauth2".into(),
+                shared: false,
+                status: "connected".into(),
+                allowed_hosts: "[]".into(),
+                settings: "{}".into(),
+                mtls: None,
+                token_expires_at: Some(1),
+            },
+            &[sealed("first")],
+            &event(&org.id, &id, "credential.create"),
+        )
+        .await
+        .unwrap();
+    (store, org.id, id, dir)
+}
+
+fn sealed(marker: &str) -> SecretRow {
+    SecretRow {
+        field: "tokens".into(),
+        key_id: "k1".into(),
+        wrapped_key: marker.as_bytes().to_vec(),
+        ciphertext: marker.as_bytes().to_vec(),
+    }
+}
+
+fn event(org: &str, credential: &str, action: &str) -> NewAuditEvent {
+    NewAuditEvent {
+        org_id: Some(org.into()),
+        action: action.into(),
+        credential_id: Some(credential.into()),
+        outcome: "success".into(),
+        ..NewAuditEvent::default()
+    }
+}
+
+async fn tokens_marker(store: &Store, id: &str) -> (i64, String, Vec<u8>) {
+    let (row, secrets) = store.credential_with_secrets(id).await.unwrap().unwrap();
+    let tokens = secrets.into_iter().find(|s| s.field == "tokens").unwrap();
+    (row.secret_version, row.status, tokens.ciphertext)
+}
+
+async fn lease_rules(postgres: bool) {
+    let (store, _org, id, _dir) = seeded(postgres).await;
+    let minute = 60_000;
+    assert!(store.acquire_lease(&id, "a", minute).await.unwrap());
+    assert!(store.lease_running(&id).await.unwrap());
+    assert!(
+        !store.acquire_lease(&id, "b", minute).await.unwrap(),
+        "running: not taken"
+    );
+    assert!(
+        !store.acquire_lease(&id, "a", minute).await.unwrap(),
+        "not even by its holder's name"
+    );
+    assert!(store.extend_lease(&id, "a", minute).await.unwrap());
+    assert!(
+        !store.extend_lease(&id, "b", minute).await.unwrap(),
+        "only the holder extends"
+    );
+    store.release_lease(&id, "b").await.unwrap();
+    assert!(
+        store.lease_running(&id).await.unwrap(),
+        "only the holder releases"
+    );
+    store.release_lease(&id, "a").await.unwrap();
+    assert!(!store.lease_running(&id).await.unwrap());
+    assert!(store.acquire_lease(&id, "b", minute).await.unwrap());
+    store.release_lease(&id, "b").await.unwrap();
+
+    // A holder that dies leaves a lease that runs out by the database's clock.
+    assert!(store.acquire_lease(&id, "dead", 1).await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    assert!(!store.lease_running(&id).await.unwrap());
+    assert!(!store.extend_lease(&id, "other", minute).await.unwrap());
+    assert!(
+        store.acquire_lease(&id, "c", minute).await.unwrap(),
+        "an expired lease is taken over"
+    );
+    assert!(
+        !store.extend_lease(&id, "dead", minute).await.unwrap(),
+        "the dead holder lost it"
+    );
+
+    // A credential that does not exist (removed meanwhile) has nothing to lease.
+    assert!(!store.acquire_lease("missing", "a", minute).await.unwrap());
+}
+
+async fn generation_compare_and_swap(postgres: bool) {
+    let (store, org, id, _dir) = seeded(postgres).await;
+    let (start, _, _) = tokens_marker(&store, &id).await;
+    let write = |marker: &str| TokenWrite {
+        tokens: sealed(marker),
+        token_expires_at: Some(2),
+        status: "connected".into(),
+        settings: None,
+    };
+
+    // A refresh that read generation `start` stores, and moves the generation on.
+    assert!(store
+        .store_tokens(&id, Some(start), &write("refreshed"), None)
+        .await
+        .unwrap());
+    let (generation, _, tokens) = tokens_marker(&store, &id).await;
+    assert_eq!(generation, start + 1);
+    assert_eq!(tokens, b"refreshed");
+
+    // A second refresh that read `start` too (a slower replica) writes nothing.
+    assert!(!store
+        .store_tokens(&id, Some(start), &write("stale"), None)
+        .await
+        .unwrap());
+    assert_eq!(tokens_marker(&store, &id).await.2, b"refreshed");
+
+    // A reconnection writes whatever the generation, and moves it on.
+    let reconnect = event(&org, &id, "credential.connect");
+    assert!(store
+        .store_tokens(&id, None, &write("reconnected"), Some(&reconnect))
+        .await
+        .unwrap());
+    let (after_reconnect, _, tokens) = tokens_marker(&store, &id).await;
+    assert_eq!(
+        (after_reconnect, tokens.as_slice()),
+        (start + 2, b"reconnected".as_slice())
+    );
+
+    // invalid_grant from a refresh that read an older generation does not mark it.
+    let marked = event(&org, &id, "credential.reauthorization_required");
+    assert!(!store
+        .set_credential_status(&id, start + 1, "reauthorization_required", &marked)
+        .await
+        .unwrap());
+    let (_, status, _) = tokens_marker(&store, &id).await;
+    assert_eq!(status, "connected");
+    let query = AuditQuery {
+        org_id: org.clone(),
+        owner_id: None,
+        credential_id: Some(id.clone()),
+        before: None,
+        limit: 100,
+    };
+    let actions = |rows: Vec<keyway_store::AuditRow>| -> Vec<String> {
+        rows.into_iter().map(|r| r.action).collect()
+    };
+    let seen = actions(store.audit_events(&query).await.unwrap());
+    assert!(
+        !seen.contains(&"credential.reauthorization_required".to_owned()),
+        "{seen:?}"
+    );
+    assert!(seen.contains(&"credential.connect".to_owned()), "{seen:?}");
+
+    // At the current generation it does, with its event in the same transaction.
+    assert!(store
+        .set_credential_status(&id, after_reconnect, "reauthorization_required", &marked)
+        .await
+        .unwrap());
+    assert_eq!(
+        tokens_marker(&store, &id).await.1,
+        "reauthorization_required"
+    );
+    let seen = actions(store.audit_events(&query).await.unwrap());
+    assert!(seen.contains(&"credential.reauthorization_required".to_owned()));
+    assert!(!store
+        .store_tokens("missing", None, &write("x"), None)
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn lease_rules_sqlite() {
+    lease_rules(false).await;
+}
+
+#[tokio::test]
+async fn lease_rules_postgres() {
+    lease_rules(true).await;
+}
+
+#[tokio::test]
+async fn generation_compare_and_swap_sqlite() {
+    generation_compare_and_swap(false).await;
+}
+
+#[tokio::test]
+async fn generation_compare_and_swap_postgres() {
+    generation_compare_and_swap(true).await;
+}
