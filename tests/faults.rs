@@ -162,6 +162,36 @@ fn unsafe_is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// One replica on a fresh SQLite file, with a token for `alice` and a loopback upstream.
+struct Solo {
+    file: PathBuf,
+    token: String,
+    upstream: Upstream,
+    replica: Replica,
+    client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Solo {
+    async fn start() -> Solo {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keyway.db");
+        let env = base_env(
+            &format!("sqlite://{}", file.display()),
+            "http://127.0.0.1:1",
+        );
+        let token = bootstrap(&env);
+        Solo {
+            file,
+            token,
+            upstream: Upstream::start(Tls::Plain).await,
+            replica: Replica::start(&env, free_port()).await,
+            client: http(),
+            _dir: dir,
+        }
+    }
+}
+
 async fn api_key(client: &reqwest::Client, base: &str, token: &str, key: &str) -> String {
     let (status, body) = call(
         client,
@@ -252,16 +282,15 @@ async fn postgres_stopping_under_replicas_fails_fast_and_they_recover_by_themsel
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_replica_has_recorded_every_call_it_answered() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("keyway.db");
-    let env = base_env(
-        &format!("sqlite://{}", file.display()),
-        "http://127.0.0.1:1",
-    );
-    let token = bootstrap(&env);
-    let upstream = Upstream::start(Tls::Plain).await;
-    let mut replica = Replica::start(&env, free_port()).await;
-    let client = http();
+    let Solo {
+        file,
+        token,
+        upstream,
+        replica,
+        client,
+        _dir,
+    } = Solo::start().await;
+    let mut replica = replica;
     let credential = api_key(&client, &replica.base, &token, "sigkill-key").await;
     let request =
         json!({"url": upstream.url("http", "127.0.0.1", "/json"), "credential_id": credential});
@@ -477,16 +506,13 @@ async fn sqlite_on_a_full_then_read_only_disk_answers_clearly_and_keeps_what_it_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_hostile_request_takes_no_more_memory_than_the_limits() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("keyway.db");
-    let env = base_env(
-        &format!("sqlite://{}", file.display()),
-        "http://127.0.0.1:1",
-    );
-    let token = bootstrap(&env);
-    let upstream = Upstream::start(Tls::Plain).await;
-    let replica = Replica::start(&env, free_port()).await;
-    let client = http();
+    let Solo {
+        token,
+        upstream,
+        replica,
+        client,
+        ..
+    } = Solo::start().await;
     let url = upstream.url("http", "127.0.0.1", "/json");
     // Warm up: pools, caches, the first connections.
     for _ in 0..20 {

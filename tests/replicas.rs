@@ -117,6 +117,17 @@ impl Pair {
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
 
+    /// Starts a dispatch of `request` on the replica at `base`, answered in the background.
+    fn spawn_call(&self, base: &str, request: &Value) -> tokio::task::JoinHandle<(u16, Value)> {
+        let (client, base, token, request) = (
+            self.client.clone(),
+            base.to_owned(),
+            self.token.clone(),
+            request.clone(),
+        );
+        tokio::spawn(async move { dispatch(&client, &base, &token, &request).await })
+    }
+
     async fn wait_for_lease(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !lease_held(&self.db).await {
@@ -330,15 +341,7 @@ async fn a_reconnect_while_a_refresh_fails_is_not_overwritten() {
     pair.server
         .post("/_test/token-delay", json!({"ms": 2500}))
         .await;
-    let a_call = {
-        let (client, base, token, request) = (
-            pair.client.clone(),
-            pair.a.base.clone(),
-            pair.token.clone(),
-            request.clone(),
-        );
-        tokio::spawn(async move { dispatch(&client, &base, &token, &request).await })
-    };
+    let a_call = pair.spawn_call(&pair.a.base, &request);
     pair.wait_for_lease().await;
     pair.server
         .post("/_test/token-delay", json!({"ms": 0}))
@@ -432,30 +435,14 @@ async fn lease_expiry_is_judged_by_the_database_clock_not_a_replicas() {
     pair.server
         .post("/_test/token-delay", json!({"ms": 2000}))
         .await;
-    let a_call = {
-        let (client, base, token, request) = (
-            pair.client.clone(),
-            pair.a.base.clone(),
-            pair.token.clone(),
-            request.clone(),
-        );
-        tokio::spawn(async move { dispatch(&client, &base, &token, &request).await.0 })
-    };
+    let a_call = pair.spawn_call(&pair.a.base, &request);
     pair.wait_for_lease().await;
     let b_calls: Vec<_> = (0..5)
-        .map(|_| {
-            let (client, base, token, request) = (
-                pair.client.clone(),
-                pair.b.base.clone(),
-                pair.token.clone(),
-                request.clone(),
-            );
-            tokio::spawn(async move { dispatch(&client, &base, &token, &request).await.0 })
-        })
+        .map(|_| pair.spawn_call(&pair.b.base, &request))
         .collect();
-    assert_eq!(a_call.await.unwrap(), 200);
+    assert_eq!(a_call.await.unwrap().0, 200);
     for call in b_calls {
-        assert_eq!(call.await.unwrap(), 200);
+        assert_eq!(call.await.unwrap().0, 200);
     }
     pair.server
         .post("/_test/token-delay", json!({"ms": 0}))

@@ -2,45 +2,22 @@
 //! (taken, held, extended, released, expired by the database's clock) and the generation
 //! compare-and-swap of token writes and status changes.
 
-use keyway_store::{
-    AuditQuery, ConnectOptions, NewAuditEvent, NewCredential, SecretRow, Store, TokenWrite,
-};
+mod common;
 
-fn pg_url() -> String {
-    std::env::var("KEYWAY_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
+use keyway_store::{AuditQuery, NewAuditEvent, NewCredential, SecretRow, Store, TokenWrite};
 
 /// A migrated store with one org, one user and one OAuth credential; the temp dir (SQLite)
 /// lives as long as the store is used.
 async fn seeded(postgres: bool) -> (Store, String, String, Option<tempfile::TempDir>) {
     let (store, dir) = if postgres {
-        let schema = format!(
-            "{}{}",
-            std::env::var("KEYWAY_TEST_PREFIX").unwrap_or_else(|_| "kwt_".into()),
-            uuid::Uuid::new_v4().simple()
-        );
-        let admin = sqlx::PgPool::connect(&pg_url())
-            .await
-            .expect("PostgreSQL must be running for the test suite (see README)");
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let opts = ConnectOptions {
-            pg_schema: Some(schema),
-            ..ConnectOptions::default()
-        };
-        (Store::connect(&pg_url(), &opts).await.unwrap(), None)
+        (
+            common::postgres_store(&common::fresh_pg_schema().await).await,
+            None,
+        )
     } else {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("k.db").display());
-        let store = Store::connect(&url, &ConnectOptions::default())
-            .await
-            .unwrap();
-        (store, Some(dir))
+        (common::sqlite_store(dir.path()).await, Some(dir))
     };
-    store.migrate().await.unwrap();
     let org = store.create_org("acme").await.unwrap();
     let user = store.create_user(&org.id, "alice", "member").await.unwrap();
     let id = uuid::Uuid::new_v4().to_string();

@@ -3,7 +3,7 @@
 //! primary keys, unique constraints, indexes and foreign keys (with their `ON DELETE`).
 //! CHECK constraints and partial-index predicates are not compared.
 
-use keyway_store::{ConnectOptions, Store};
+mod common;
 use sqlx::Row;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -215,48 +215,16 @@ async fn postgres_schema(url: &str, schema_name: &str) -> Schema {
     schema
 }
 
-fn pg_url() -> String {
-    std::env::var("KEYWAY_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
 #[tokio::test]
 async fn sqlite_and_postgres_migrate_to_the_same_schema() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("parity.db");
-    let sqlite = Store::connect(
-        &format!("sqlite://{}", file.display()),
-        &ConnectOptions::default(),
-    )
-    .await
-    .unwrap();
-    sqlite.migrate().await.unwrap();
-
-    let schema_name = format!(
-        "{}{}",
-        std::env::var("KEYWAY_TEST_PREFIX").unwrap_or_else(|_| "kwt_".into()),
-        uuid::Uuid::new_v4().simple()
-    );
-    let admin = sqlx::PgPool::connect(&pg_url())
-        .await
-        .expect("PostgreSQL must be running for the test suite (see README)");
-    sqlx::query(&format!("CREATE SCHEMA {schema_name}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let postgres = Store::connect(
-        &pg_url(),
-        &ConnectOptions {
-            pg_schema: Some(schema_name.clone()),
-            ..ConnectOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    postgres.migrate().await.unwrap();
-
+    let _sqlite = common::sqlite_store(dir.path()).await;
+    let file = dir.path().join("k.db");
+    let schema_name = common::fresh_pg_schema().await;
+    let _postgres = common::postgres_store(&schema_name).await;
     let lite = sqlite_schema(&file).await;
-    let pg = postgres_schema(&pg_url(), &schema_name).await;
+    let pg = postgres_schema(&common::pg_url(), &schema_name).await;
+    let admin = sqlx::PgPool::connect(&common::pg_url()).await.unwrap();
     sqlx::query(&format!("DROP SCHEMA {schema_name} CASCADE"))
         .execute(&admin)
         .await
