@@ -1,7 +1,7 @@
 //! Credentials and their sealed secrets, written together so a secret never outlives its metadata.
 
 use crate::audit::{insert_audit, NewAuditEvent};
-use crate::error::conflict;
+use crate::error::{conflict, is_foreign_key_violation};
 use crate::{now_ms, on_pool, Store, StoreError};
 
 const INSERT_COLUMNS: &str = "id, org_id, owner_id, name, kind, shared, status, allowed_hosts, \
@@ -336,14 +336,6 @@ impl Store {
             Err(err) => Err(err.into()),
         }
     }
-}
-
-pub(crate) fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
-    // SQLite reports a RESTRICT action as a trigger constraint (extended code 1811), not as
-    // SQLITE_CONSTRAINT_FOREIGNKEY, so its message is the only sign.
-    err.as_database_error().is_some_and(|db| {
-        db.is_foreign_key_violation() || db.message().contains("FOREIGN KEY constraint failed")
-    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -114,3 +114,14 @@ pub(crate) fn conflict(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreE
         }
     }
 }
+
+/// A foreign key refused the write (the row referred to is gone, or a RESTRICT guards it).
+/// Both backends are exercised by `tests/leases.rs` (a lease on a removed credential) and the
+/// API tests (removing a credential in use).
+pub(crate) fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
+    // SQLite reports a RESTRICT action as a trigger constraint (extended code 1811), not as
+    // SQLITE_CONSTRAINT_FOREIGNKEY, so its message is the only sign.
+    err.as_database_error().is_some_and(|db| {
+        db.is_foreign_key_violation() || db.message().contains("FOREIGN KEY constraint failed")
+    })
+}

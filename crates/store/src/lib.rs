@@ -2,8 +2,11 @@
 //! at run time from the database URL.
 //!
 //! Both backends run the same SQL text (`$n` placeholders work on both), so each query is written
-//! once and type-checked against each driver by the `on_pool!` macro. Write transactions always
-//! start with a write so SQLite never has to upgrade a read lock (which fails instead of waiting).
+//! once. The `on_pool!` macro expands it once per driver, so the compiler checks the Rust types
+//! bound and decoded for both; the SQL itself is checked only when it runs, which is why every
+//! storage test runs on both databases (and `tests/schema_parity.rs` keeps the two migration
+//! folders in step). Write transactions always start with a write so SQLite never has to
+//! upgrade a read lock (which fails instead of waiting).
 
 mod audit;
 mod credentials;

@@ -94,7 +94,7 @@ impl Store {
         match done {
             Ok(n) => Ok(n == 1),
             // The credential was removed meanwhile: nothing to refresh.
-            Err(err) if crate::credentials::is_foreign_key_violation(&err) => Ok(false),
+            Err(err) if crate::error::is_foreign_key_violation(&err) => Ok(false),
             Err(err) => Err(err.into()),
         }
     }

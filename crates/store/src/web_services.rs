@@ -1,6 +1,6 @@
 //! Saved request definitions (web services) and the credential each may name.
 
-use crate::credentials::is_foreign_key_violation;
+use crate::error::is_foreign_key_violation;
 use crate::{new_id, now_ms, on_pool, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
