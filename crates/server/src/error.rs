@@ -71,37 +71,53 @@ impl ApiError {
         None
     }
 
-    fn code(&self) -> &'static str {
+    /// The one table of status and code for every error (libraries own the codes of their
+    /// own errors; `Coded` carries them).
+    fn describe(&self) -> (StatusCode, &'static str) {
         if self.storage().is_some() {
-            return "storage_unavailable";
+            return (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable");
         }
         match self {
-            ApiError::Unauthenticated => "unauthenticated",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::InvalidRequest { .. } => "invalid_request",
-            ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::RequestTimeout { .. } => "request_timeout",
-            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
-            ApiError::InvalidMtls(_) => "invalid_mtls_material",
-            ApiError::NotReady => "not_ready",
-            ApiError::Internal(_) => "internal_error",
-            ApiError::Coded { code, .. } => code,
+            ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::InvalidRequest { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
+            ApiError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
+            ApiError::RequestTimeout { .. } => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+            ApiError::MethodNotAllowed { .. } => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+            }
+            ApiError::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::InvalidMtls(_) => (StatusCode::BAD_REQUEST, "invalid_mtls_material"),
+            ApiError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+            ApiError::Coded { status, code, .. } => (*status, code),
             ApiError::Credential(err) => match err {
-                CredentialError::NotFound => "not_found",
-                CredentialError::Forbidden(_) => "forbidden",
-                CredentialError::Invalid(_) => "invalid_request",
+                CredentialError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+                CredentialError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+                CredentialError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
                 CredentialError::NameTaken | CredentialError::NewOwnerHasName => {
-                    "credential_name_taken"
+                    (StatusCode::CONFLICT, "credential_name_taken")
                 }
-                CredentialError::InUse(_) => "credential_in_use",
-                CredentialError::NotImplemented(_) => "not_implemented",
+                CredentialError::InUse(_) => (StatusCode::CONFLICT, "credential_in_use"),
+                CredentialError::NotImplemented(_) => {
+                    (StatusCode::NOT_IMPLEMENTED, "not_implemented")
+                }
                 CredentialError::Store(_)
                 | CredentialError::Vault(_)
-                | CredentialError::Corrupt(_) => "internal_error",
+                | CredentialError::Corrupt(_) => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
+                }
             },
         }
+    }
+
+    fn code(&self) -> &'static str {
+        self.describe().1
     }
 
     fn details(&self) -> Map<String, Value> {
@@ -162,34 +178,7 @@ impl From<ParseError> for ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        if self.storage().is_some() {
-            return StatusCode::SERVICE_UNAVAILABLE;
-        }
-        match self {
-            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::InvalidRequest { .. } | ApiError::InvalidMtls(_) => StatusCode::BAD_REQUEST,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Coded { status, .. } => *status,
-            ApiError::Credential(err) => match err {
-                CredentialError::NotFound => StatusCode::NOT_FOUND,
-                CredentialError::Forbidden(_) => StatusCode::FORBIDDEN,
-                CredentialError::Invalid(_) => StatusCode::BAD_REQUEST,
-                CredentialError::NameTaken
-                | CredentialError::NewOwnerHasName
-                | CredentialError::InUse(_) => StatusCode::CONFLICT,
-                CredentialError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-                CredentialError::Store(_)
-                | CredentialError::Vault(_)
-                | CredentialError::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            },
-        }
+        self.describe().0
     }
 
     fn error_response(&self) -> HttpResponse {
