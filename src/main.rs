@@ -218,7 +218,8 @@ async fn main() -> anyhow::Result<()> {
             let ttl = parse_ttl(&ttl)?;
             let store = connect(&settings).await?;
             let user = find_user(&store, &org, &user).await?;
-            let token = keyway_server::auth::issue_token_with_ttl(&store, &user.id, ttl).await?;
+            let token =
+                keyway_credentials::tokens::issue_token_with_ttl(&store, &user.id, ttl).await?;
             println!("{}", token.expose_secret());
             Ok(())
         }

@@ -257,7 +257,7 @@ impl TestApp {
         let org_id = self.org(org).await;
         let role = if admin { "admin" } else { "member" };
         let user = self.store.create_user(&org_id, name, role).await.unwrap();
-        let token = keyway_server::auth::issue_token(&self.store, &user.id)
+        let token = keyway_credentials::tokens::issue_token(&self.store, &user.id)
             .await
             .unwrap();
         use secrecy::ExposeSecret;

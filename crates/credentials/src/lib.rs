@@ -1,11 +1,12 @@
 //! Credential management without HTTP: rights, sealing each secret field, resolving a credential
-//! for a call, master-key checks and rewrap. The server, OAuth client and dispatcher share it.
+//! for a call, API tokens, master-key checks and rewrap. The server, OAuth client and dispatcher share it.
 
 pub mod cache;
 mod error;
 mod keys;
 mod material;
 mod service;
+pub mod tokens;
 mod view;
 
 pub use error::CredentialError;
