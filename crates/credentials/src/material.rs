@@ -87,7 +87,7 @@ struct OAuthOwned {
 
 /// Non-secret settings stored beside the credential.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct Settings {
+pub(crate) struct StoredSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<ApiKeyPlacement>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,16 +111,16 @@ impl Material {
         }
     }
 
-    pub(crate) fn settings(&self) -> Settings {
+    pub(crate) fn settings(&self) -> StoredSettings {
         match self {
-            Material::Basic { .. } => Settings::default(),
-            Material::ApiKey { placement, .. } => Settings {
+            Material::Basic { .. } => StoredSettings::default(),
+            Material::ApiKey { placement, .. } => StoredSettings {
                 api_key: Some(placement.clone()),
-                ..Settings::default()
+                ..StoredSettings::default()
             },
-            Material::OAuth2 { oauth, .. } => Settings {
+            Material::OAuth2 { oauth, .. } => StoredSettings {
                 oauth: Some(oauth.clone()),
-                ..Settings::default()
+                ..StoredSettings::default()
             },
         }
     }
@@ -166,7 +166,7 @@ impl Material {
     pub(crate) fn open(
         kind: Kind,
         plaintext: &[u8],
-        settings: &Settings,
+        settings: &StoredSettings,
     ) -> Result<Self, CredentialError> {
         let corrupt = |_| CredentialError::Corrupt("material does not match the credential kind");
         match kind {

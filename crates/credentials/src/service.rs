@@ -13,7 +13,7 @@ use keyway_store::{
 use keyway_vault::Keyring;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::material::{open_field, seal_field, Settings, StoredMtls, FIELD_TOKENS};
+use crate::material::{open_field, seal_field, StoredMtls, StoredSettings, FIELD_TOKENS};
 use crate::view::{AuditView, CredentialView};
 use crate::{
     ClientIdentity, CredentialError, Material, SecretInput, FIELD_MATERIAL, FIELD_MTLS_KEY,
@@ -187,13 +187,13 @@ impl Credentials {
 
     /// One credential with the web services that use it.
     pub async fn get(&self, caller: &Caller, id: &str) -> Result<CredentialView, CredentialError> {
-        self.authorize(caller, id, Need::See).await?;
+        self.require(caller, id, Need::See).await?;
         self.view(id, true).await
     }
 
     /// Loads a credential the caller has `need` on. Invisible ones are `NotFound`; visible ones
     /// the caller may not change are `Forbidden`, and the attempt is audited.
-    pub async fn authorize(
+    pub async fn require(
         &self,
         caller: &Caller,
         id: &str,
@@ -409,7 +409,7 @@ impl Credentials {
         secrets: Vec<SecretRow>,
     ) -> Result<Resolved, CredentialError> {
         let kind = Kind::parse(&row.kind).ok_or(CredentialError::Corrupt("unknown kind"))?;
-        let settings: Settings = from_json(&row.settings)?;
+        let settings: StoredSettings = from_json(&row.settings)?;
         let mut material = None;
         let mut key_pem = None;
         let mut tokens = None;

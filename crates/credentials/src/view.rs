@@ -5,7 +5,7 @@ use keyway_model::ApiKeyPlacement;
 use keyway_store::{AuditRow, CredentialRow, WebServiceRef};
 use serde::Serialize;
 
-use crate::material::{Settings, StoredMtls};
+use crate::material::{StoredMtls, StoredSettings};
 use crate::service::from_json;
 use crate::CredentialError;
 
@@ -58,7 +58,7 @@ impl CredentialView {
         row: CredentialRow,
         users: Option<Vec<WebServiceRef>>,
     ) -> Result<Self, CredentialError> {
-        let settings: Settings = from_json(&row.settings)?;
+        let settings: StoredSettings = from_json(&row.settings)?;
         let mtls = row
             .mtls
             .as_deref()

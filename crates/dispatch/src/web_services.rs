@@ -256,7 +256,7 @@ impl WebServices {
     ) -> Result<(), WebServiceError> {
         match self
             .credentials
-            .authorize(caller, credential_id, Need::Use)
+            .require(caller, credential_id, Need::Use)
             .await
         {
             Ok(_) => Ok(()),

@@ -224,10 +224,10 @@ impl OAuth {
 
     /// `POST /v1/credentials/{id}/authorize`: a fresh authorization URL (the owner connects
     /// again).
-    pub async fn authorize(&self, caller: &Caller, id: &str) -> Result<String, OAuthError> {
+    pub async fn reconnect_url(&self, caller: &Caller, id: &str) -> Result<String, OAuthError> {
         let row = self
             .credentials
-            .authorize(caller, id, Need::ReplaceSecret)
+            .require(caller, id, Need::ReplaceSecret)
             .await?;
         if Kind::parse(&row.kind) != Some(Kind::Oauth2) {
             return Err(OAuthError::NotAuthorizationCode);

@@ -6,8 +6,8 @@ mod body;
 pub mod error;
 mod error_map;
 pub mod metrics;
+mod request_log;
 mod routes;
 pub mod startup;
-mod telemetry;
 
 pub use startup::{run, AppState};

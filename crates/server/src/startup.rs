@@ -12,7 +12,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use crate::metrics::Metrics;
-use crate::{routes, telemetry};
+use crate::{request_log, routes};
 
 /// Everything a handler needs; shared by all workers.
 #[derive(Debug)]
@@ -38,7 +38,7 @@ pub fn run(
     let state = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()
-            .wrap(from_fn(telemetry::observe))
+            .wrap(from_fn(request_log::observe))
             .app_data(state.clone())
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))

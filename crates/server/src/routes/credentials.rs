@@ -144,12 +144,12 @@ async fn create_oauth(
 }
 
 /// `POST /v1/credentials/{id}/authorize`: a fresh URL to connect the account again.
-pub async fn authorize(
+pub async fn reconnect(
     id: web::Path<String>,
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let url = state.oauth.authorize(&caller, &id).await?;
+    let url = state.oauth.reconnect_url(&caller, &id).await?;
     Ok(HttpResponse::Ok().json(json!({ "authorize_url": url })))
 }
 
@@ -178,7 +178,7 @@ pub async fn rename(
 ) -> Result<HttpResponse, ApiError> {
     let row = state
         .credentials
-        .authorize(&caller, &id, Need::Manage)
+        .require(&caller, &id, Need::Manage)
         .await?;
     let body: RenameBody = read_json(&req, payload, state.body_limit).await?;
     let name = CredentialName::parse(&body.name)?;
@@ -195,7 +195,7 @@ pub async fn transfer(
 ) -> Result<HttpResponse, ApiError> {
     let row = state
         .credentials
-        .authorize(&caller, &id, Need::Transfer)
+        .require(&caller, &id, Need::Transfer)
         .await?;
     let body: TransferBody = read_json(&req, payload, state.body_limit).await?;
     let view = state
@@ -214,7 +214,7 @@ pub async fn replace_secret(
 ) -> Result<HttpResponse, ApiError> {
     let row = state
         .credentials
-        .authorize(&caller, &id, Need::ReplaceSecret)
+        .require(&caller, &id, Need::ReplaceSecret)
         .await?;
     let mut body: CredentialBody = read_json(&req, payload, state.body_limit).await?;
     for (present, field) in [
@@ -262,7 +262,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let row = state
         .credentials
-        .authorize(&caller, &id, Need::Manage)
+        .require(&caller, &id, Need::Manage)
         .await?;
     let params: DeleteParams = super::query(req.query_string(), "force=true or force=false")?;
     // OAuth tokens are read before removal so they can be revoked at the provider after it.

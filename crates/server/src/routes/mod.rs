@@ -31,7 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(
             resource("/v1/credentials/{id}/authorize", POST)
-                .route(web::post().to(credentials::authorize)),
+                .route(web::post().to(credentials::reconnect)),
         )
         .service(
             resource("/v1/credentials/{id}/transfer", POST)
