@@ -1,6 +1,7 @@
 //! The queries replicas coordinate through, on SQLite and PostgreSQL: the refresh lease
 //! (taken, held, extended, released, expired by the database's clock) and the generation
 //! compare-and-swap of token writes and status changes.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! on both. After migrating each, this compares tables, columns (type family, nullability),
 //! primary keys, unique constraints, indexes and foreign keys (with their `ON DELETE`).
 //! CHECK constraints and partial-index predicates are not compared.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod common;
 use sqlx::Row;
