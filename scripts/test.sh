@@ -26,7 +26,8 @@ fi
 if [ ! -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ]; then
   echo "== installing faketime (Debian package)"
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get install -y faketime >/dev/null
+  $sudo_cmd apt-get install -y faketime >/dev/null 2>&1 ||
+    { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y faketime >/dev/null; }
 fi
 export KEYWAY_TEST_DATABASE_URL="${KEYWAY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
@@ -37,9 +38,9 @@ RUN_STARTED=$(date +%s)
 export KEYWAY_TEST_PREFIX="kwt_${RUN_STARTED}_"
 drop_test_objects() { # SQL condition on the name `n`
   psql "$KEYWAY_TEST_DATABASE_URL" -qtAc "SELECT 'DROP DATABASE ' || datname || ' WITH (FORCE);' FROM pg_database d, LATERAL (SELECT d.datname AS n) x WHERE $1" \
-    | psql "$KEYWAY_TEST_DATABASE_URL" -q >/dev/null
+    | PGOPTIONS="--client-min-messages=warning" psql "$KEYWAY_TEST_DATABASE_URL" -q >/dev/null
   psql "$KEYWAY_TEST_DATABASE_URL" -qtAc "SELECT 'DROP SCHEMA ' || nspname || ' CASCADE;' FROM pg_namespace s, LATERAL (SELECT s.nspname AS n) x WHERE $1" \
-    | psql "$KEYWAY_TEST_DATABASE_URL" -q >/dev/null
+    | PGOPTIONS="--client-min-messages=warning" psql "$KEYWAY_TEST_DATABASE_URL" -q >/dev/null
 }
 STALE=$((RUN_STARTED - 6 * 3600))
 drop_test_objects "CASE WHEN n ~ '^kwt_[0-9]+_' THEN split_part(n, '_', 2)::bigint < $STALE ELSE n ~ '^kwt_[0-9a-f]{32}\$' OR n LIKE 'kwbench\_%' END"
