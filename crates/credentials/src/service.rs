@@ -103,6 +103,20 @@ impl Credentials {
         self.opened.remove(&id.to_owned());
     }
 
+    /// Runs a write of credential `id` with its cached copy dropped on both sides: before, so
+    /// no call of this process starts with the old copy while the write runs; after, because
+    /// a call that was already resolving may have cached the old row again meanwhile.
+    pub async fn write_through<T>(
+        &self,
+        id: &str,
+        write: impl std::future::Future<Output = T>,
+    ) -> T {
+        self.forget(id);
+        let result = write.await;
+        self.forget(id);
+        result
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -326,9 +340,9 @@ impl Credentials {
             "success",
         )
         .with_detail(serde_json::json!({ "mtls": input.mtls.is_some() }));
-        self.forget(&row.id);
-        let replaced = self.store.replace_secret(&row.id, &update, &event).await?;
-        self.forget(&row.id);
+        let replaced = self
+            .write_through(&row.id, self.store.replace_secret(&row.id, &update, &event))
+            .await?;
         if !replaced {
             return Err(CredentialError::NotFound);
         }

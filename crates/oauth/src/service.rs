@@ -423,23 +423,20 @@ impl OAuth {
             self.credentials
                 .seal(org, credential_id, FIELD_TOKENS, &granted.tokens.to_json())?;
         let material_settings = serde_json::json!({ "oauth": settings }).to_string();
-        self.credentials.forget(credential_id);
+        let write = TokenWrite {
+            tokens: sealed,
+            token_expires_at: granted.expires_at,
+            status: Status::Connected.as_str().into(),
+            settings: Some(material_settings),
+        };
+        let store = self.credentials.store();
         let stored = self
             .credentials
-            .store()
-            .store_tokens(
+            .write_through(
                 credential_id,
-                generation,
-                &TokenWrite {
-                    tokens: sealed,
-                    token_expires_at: granted.expires_at,
-                    status: Status::Connected.as_str().into(),
-                    settings: Some(material_settings),
-                },
-                event,
+                store.store_tokens(credential_id, generation, &write, event),
             )
             .await?;
-        self.credentials.forget(credential_id);
         Ok(stored)
     }
 

@@ -1,7 +1,6 @@
 //! `/v1/credentials`: add, list, show, rename, replace the secret of, and remove credentials.
 //! Rights are checked before a body is read, so a caller learns nothing from validation errors.
 
-use actix_web::http::header::LOCATION;
 use actix_web::{web, HttpRequest, HttpResponse};
 use keyway_credentials::{Material, Need, NewCredentialInput, SecretInput};
 use keyway_model::mtls::{self, MtlsInput};
@@ -89,9 +88,7 @@ pub async fn create(
         tokens: None,
     };
     let view = state.credentials.create(&caller, input).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((LOCATION, format!("/v1/credentials/{}", view.id)))
-        .json(view))
+    Ok(super::created(format!("/v1/credentials/{}", view.id), view))
 }
 
 /// An OAuth credential: `authorize_url` comes back for the authorization code grant; the
@@ -138,9 +135,7 @@ async fn create_oauth(
     if let Some(url) = authorize_url {
         json["authorize_url"] = json!(url);
     }
-    Ok(HttpResponse::Created()
-        .insert_header((LOCATION, format!("/v1/credentials/{}", view.id)))
-        .json(json))
+    Ok(super::created(format!("/v1/credentials/{}", view.id), json))
 }
 
 /// `POST /v1/credentials/{id}/authorize`: a fresh URL to connect the account again.

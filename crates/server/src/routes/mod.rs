@@ -101,6 +101,13 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     ))
 }
 
+/// `201 Created` with the new resource's `Location` and its JSON.
+fn created(location: String, body: impl serde::Serialize) -> HttpResponse {
+    HttpResponse::Created()
+        .insert_header((actix_web::http::header::LOCATION, location))
+        .json(body)
+}
+
 /// Parses the query string, or names the parameter forms expected.
 fn query<T: DeserializeOwned>(raw: &str, expected: &str) -> Result<T, ApiError> {
     serde_urlencoded::from_str(raw).map_err(|_| {

@@ -1,7 +1,6 @@
 //! `/v1/web-services`: saved request definitions (from a definition or a curl command), and
 //! running them by ID with a context of piped values.
 
-use actix_web::http::header::LOCATION;
 use actix_web::{web, HttpRequest, HttpResponse};
 use keyway_dispatch::WebServiceInput;
 
@@ -19,9 +18,10 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let input: WebServiceInput = read_json(&req, payload, state.body_limit).await?;
     let view = state.web_services.create(&caller, input).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((LOCATION, format!("/v1/web-services/{}", view.id)))
-        .json(view))
+    Ok(super::created(
+        format!("/v1/web-services/{}", view.id),
+        view,
+    ))
 }
 
 pub async fn list(
