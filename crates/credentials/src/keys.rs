@@ -1,7 +1,9 @@
 //! Master keys against the database: refuse to start with a missing or wrong key, keep the
 //! Argon2id parameters of passphrase keys, and move every data key under the active key.
 
-use keyway_store::{NewAuditEvent, Rewrapped, Store, StoreError, VaultKeyRow};
+use keyway_store::{
+    AuditAction, AuditOutcome, NewAuditEvent, Rewrapped, Store, StoreError, VaultKeyRow,
+};
 use keyway_vault::{Context, KdfParams, KeyId, Keyring, MasterKey, Sealed, VaultError};
 use secrecy::SecretString;
 
@@ -166,17 +168,17 @@ pub async fn rewrap_all(
     let mut report = RewrapReport::default();
     let result = rewrap_pages(store, keyring, batch, &mut report).await;
     // A failed run is audited too, with what it had moved before it stopped.
-    let event = NewAuditEvent {
-        at: None,
-        action: "key.rewrap".to_owned(),
-        actor_name: Some("keyway key rewrap".to_owned()),
-        outcome: if result.is_ok() { "success" } else { "failure" }.to_owned(),
-        detail: Some(
+    let outcome = if result.is_ok() {
+        AuditOutcome::Success
+    } else {
+        AuditOutcome::Failure
+    };
+    let event = NewAuditEvent::new(AuditAction::KeyRewrap, outcome)
+        .by(None, "keyway key rewrap")
+        .detail(
             serde_json::json!({ "active_key": active, "rewrapped": report.rewrapped, "skipped": report.skipped })
                 .to_string(),
-        ),
-        ..NewAuditEvent::default()
-    };
+        );
     store.append_audit(&event).await?;
     result.map(|()| report)
 }

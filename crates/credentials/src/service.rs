@@ -7,8 +7,8 @@ use crate::cache::TtlCache;
 
 use keyway_model::{AllowedHosts, Caller, CredentialName, Kind, Status};
 use keyway_store::{
-    AuditQuery, CredentialRow, DeleteOutcome, NewAuditEvent, NewCredential, SecretRow,
-    SecretUpdate, Store, StoreError,
+    AuditAction, AuditOutcome, AuditQuery, CredentialRow, DeleteOutcome, NewAuditEvent,
+    NewCredential, SecretRow, SecretUpdate, Store, StoreError,
 };
 use keyway_vault::Keyring;
 use secrecy::{ExposeSecret, SecretString};
@@ -182,8 +182,16 @@ impl Credentials {
                 .transpose()?,
             token_expires_at: input.tokens.as_ref().and_then(|t| t.expires_at),
         };
-        let event = audit(caller, "credential.create", &id, &caller.user_id, "success")
-            .with_detail(serde_json::json!({ "kind": kind.as_str(), "name": input.name.as_str() }));
+        let event = audit(
+            caller,
+            AuditAction::CredentialCreate,
+            &id,
+            &caller.user_id,
+            AuditOutcome::Success,
+        )
+        .detail(
+            serde_json::json!({ "kind": kind.as_str(), "name": input.name.as_str() }).to_string(),
+        );
         self.store.insert_credential(&new, &secrets, &event).await?;
         tracing::info!(credential_id = %id, "credential created");
         self.view(&id, false).await
@@ -223,26 +231,26 @@ impl Credentials {
             return Err(CredentialError::NotFound);
         }
         let (allowed, action, why) = match need {
-            Need::See => (true, "", ""),
-            Need::Use => (access.usable, "credential.use", USE_DENIED),
+            Need::See => (true, AuditAction::CredentialUse, ""),
+            Need::Use => (access.usable, AuditAction::CredentialUse, USE_DENIED),
             Need::Manage => (
                 access.manage,
-                "credential.manage",
+                AuditAction::CredentialManage,
                 "only the credential's owner or an admin of its org may rename or remove it",
             ),
             Need::Transfer => (
                 access.manage && caller.is_admin(),
-                "credential.transfer",
+                AuditAction::CredentialTransfer,
                 "only an admin of the credential's org may move it to another owner",
             ),
             Need::ReplaceSecret => (
                 access.replace_secret,
-                "credential.replace_secret",
+                AuditAction::CredentialReplaceSecret,
                 "only the credential's owner may replace its secret material",
             ),
         };
         if !allowed {
-            let event = audit(caller, action, id, &row.owner_id, "denied");
+            let event = audit(caller, action, id, &row.owner_id, AuditOutcome::Denied);
             self.store.append_audit(&event).await?;
             return Err(CredentialError::Forbidden(why));
         }
@@ -257,12 +265,12 @@ impl Credentials {
     ) -> Result<CredentialView, CredentialError> {
         let event = audit(
             caller,
-            "credential.rename",
+            AuditAction::CredentialRename,
             &row.id,
             &row.owner_id,
-            "success",
+            AuditOutcome::Success,
         )
-        .with_detail(serde_json::json!({ "from": row.name, "to": name.as_str() }));
+        .detail(serde_json::json!({ "from": row.name, "to": name.as_str() }).to_string());
         if !self
             .store
             .rename_credential(&row.id, name.as_str(), &event)
@@ -284,10 +292,10 @@ impl Credentials {
     ) -> Result<CredentialView, CredentialError> {
         let event = audit(
             caller,
-            "credential.transfer",
+            AuditAction::CredentialTransfer,
             &row.id,
             &row.owner_id,
-            "success",
+            AuditOutcome::Success,
         );
         let moved = self
             .store
@@ -334,12 +342,12 @@ impl Credentials {
         };
         let event = audit(
             caller,
-            "credential.replace_secret",
+            AuditAction::CredentialReplaceSecret,
             &row.id,
             &row.owner_id,
-            "success",
+            AuditOutcome::Success,
         )
-        .with_detail(serde_json::json!({ "mtls": input.mtls.is_some() }));
+        .detail(serde_json::json!({ "mtls": input.mtls.is_some() }).to_string());
         let replaced = self
             .write_through(&row.id, self.store.replace_secret(&row.id, &update, &event))
             .await?;
@@ -357,12 +365,12 @@ impl Credentials {
     ) -> Result<(), CredentialError> {
         let event = audit(
             caller,
-            "credential.delete",
+            AuditAction::CredentialDelete,
             &row.id,
             &row.owner_id,
-            "success",
+            AuditOutcome::Success,
         )
-        .with_detail(serde_json::json!({ "name": row.name, "force": force }));
+        .detail(serde_json::json!({ "name": row.name, "force": force }).to_string());
         let outcome = self.store.delete_credential(&row.id, force, &event).await?;
         self.forget(&row.id);
         match outcome {
@@ -399,7 +407,13 @@ impl Credentials {
         }
         if !access.usable {
             // Refused uses are audited like answered ones.
-            let event = audit(caller, "credential.use", id, &row.owner_id, "denied");
+            let event = audit(
+                caller,
+                AuditAction::CredentialUse,
+                id,
+                &row.owner_id,
+                AuditOutcome::Denied,
+            );
             self.store.append_audit(&event).await?;
             return Err(CredentialError::Forbidden(USE_DENIED));
         }
@@ -507,33 +521,14 @@ const USE_DENIED: &str = "only the credential's owner may use it, unless it is s
 
 fn audit(
     caller: &Caller,
-    action: &str,
+    action: AuditAction,
     credential_id: &str,
     owner_id: &str,
-    outcome: &str,
+    outcome: AuditOutcome,
 ) -> NewAuditEvent {
-    NewAuditEvent {
-        at: None,
-        org_id: Some(caller.org_id.clone()),
-        actor_id: Some(caller.user_id.clone()),
-        actor_name: Some(caller.user_name.clone()),
-        action: action.to_owned(),
-        credential_id: Some(credential_id.to_owned()),
-        credential_owner_id: Some(owner_id.to_owned()),
-        outcome: outcome.to_owned(),
-        detail: None,
-    }
-}
-
-trait WithDetail {
-    fn with_detail(self, detail: serde_json::Value) -> Self;
-}
-
-impl WithDetail for NewAuditEvent {
-    fn with_detail(mut self, detail: serde_json::Value) -> Self {
-        self.detail = Some(detail.to_string());
-        self
-    }
+    NewAuditEvent::new(action, outcome)
+        .by(Some(&caller.user_id), &caller.user_name)
+        .on(&caller.org_id, credential_id, owner_id)
 }
 
 pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, CredentialError> {

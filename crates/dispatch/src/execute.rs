@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use keyway_credentials::{Credentials, Material, Resolved};
 use keyway_model::{Caller, ContentType, Header, ParseError, RequestDefinition, Status};
-use keyway_store::{now_ms, NewAuditEvent};
+use keyway_store::{now_ms, AuditAction, AuditOutcome, NewAuditEvent};
 use reqwest::header::CONTENT_LENGTH;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use secrecy::SecretString;
@@ -509,20 +509,20 @@ enum Stage {
 }
 
 impl Stage {
-    fn action(self) -> &'static str {
+    fn action(self) -> AuditAction {
         match self {
-            Stage::Started | Stage::Refused(_) => "credential.use",
-            _ => "credential.use.result",
+            Stage::Started | Stage::Refused(_) => AuditAction::CredentialUse,
+            _ => AuditAction::CredentialUseResult,
         }
     }
 
-    fn outcome(self) -> &'static str {
+    fn outcome(self) -> AuditOutcome {
         match self {
-            Stage::Started => "started",
-            Stage::Refused(_) => "refused",
-            Stage::Answered(_) => "success",
-            Stage::Failed(_) => "failure",
-            Stage::Abandoned => "abandoned",
+            Stage::Started => AuditOutcome::Started,
+            Stage::Refused(_) => AuditOutcome::Refused,
+            Stage::Answered(_) => AuditOutcome::Success,
+            Stage::Failed(_) => AuditOutcome::Failure,
+            Stage::Abandoned => AuditOutcome::Abandoned,
         }
     }
 }
@@ -544,17 +544,15 @@ impl UseTrail<'_> {
             },
             web_service_id: self.web_service_id,
         };
-        NewAuditEvent {
+        let row = &self.resolved.row;
+        let event = NewAuditEvent::new(stage.action(), stage.outcome())
+            .by(Some(&self.caller.user_id), &self.caller.user_name)
+            .on(&row.org_id, &row.id, &row.owner_id)
             // The time of the call, not of the batched write.
-            at: Some(now_ms()),
-            org_id: Some(self.resolved.row.org_id.clone()),
-            actor_id: Some(self.caller.user_id.clone()),
-            actor_name: Some(self.caller.user_name.clone()),
-            action: stage.action().into(),
-            credential_id: Some(self.resolved.row.id.clone()),
-            credential_owner_id: Some(self.resolved.row.owner_id.clone()),
-            outcome: stage.outcome().into(),
-            detail: serde_json::to_string(&detail).ok(),
+            .at(now_ms());
+        match serde_json::to_string(&detail) {
+            Ok(json) => event.detail(json),
+            Err(_) => event,
         }
     }
 

@@ -15,7 +15,9 @@ use keyway_credentials::{
 use keyway_dispatch::Net;
 use keyway_model::mtls::ValidatedMtls;
 use keyway_model::{AllowedHosts, Caller, CredentialName, Kind, Status};
-use keyway_store::{NewAuditEvent, OAuthStateRow, SecretRow, TokenWrite};
+use keyway_store::{
+    AuditAction, AuditOutcome, NewAuditEvent, OAuthStateRow, SecretRow, TokenWrite,
+};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -339,17 +341,10 @@ impl OAuth {
             self.keep_resources(&mut settings, &url, &granted.tokens)
                 .await;
         }
-        let event = NewAuditEvent {
-            at: None,
-            org_id: Some(org.clone()),
-            actor_id: None,
-            actor_name: Some("oauth-redirect".into()),
-            action: "credential.connect".into(),
-            credential_id: Some(row.credential_id.clone()),
-            credential_owner_id: Some(resolved.row.owner_id.clone()),
-            outcome: "success".into(),
-            detail: Some(serde_json::json!({ "provider": settings.provider }).to_string()),
-        };
+        let event = NewAuditEvent::new(AuditAction::CredentialConnect, AuditOutcome::Success)
+            .by(None, "oauth-redirect")
+            .on(&org, &row.credential_id, &resolved.row.owner_id)
+            .detail(serde_json::json!({ "provider": settings.provider }).to_string());
         self.write_tokens(
             &org,
             &row.credential_id,
@@ -455,28 +450,25 @@ impl OAuth {
         let outcome = self.revoke_at_provider(&settings, secret, &tokens).await;
         let (result, detail) = match &outcome {
             Ok(()) => (
-                "success",
+                AuditOutcome::Success,
                 serde_json::json!({ "provider": settings.provider }),
             ),
             Err(why) => (
-                "failure",
+                AuditOutcome::Failure,
                 serde_json::json!({ "provider": settings.provider, "error": why }),
             ),
         };
         if let Err(why) = &outcome {
             tracing::warn!(credential_id = %resolved.row.id, error = %why, "token revocation failed");
         }
-        let event = NewAuditEvent {
-            at: None,
-            org_id: Some(resolved.row.org_id.clone()),
-            actor_id: Some(caller.user_id.clone()),
-            actor_name: Some(caller.user_name.clone()),
-            action: "credential.revoke_tokens".into(),
-            credential_id: Some(resolved.row.id.clone()),
-            credential_owner_id: Some(resolved.row.owner_id.clone()),
-            outcome: result.into(),
-            detail: Some(detail.to_string()),
-        };
+        let event = NewAuditEvent::new(AuditAction::CredentialRevokeTokens, result)
+            .by(Some(&caller.user_id), &caller.user_name)
+            .on(
+                &resolved.row.org_id,
+                &resolved.row.id,
+                &resolved.row.owner_id,
+            )
+            .detail(detail.to_string());
         if let Err(e) = self.credentials.store().append_audit(&event).await {
             tracing::error!(error = %e, "the revocation could not be audited");
         }

@@ -9,7 +9,7 @@ use crate::OAuth;
 use keyway_credentials::Resolved;
 use keyway_dispatch::{TokenError, TokenFuture, TokenSource};
 use keyway_model::Status;
-use keyway_store::NewAuditEvent;
+use keyway_store::{AuditAction, AuditOutcome, NewAuditEvent};
 use secrecy::{ExposeSecret, SecretString};
 use std::time::{Duration, Instant};
 
@@ -271,19 +271,13 @@ impl OAuth {
         description: Option<String>,
     ) -> Result<SecretString, TokenError> {
         let id = &current.row.id;
-        let event = NewAuditEvent {
-            at: None,
-            org_id: Some(current.row.org_id.clone()),
-            actor_id: None,
-            actor_name: Some("oauth-refresh".into()),
-            action: "credential.reauthorization_required".into(),
-            credential_id: Some(id.clone()),
-            credential_owner_id: Some(current.row.owner_id.clone()),
-            outcome: "failure".into(),
-            detail: Some(
-                serde_json::json!({ "error": reason, "description": description }).to_string(),
-            ),
-        };
+        let event = NewAuditEvent::new(
+            AuditAction::CredentialReauthorizationRequired,
+            AuditOutcome::Failure,
+        )
+        .by(None, "oauth-refresh")
+        .on(&current.row.org_id, id, &current.row.owner_id)
+        .detail(serde_json::json!({ "error": reason, "description": description }).to_string());
         let marked = self
             .credentials
             .store()

@@ -2,6 +2,80 @@
 
 use crate::{on_pool, Store, StoreError};
 
+/// What an audit event records. The stored text is [`AuditAction::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuditAction {
+    #[default]
+    CredentialCreate,
+    CredentialRename,
+    CredentialReplaceSecret,
+    CredentialDelete,
+    /// A refused rename or removal.
+    CredentialManage,
+    CredentialTransfer,
+    CredentialConnect,
+    CredentialRevokeTokens,
+    CredentialReauthorizationRequired,
+    /// A call about to be signed with the credential (or refused before it was).
+    CredentialUse,
+    /// How a started call ended.
+    CredentialUseResult,
+    KeyRewrap,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::CredentialCreate => "credential.create",
+            AuditAction::CredentialRename => "credential.rename",
+            AuditAction::CredentialReplaceSecret => "credential.replace_secret",
+            AuditAction::CredentialDelete => "credential.delete",
+            AuditAction::CredentialManage => "credential.manage",
+            AuditAction::CredentialTransfer => "credential.transfer",
+            AuditAction::CredentialConnect => "credential.connect",
+            AuditAction::CredentialRevokeTokens => "credential.revoke_tokens",
+            AuditAction::CredentialReauthorizationRequired => "credential.reauthorization_required",
+            AuditAction::CredentialUse => "credential.use",
+            AuditAction::CredentialUseResult => "credential.use.result",
+            AuditAction::KeyRewrap => "key.rewrap",
+        }
+    }
+}
+
+/// How it went. The stored text is [`AuditOutcome::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuditOutcome {
+    #[default]
+    Success,
+    Failure,
+    /// The caller lacked the right.
+    Denied,
+    /// A call committed to the log before it leaves.
+    Started,
+    /// A call refused before anything was sent.
+    Refused,
+    /// A call whose caller went away midway.
+    Abandoned,
+    /// Nothing to do (no revocation endpoint, no token).
+    Skipped,
+}
+
+impl AuditOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Success => "success",
+            AuditOutcome::Failure => "failure",
+            AuditOutcome::Denied => "denied",
+            AuditOutcome::Started => "started",
+            AuditOutcome::Refused => "refused",
+            AuditOutcome::Abandoned => "abandoned",
+            AuditOutcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// An event to append; build it with [`NewAuditEvent::new`] and the `by`/`on`/`detail`
+/// methods.
 #[derive(Debug, Clone, Default)]
 pub struct NewAuditEvent {
     /// When it happened, Unix ms; `None`: when it is written.
@@ -9,12 +83,50 @@ pub struct NewAuditEvent {
     pub org_id: Option<String>,
     pub actor_id: Option<String>,
     pub actor_name: Option<String>,
-    pub action: String,
+    pub action: AuditAction,
     pub credential_id: Option<String>,
     pub credential_owner_id: Option<String>,
-    pub outcome: String,
+    pub outcome: AuditOutcome,
     /// JSON object with action-specific facts; never bodies or secrets.
     pub detail: Option<String>,
+}
+
+impl NewAuditEvent {
+    pub fn new(action: AuditAction, outcome: AuditOutcome) -> Self {
+        Self {
+            action,
+            outcome,
+            ..Self::default()
+        }
+    }
+
+    /// Done by a person (`id`) or by Keyway itself on someone's behalf (`id: None`, a name
+    /// such as `oauth-refresh`).
+    pub fn by(mut self, id: Option<&str>, name: &str) -> Self {
+        self.actor_id = id.map(str::to_owned);
+        self.actor_name = Some(name.to_owned());
+        self
+    }
+
+    /// About credential `id` of `org`, owned by `owner` (whose members see the event).
+    pub fn on(mut self, org: &str, id: &str, owner: &str) -> Self {
+        self.org_id = Some(org.to_owned());
+        self.credential_id = Some(id.to_owned());
+        self.credential_owner_id = Some(owner.to_owned());
+        self
+    }
+
+    /// Action-specific facts, as a JSON object's text.
+    pub fn detail(mut self, json: String) -> Self {
+        self.detail = Some(json);
+        self
+    }
+
+    /// When it happened, if not when it is written.
+    pub fn at(mut self, ms: i64) -> Self {
+        self.at = Some(ms);
+        self
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -58,10 +170,10 @@ macro_rules! batch_insert {
                 .push_bind(&event.org_id)
                 .push_bind(&event.actor_id)
                 .push_bind(&event.actor_name)
-                .push_bind(&event.action)
+                .push_bind(event.action.as_str())
                 .push_bind(&event.credential_id)
                 .push_bind(&event.credential_owner_id)
-                .push_bind(&event.outcome)
+                .push_bind(event.outcome.as_str())
                 .push_bind(&event.detail);
         });
         insert
@@ -79,10 +191,10 @@ macro_rules! insert_audit {
         .bind(&$event.org_id)
         .bind(&$event.actor_id)
         .bind(&$event.actor_name)
-        .bind(&$event.action)
+        .bind($event.action.as_str())
         .bind(&$event.credential_id)
         .bind(&$event.credential_owner_id)
-        .bind(&$event.outcome)
+        .bind($event.outcome.as_str())
         .bind(&$event.detail)
         .execute($exec)
         .await

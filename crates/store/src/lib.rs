@@ -16,7 +16,7 @@ mod oauth;
 mod tenancy;
 mod web_services;
 
-pub use audit::{AuditQuery, AuditRow, NewAuditEvent};
+pub use audit::{AuditAction, AuditOutcome, AuditQuery, AuditRow, NewAuditEvent};
 pub use credentials::{
     CredentialRow, DeleteOutcome, NewCredential, SecretRow, SecretUpdate, WebServiceRef,
 };

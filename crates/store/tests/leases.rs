@@ -5,7 +5,10 @@
 
 mod common;
 
-use keyway_store::{AuditQuery, NewAuditEvent, NewCredential, SecretRow, Store, TokenWrite};
+use keyway_store::{
+    AuditAction, AuditOutcome, AuditQuery, NewAuditEvent, NewCredential, SecretRow, Store,
+    TokenWrite,
+};
 
 /// A migrated store with one org, one user and one OAuth credential; the temp dir (SQLite)
 /// lives as long as the store is used.
@@ -38,7 +41,7 @@ async fn seeded(postgres: bool) -> (Store, String, String, Option<tempfile::Temp
                 token_expires_at: Some(1),
             },
             &[sealed("first")],
-            &event(&org.id, &id, "credential.create"),
+            &event(&org.id, &id, AuditAction::CredentialCreate),
         )
         .await
         .unwrap();
@@ -54,14 +57,8 @@ fn sealed(marker: &str) -> SecretRow {
     }
 }
 
-fn event(org: &str, credential: &str, action: &str) -> NewAuditEvent {
-    NewAuditEvent {
-        org_id: Some(org.into()),
-        action: action.into(),
-        credential_id: Some(credential.into()),
-        outcome: "success".into(),
-        ..NewAuditEvent::default()
-    }
+fn event(org: &str, credential: &str, action: AuditAction) -> NewAuditEvent {
+    NewAuditEvent::new(action, AuditOutcome::Success).on(org, credential, "owner")
 }
 
 async fn tokens_marker(store: &Store, id: &str) -> (i64, String, Vec<u8>) {
@@ -143,7 +140,7 @@ async fn generation_compare_and_swap(postgres: bool) {
     assert_eq!(tokens_marker(&store, &id).await.2, b"refreshed");
 
     // A reconnection writes whatever the generation, and moves it on.
-    let reconnect = event(&org, &id, "credential.connect");
+    let reconnect = event(&org, &id, AuditAction::CredentialConnect);
     assert!(store
         .store_tokens(&id, None, &write("reconnected"), Some(&reconnect))
         .await
@@ -155,7 +152,7 @@ async fn generation_compare_and_swap(postgres: bool) {
     );
 
     // invalid_grant from a refresh that read an older generation does not mark it.
-    let marked = event(&org, &id, "credential.reauthorization_required");
+    let marked = event(&org, &id, AuditAction::CredentialReauthorizationRequired);
     assert!(!store
         .set_credential_status(&id, start + 1, "reauthorization_required", &marked)
         .await
