@@ -1,0 +1,184 @@
+//! Sending a prepared call and reading the answer within the limits, and naming why a call
+//! got no answer in the contract's terms.
+
+use super::*;
+
+impl Dispatcher {
+    pub(super) async fn send(
+        &self,
+        client: CallClient,
+        call: Prepared,
+    ) -> Result<Answer, DispatchError> {
+        let timeout = call.timeout;
+        let limit = self.config.max_response_bytes;
+        let uri: hyper::Uri = call
+            .url
+            .as_str()
+            .parse()
+            .map_err(|_| invalid("url", "is not a valid request target"))?;
+        let body = Full::new(call.body.map(Bytes::from).unwrap_or_default());
+        let mut request = hyper::Request::new(body);
+        *request.method_mut() = call.method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = call.headers;
+        let exchange = async move {
+            let response = client.request(request).await.map_err(classify_call)?;
+            let declared = response
+                .headers()
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|n| n > limit as u64) {
+                return Err(DispatchError::TooLarge(limit));
+            }
+            let status = response.status().as_u16();
+            let headers = response
+                .headers()
+                .iter()
+                .map(|(k, v)| Header::new(k.as_str(), String::from_utf8_lossy(v.as_bytes())))
+                .collect();
+            let is_json = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(ContentType::from_mime)
+                == Some(ContentType::Json);
+            let mut incoming = response.into_body();
+            let mut body = Vec::new();
+            while let Some(frame) = incoming.frame().await {
+                let frame = frame.map_err(|e| classify_io(&e).unwrap_or_else(cut_off))?;
+                if let Ok(chunk) = frame.into_data() {
+                    if body.len() + chunk.len() > limit {
+                        return Err(DispatchError::TooLarge(limit));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+            }
+            Ok(Answer {
+                status,
+                headers,
+                body,
+                is_json,
+                attempts: 1,
+            })
+        };
+        // One deadline for connecting, sending and reading the whole answer.
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or(Err(DispatchError::Timeout(0)))
+            .map_err(|e| match e {
+                DispatchError::Timeout(_) => DispatchError::Timeout(millis(timeout)),
+                other => other,
+            })
+    }
+}
+
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) headers: Vec<Header>,
+    pub(super) body: Vec<u8>,
+    pub(super) is_json: bool,
+    pub(super) attempts: u32,
+}
+
+impl Answer {
+    pub(super) fn finish(self, started: Instant) -> CallResult {
+        let (body, body_base64) = match String::from_utf8(self.body) {
+            Ok(text) => (Some(text), None),
+            Err(e) => (
+                None,
+                Some(base64::engine::general_purpose::STANDARD.encode(e.as_bytes())),
+            ),
+        };
+        let json = match (&body, self.is_json) {
+            (Some(text), true) => serde_json::from_str(text).ok(),
+            _ => None,
+        };
+        CallResult {
+            status: self.status,
+            headers: self.headers,
+            body,
+            body_base64,
+            json,
+            duration_ms: millis(started.elapsed()),
+            attempts: self.attempts,
+        }
+    }
+}
+
+pub(super) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A failed call through hyper, in the contract's terms (same causes as [`classify`]).
+fn classify_call(err: hyper_util::client::legacy::Error) -> DispatchError {
+    classify_vet(&err)
+        .or_else(|| classify_io(&err))
+        .unwrap_or_else(unanswered)
+}
+
+fn unanswered() -> DispatchError {
+    DispatchError::Unreachable("the connection failed or the response was not valid HTTP".into())
+}
+
+fn classify_vet(err: &(dyn std::error::Error + 'static)) -> Option<DispatchError> {
+    find::<VetError>(err).map(DispatchError::from)
+}
+
+fn classify_io(err: &(dyn std::error::Error + 'static)) -> Option<DispatchError> {
+    if let Some(tls) = find::<rustls::Error>(err) {
+        return Some(DispatchError::Unreachable(format!(
+            "TLS handshake failed: {tls}"
+        )));
+    }
+    let io = find::<std::io::Error>(err)?;
+    Some(DispatchError::Unreachable(match io.kind() {
+        std::io::ErrorKind::ConnectionRefused => "the connection was refused".into(),
+        std::io::ErrorKind::ConnectionReset => "the connection was reset".into(),
+        std::io::ErrorKind::TimedOut => return Some(DispatchError::Timeout(0)),
+        kind => format!("the connection failed ({kind})"),
+    }))
+}
+
+fn cut_off() -> DispatchError {
+    DispatchError::Unreachable("the response was cut off or malformed".into())
+}
+
+/// Turns reqwest's error (the OAuth client's token calls) into the contract's, from what is in
+/// its cause chain. reqwest's own text is never used: it contains the URL, which may carry an
+/// API key.
+pub(crate) fn classify(err: reqwest::Error) -> DispatchError {
+    if err.is_timeout() {
+        return DispatchError::Timeout(0);
+    }
+    if let Some(known) = classify_vet(&err).or_else(|| classify_io(&err)) {
+        return known;
+    }
+    if err.is_body() || err.is_decode() {
+        return cut_off();
+    }
+    unanswered()
+}
+
+/// The first `T` in `err`'s cause chain, also looking inside `io::Error`s (whose `source`
+/// skips the error they wrap).
+fn find<'e, T: std::error::Error + 'static>(
+    err: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e T> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
+        }
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            if let Some(found) = find::<T>(inner) {
+                return Some(found);
+            }
+        }
+        current = e.source();
+    }
+    None
+}

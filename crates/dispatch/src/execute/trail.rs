@@ -1,0 +1,132 @@
+//! The audit trail of one use of a credential.
+
+use super::*;
+
+/// The audit trail of one use: `credential.use` (committed before the call leaves, or
+/// `refused`), then `credential.use.result` with the outcome. If the caller goes away
+/// mid-call, the result is written as `abandoned` when the call is dropped.
+pub(super) struct UseTrail<'a> {
+    pub(super) audit: &'a AuditSink,
+    pub(super) caller: &'a Caller,
+    pub(super) resolved: &'a Resolved,
+    pub(super) host: &'a str,
+    pub(super) web_service_id: Option<&'a str>,
+    /// Ties the use to its result.
+    pub(super) call_id: String,
+    pub(super) started: Instant,
+    pub(super) finished: bool,
+}
+
+/// The audit detail of a credential use; never bodies or secrets.
+#[derive(Serialize)]
+struct UseDetail<'a> {
+    call_id: &'a str,
+    host: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    web_service_id: Option<&'a str>,
+}
+
+/// A call ID unique across replicas without asking the OS for randomness on every call: a
+/// random prefix per process and a counter.
+pub(super) fn call_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
+    format!("{prefix}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Where a use stands; decides the event's action, outcome and detail.
+#[derive(Clone, Copy)]
+pub(super) enum Stage {
+    /// About to be sent: committed before it leaves.
+    Started,
+    /// Refused before anything was sent, with the error code.
+    Refused(&'static str),
+    /// The upstream answered with this status.
+    Answered(u16),
+    /// No answer, with the error code.
+    Failed(&'static str),
+    /// Dropped midway (the caller's future went away).
+    Abandoned,
+}
+
+impl Stage {
+    fn action(self) -> AuditAction {
+        match self {
+            Stage::Started | Stage::Refused(_) => AuditAction::CredentialUse,
+            _ => AuditAction::CredentialUseResult,
+        }
+    }
+
+    fn outcome(self) -> AuditOutcome {
+        match self {
+            Stage::Started => AuditOutcome::Started,
+            Stage::Refused(_) => AuditOutcome::Refused,
+            Stage::Answered(_) => AuditOutcome::Success,
+            Stage::Failed(_) => AuditOutcome::Failure,
+            Stage::Abandoned => AuditOutcome::Abandoned,
+        }
+    }
+}
+
+impl UseTrail<'_> {
+    pub(super) fn event(&self, stage: Stage) -> NewAuditEvent {
+        let detail = UseDetail {
+            call_id: &self.call_id,
+            host: self.host,
+            duration_ms: (!matches!(stage, Stage::Started)).then(|| millis(self.started.elapsed())),
+            status: match stage {
+                Stage::Answered(status) => Some(status),
+                _ => None,
+            },
+            error: match stage {
+                Stage::Refused(code) | Stage::Failed(code) => Some(code),
+                Stage::Abandoned => Some("caller_gone"),
+                _ => None,
+            },
+            web_service_id: self.web_service_id,
+        };
+        let row = &self.resolved.row;
+        let event = NewAuditEvent::new(stage.action(), stage.outcome())
+            .by(Some(&self.caller.user_id), &self.caller.user_name)
+            .on(&row.org_id, &row.id, &row.owner_id)
+            // The time of the call, not of the batched write.
+            .at(now_ms());
+        match serde_json::to_string(&detail) {
+            Ok(json) => event.detail(json),
+            Err(_) => event,
+        }
+    }
+
+    pub(super) async fn refused(&mut self, err: &DispatchError) {
+        self.finished = true;
+        self.audit
+            .record(self.event(Stage::Refused(err.code())))
+            .await;
+    }
+
+    pub(super) async fn finish(&mut self, result: &Result<Answer, DispatchError>) {
+        self.finished = true;
+        let stage = match result {
+            Ok(answer) => Stage::Answered(answer.status),
+            Err(err) => Stage::Failed(err.code()),
+        };
+        self.audit.record(self.event(stage)).await;
+    }
+}
+
+impl Drop for UseTrail<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.audit.record_now(self.event(Stage::Abandoned));
+        }
+    }
+}
