@@ -1,0 +1,245 @@
+//! Connecting an account: a fresh authorization URL with PKCE and a stored state, and the
+//! redirect that exchanges the code and stores the tokens.
+
+use super::*;
+
+/// What the redirect page says after a successful connection.
+#[derive(Debug)]
+pub struct Connected {
+    pub credential_name: String,
+    pub provider: String,
+}
+
+/// Why a redirect was refused; the page says so and nothing changes.
+#[derive(Debug, thiserror::Error)]
+pub enum RedirectError {
+    #[error("the request has no state parameter: start the connection again from Keyway")]
+    MissingState,
+    #[error("this authorization request is unknown or was already used: start the connection again from Keyway")]
+    UnknownState,
+    #[error("this authorization request expired: start the connection again from Keyway")]
+    Expired,
+    #[error("the provider refused the authorization ({error}){}", .description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Provider {
+        error: String,
+        description: Option<String>,
+    },
+    #[error(
+        "the response came from an unexpected issuer; it was refused (possible mix-up attack)"
+    )]
+    IssuerMismatch,
+    #[error("the provider sent no authorization code")]
+    MissingCode,
+    #[error("the credential this request belongs to no longer exists")]
+    CredentialGone,
+    #[error("exchanging the authorization code failed: {0}")]
+    Exchange(String),
+    #[error("the connection could not be stored; try again")]
+    Internal,
+}
+
+/// The redirect's query parameters.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct RedirectParams {
+    pub state: Option<String>,
+    pub code: Option<String>,
+    pub iss: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+impl OAuth {
+    /// `POST /v1/credentials/{id}/authorize`: a fresh authorization URL (the owner connects
+    /// again).
+    pub async fn reconnect_url(&self, caller: &Caller, id: &str) -> Result<String, OAuthError> {
+        let row = self
+            .credentials
+            .require(caller, id, Need::ReplaceSecret)
+            .await?;
+        if Kind::parse(&row.kind) != Some(Kind::Oauth2) {
+            return Err(OAuthError::NotAuthorizationCode);
+        }
+        self.start(caller, id).await
+    }
+
+    pub(super) async fn start(&self, caller: &Caller, id: &str) -> Result<String, OAuthError> {
+        let resolved = self.credentials.resolve_unchecked(id).await?;
+        let (settings, secret) = settings_of(&resolved.material)?;
+        if settings.grant_type != GrantType::AuthorizationCode {
+            return Err(OAuthError::NotAuthorizationCode);
+        }
+        let oauth =
+            client::build(&settings, secret, &self.redirect_uri()).map_err(OAuthError::Internal)?;
+        let mut raw = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let state = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
+        let digest = digest(&state);
+        let sealed = self.credentials.seal(
+            &resolved.row.org_id,
+            id,
+            &format!("pkce:{digest}"),
+            verifier.secret().as_bytes(),
+        )?;
+        let now = client::now_ms();
+        self.credentials
+            .store()
+            .insert_oauth_state(&OAuthStateRow {
+                state_digest: digest,
+                credential_id: id.to_owned(),
+                issuer: settings.issuer.clone(),
+                verifier_key_id: sealed.key_id,
+                verifier_wrapped: sealed.wrapped_key,
+                verifier_ciphertext: sealed.ciphertext,
+                created_at: now,
+                expires_at: now + millis(self.config.state_ttl),
+            })
+            .await
+            .map_err(|e| OAuthError::Credential(e.into()))?;
+        let url = client::authorize_url(&oauth, &settings, state, challenge)
+            .map_err(OAuthError::Internal)?;
+        tracing::info!(credential_id = %id, actor = %caller.user_id, "authorization started");
+        Ok(url.to_string())
+    }
+
+    /// `GET /oauth-client-service/redirect`: checks the state (known, unused, unexpired),
+    /// the issuer, then exchanges the code and stores the tokens.
+    #[tracing::instrument(skip_all)]
+    pub async fn complete(&self, params: RedirectParams) -> Result<Connected, RedirectError> {
+        let state = params.state.ok_or(RedirectError::MissingState)?;
+        let row = self
+            .credentials
+            .store()
+            .take_oauth_state(&digest(&state))
+            .await
+            .map_err(|e| internal("taking the state", &e))?
+            .ok_or(RedirectError::UnknownState)?;
+        if row.expires_at < client::now_ms() {
+            return Err(RedirectError::Expired);
+        }
+        if let Some(error) = params.error {
+            return Err(RedirectError::Provider {
+                error: clip(&error),
+                description: params.error_description.as_deref().map(clip),
+            });
+        }
+        if let Some(iss) = &params.iss {
+            if iss.trim_end_matches('/') != row.issuer.trim_end_matches('/') {
+                return Err(RedirectError::IssuerMismatch);
+            }
+        }
+        let code = params.code.ok_or(RedirectError::MissingCode)?;
+        let resolved = match self.credentials.resolve_unchecked(&row.credential_id).await {
+            Ok(r) => r,
+            Err(keyway_credentials::CredentialError::NotFound) => {
+                return Err(RedirectError::CredentialGone)
+            }
+            Err(e) => return Err(internal("opening the credential", &e)),
+        };
+        let org = resolved.row.org_id.clone();
+        let verifier = self
+            .credentials
+            .open(
+                &org,
+                &row.credential_id,
+                SecretRow {
+                    field: format!("pkce:{}", row.state_digest),
+                    key_id: row.verifier_key_id,
+                    wrapped_key: row.verifier_wrapped,
+                    ciphertext: row.verifier_ciphertext,
+                },
+            )
+            .map_err(|e| internal("opening the PKCE verifier", &e))?;
+        let verifier = String::from_utf8(verifier.expose_secret().to_vec())
+            .map_err(|_| RedirectError::Internal)?;
+        let (settings, secret) =
+            settings_of(&resolved.material).map_err(|_| RedirectError::Internal)?;
+        let oauth = client::build(&settings, secret, &self.redirect_uri())
+            .map_err(|_| RedirectError::Internal)?;
+        let response = client::exchange_code(&oauth, &settings, &self.http, code, verifier)
+            .await
+            .map_err(|e| RedirectError::Exchange(e.to_string()))?;
+        let granted = Granted::from_response(&response, None, &settings.keep);
+        let mut settings = settings;
+        settings.extras.extend(granted.extras.clone());
+        if let Some(url) = settings.resources_url.clone() {
+            self.keep_resources(&mut settings, &url, &granted.tokens)
+                .await;
+        }
+        let event = NewAuditEvent::new(AuditAction::CredentialConnect, AuditOutcome::Success)
+            .by(None, "oauth-redirect")
+            .on(&org, &row.credential_id, &resolved.row.owner_id)
+            .detail(serde_json::json!({ "provider": settings.provider }).to_string());
+        self.write_tokens(
+            &org,
+            &row.credential_id,
+            None,
+            &granted,
+            &settings,
+            Some(&event),
+        )
+        .await
+        .map_err(|e| internal("storing the tokens", &e))?;
+        // A custom provider is named by its authorization server's host.
+        let host = settings
+            .authorize_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .and_then(|u| u.host_str().map(str::to_owned));
+        let provider = match (settings.provider.as_str(), host) {
+            ("custom", Some(host)) => host,
+            (name, _) => self
+                .catalog
+                .get(name)
+                .map_or_else(|| name.to_owned(), |p| p.display_name.clone()),
+        };
+        Ok(Connected {
+            credential_name: resolved.row.name.clone(),
+            provider,
+        })
+    }
+
+    /// Atlassian: the cloud ID API calls need, from `accessible-resources`. Best effort.
+    async fn keep_resources(&self, settings: &mut OAuthSettings, url: &str, tokens: &StoredTokens) {
+        let request = oauth2::HttpRequest::new(Vec::new());
+        let mut request = request;
+        *request.method_mut() = http_method_get();
+        if let Ok(uri) = url.parse() {
+            *request.uri_mut() = uri;
+        }
+        if let Ok(value) = format!("Bearer {}", tokens.access_token).parse() {
+            request.headers_mut().insert("authorization", value);
+        }
+        if let Ok(value) = "application/json".parse() {
+            request.headers_mut().insert("accept", value);
+        }
+        let Ok(response) = self.http.send(request).await else {
+            tracing::warn!("accessible resources could not be fetched");
+            return;
+        };
+        let first = serde_json::from_slice::<serde_json::Value>(response.body())
+            .ok()
+            .and_then(|v| v.as_array().and_then(|a| a.first().cloned()));
+        if let Some(site) = first {
+            if let Some(id) = site.get("id") {
+                settings.extras.insert("cloud_id".into(), id.clone());
+            }
+            if let Some(url) = site.get("url") {
+                settings.extras.insert("site_url".into(), url.clone());
+            }
+        }
+    }
+}
+
+fn digest(state: &str) -> String {
+    hex::encode(Sha256::digest(state.as_bytes()))
+}
+
+fn clip(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
+fn internal(what: &str, err: &dyn std::fmt::Display) -> RedirectError {
+    tracing::error!(error = %err, "{what} failed during the OAuth redirect");
+    RedirectError::Internal
+}
