@@ -1,0 +1,129 @@
+//! Changing a credential: rename, transfer, replace the secret, remove; each audited in the
+//! same transaction as the change.
+
+use super::*;
+
+impl Credentials {
+    pub async fn rename(
+        &self,
+        caller: &Caller,
+        row: &CredentialRow,
+        name: CredentialName,
+    ) -> Result<CredentialView, CredentialError> {
+        let event = audit(
+            caller,
+            AuditAction::CredentialRename,
+            &row.id,
+            &row.owner_id,
+            AuditOutcome::Success,
+        )
+        .detail(serde_json::json!({ "from": row.name, "to": name.as_str() }).to_string());
+        if !self
+            .store
+            .rename_credential(&row.id, name.as_str(), &event)
+            .await?
+        {
+            return Err(CredentialError::NotFound);
+        }
+        self.forget(&row.id);
+        self.view(&row.id, true).await
+    }
+
+    /// Moves a credential to another active user of its org (when its owner leaves). Web
+    /// services bound to it keep working; from now on the new owner's rights apply.
+    pub async fn transfer(
+        &self,
+        caller: &Caller,
+        row: &CredentialRow,
+        new_owner: &str,
+    ) -> Result<CredentialView, CredentialError> {
+        let event = audit(
+            caller,
+            AuditAction::CredentialTransfer,
+            &row.id,
+            &row.owner_id,
+            AuditOutcome::Success,
+        );
+        let moved = self
+            .store
+            .transfer_credential(&row.id, &row.org_id, new_owner, &event)
+            .await
+            .map_err(|err| match err {
+                StoreError::Missing(_) => keyway_model::ParseError::new(
+                    "owner",
+                    "no active user of this name is in the credential's org",
+                )
+                .into(),
+                StoreError::Conflict(_) => CredentialError::NewOwnerHasName,
+                other => other.into(),
+            })?;
+        self.forget(&row.id);
+        if !moved {
+            return Err(CredentialError::NotFound);
+        }
+        self.view(&row.id, true).await
+    }
+
+    /// Replaces the secret material in place: same ID, so workflows keep working.
+    pub async fn replace_secret(
+        &self,
+        caller: &Caller,
+        row: &CredentialRow,
+        input: SecretInput,
+    ) -> Result<CredentialView, CredentialError> {
+        let kind = input.material.kind();
+        if kind.as_str() != row.kind {
+            return Err(keyway_model::ParseError::new(
+                "kind",
+                format!(
+                    "this credential is of kind {}; give that kind's secret fields (create a new credential to change the kind)",
+                    row.kind
+                ),
+            )
+            .into());
+        }
+        let update = SecretUpdate {
+            settings: to_json(&input.material.settings())?,
+            mtls: input.stored_mtls().map(|m| to_json(&m)).transpose()?,
+            secrets: input.seal(&self.keyring, &row.org_id, &row.id)?,
+        };
+        let event = audit(
+            caller,
+            AuditAction::CredentialReplaceSecret,
+            &row.id,
+            &row.owner_id,
+            AuditOutcome::Success,
+        )
+        .detail(serde_json::json!({ "mtls": input.mtls.is_some() }).to_string());
+        let replaced = self
+            .write_through(&row.id, self.store.replace_secret(&row.id, &update, &event))
+            .await?;
+        if !replaced {
+            return Err(CredentialError::NotFound);
+        }
+        self.view(&row.id, true).await
+    }
+
+    pub async fn delete(
+        &self,
+        caller: &Caller,
+        row: &CredentialRow,
+        force: bool,
+    ) -> Result<(), CredentialError> {
+        let event = audit(
+            caller,
+            AuditAction::CredentialDelete,
+            &row.id,
+            &row.owner_id,
+            AuditOutcome::Success,
+        )
+        .detail(serde_json::json!({ "name": row.name, "force": force }).to_string());
+        let outcome = self.store.delete_credential(&row.id, force, &event).await?;
+        self.forget(&row.id);
+        match outcome {
+            DeleteOutcome::Deleted => Ok(()),
+            DeleteOutcome::InUse(users) => Err(CredentialError::InUse(users)),
+            DeleteOutcome::Missing => Err(CredentialError::NotFound),
+        }
+    }
+}
