@@ -225,6 +225,15 @@ async fn two_replicas_refresh_once_and_survive_a_killed_lease_holder() {
         assert!(Instant::now() < deadline, "replica A never took the lease");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Kill A only once its refresh request is at the server, held by the delay (the storm's
+    // refresh was the first).
+    while server.refresh_requests().await < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "replica A's refresh never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut a = a;
     a.sigkill();
     assert!(
@@ -339,10 +348,19 @@ async fn a_reconnect_while_a_refresh_fails_is_not_overwritten() {
     pair.server.post("/_test/revoke-all", json!({})).await;
     pair.expire_token().await;
     pair.server
-        .post("/_test/token-delay", json!({"ms": 2500}))
+        .post("/_test/token-delay", json!({"ms": 8000}))
         .await;
+    pair.server.post("/_test/reset-stats", json!({})).await;
     let a_call = pair.spawn_call(&pair.a.base, &request);
     pair.wait_for_lease().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pair.server.refresh_requests().await < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "replica A's refresh never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     pair.server
         .post("/_test/token-delay", json!({"ms": 0}))
         .await;
@@ -364,6 +382,11 @@ async fn a_reconnect_while_a_refresh_fails_is_not_overwritten() {
     assert_eq!(
         pair.client.get(&landing).send().await.unwrap().status(),
         200
+    );
+    let stats = pair.server.stats().await;
+    assert!(
+        stats["token_errors"]["refresh_token"].is_null(),
+        "the reconnect landed while A's refresh was still held: {stats}"
     );
     let reconnected = pair
         .db
