@@ -2,12 +2,14 @@
 //! `invalid_request` naming the field, without echoing submitted values (they may be secrets).
 
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
-use actix_web::{web, HttpRequest};
+use actix_web::{dev, web, FromRequest, HttpRequest};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
+use std::future::{ready, Ready};
 use zeroize::Zeroizing;
 
 use crate::error::ApiError;
+use crate::AppState;
 
 /// The first allocation for a body; it grows as the body arrives.
 const INITIAL: usize = 16 * 1024;
@@ -45,10 +47,43 @@ fn check_json_media_type(req: &HttpRequest, declared: Option<usize>) -> Result<(
     }
 }
 
+/// A request's JSON body, read and parsed only when the handler asks ([`JsonBody::read`]), so
+/// rights are checked before a byte of it is read.
+pub struct JsonBody {
+    req: HttpRequest,
+    payload: dev::Payload,
+}
+
+impl FromRequest for JsonBody {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut dev::Payload) -> Self::Future {
+        ready(Ok(JsonBody {
+            req: req.clone(),
+            payload: payload.take(),
+        }))
+    }
+}
+
+impl JsonBody {
+    /// Reads at most the configured body limit and parses it as `T`.
+    pub async fn read<T: DeserializeOwned>(self) -> Result<T, ApiError> {
+        let limit = self
+            .req
+            .app_data::<web::Data<AppState>>()
+            .map_or(DEFAULT_LIMIT, |state| state.body_limit);
+        read_json(&self.req, self.payload, limit).await
+    }
+}
+
+/// The limit when no application state is configured (it always is when serving).
+const DEFAULT_LIMIT: usize = 256 * 1024;
+
 /// Reads at most `limit` bytes and parses them as `T`.
-pub async fn read_json<T: DeserializeOwned>(
+async fn read_json<T: DeserializeOwned>(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    mut payload: dev::Payload,
     limit: usize,
 ) -> Result<T, ApiError> {
     let declared = req

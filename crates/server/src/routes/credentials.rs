@@ -12,7 +12,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 use crate::auth::Authenticated;
-use crate::body::read_json;
+use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -42,12 +42,11 @@ struct DeleteParams {
 }
 
 pub async fn create(
-    req: HttpRequest,
-    payload: web::Payload,
+    body: JsonBody,
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let mut body: CredentialBody = read_json(&req, payload, state.body_limit).await?;
+    let mut body: CredentialBody = body.read().await?;
     let name = CredentialName::parse(&required(body.name.take(), "name")?)?;
     let kind = parse_kind(&required(body.kind.take(), "kind")?)?;
     if kind == Kind::Oauth2 {
@@ -140,9 +139,8 @@ pub async fn get(
 }
 
 pub async fn rename(
-    req: HttpRequest,
     id: web::Path<String>,
-    payload: web::Payload,
+    body: JsonBody,
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
@@ -150,16 +148,15 @@ pub async fn rename(
         .credentials
         .require(&caller, &id, Need::Manage)
         .await?;
-    let body: RenameBody = read_json(&req, payload, state.body_limit).await?;
+    let body: RenameBody = body.read().await?;
     let name = CredentialName::parse(&body.name)?;
     Ok(HttpResponse::Ok().json(state.credentials.rename(&caller, &row, name).await?))
 }
 
 /// `POST /v1/credentials/{id}/transfer`: an admin moves a credential to another user of the org.
 pub async fn transfer(
-    req: HttpRequest,
     id: web::Path<String>,
-    payload: web::Payload,
+    body: JsonBody,
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
@@ -167,7 +164,7 @@ pub async fn transfer(
         .credentials
         .require(&caller, &id, Need::Transfer)
         .await?;
-    let body: TransferBody = read_json(&req, payload, state.body_limit).await?;
+    let body: TransferBody = body.read().await?;
     let view = state
         .credentials
         .transfer(&caller, &row, &body.owner)
@@ -176,9 +173,8 @@ pub async fn transfer(
 }
 
 pub async fn replace_secret(
-    req: HttpRequest,
     id: web::Path<String>,
-    payload: web::Payload,
+    body: JsonBody,
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
@@ -186,7 +182,7 @@ pub async fn replace_secret(
         .credentials
         .require(&caller, &id, Need::ReplaceSecret)
         .await?;
-    let mut body: CredentialBody = read_json(&req, payload, state.body_limit).await?;
+    let mut body: CredentialBody = body.read().await?;
     for (present, field) in [
         (body.name.is_some(), "name"),
         (body.shared.is_some(), "shared"),

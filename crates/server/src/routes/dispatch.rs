@@ -1,7 +1,7 @@
 //! `POST /v1/dispatch` (run an unsaved definition: the "test" button) and
 //! `POST /v1/curl/import`.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use keyway_curl::ImportOptions;
 use keyway_dispatch::Context;
 use keyway_model::{Caller, RequestDefinition, RequestInput};
@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 use crate::auth::Authenticated;
-use crate::body::read_json;
+use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -42,12 +42,11 @@ struct ImportBody {
 }
 
 pub async fn dispatch(
-    req: HttpRequest,
-    payload: web::Payload,
+    body: JsonBody,
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let body: DispatchBody = read_json(&req, payload, state.body_limit).await?;
+    let body: DispatchBody = body.read().await?;
     let definition = RequestDefinition::parse(body.request)?;
     run_definition(
         &state,
@@ -77,12 +76,10 @@ pub async fn run_definition(
 }
 
 pub async fn curl_import(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
+    body: JsonBody,
     Authenticated(_caller): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let body: ImportBody = read_json(&req, payload, state.body_limit).await?;
+    let body: ImportBody = body.read().await?;
     let options = ImportOptions {
         drop_unsupported: body.drop_unsupported,
     };

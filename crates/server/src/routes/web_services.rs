@@ -1,22 +1,21 @@
 //! `/v1/web-services`: saved request definitions (from a definition or a curl command), and
 //! running them by ID with a context of piped values.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use keyway_dispatch::WebServiceInput;
 
 use super::dispatch::{run_definition, RunBody};
 use crate::auth::Authenticated;
-use crate::body::read_json;
+use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::AppState;
 
 pub async fn create(
-    req: HttpRequest,
-    payload: web::Payload,
+    body: JsonBody,
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let input: WebServiceInput = read_json(&req, payload, state.body_limit).await?;
+    let input: WebServiceInput = body.read().await?;
     let view = state.web_services.create(&caller, input).await?;
     Ok(super::created(
         format!("/v1/web-services/{}", view.id),
@@ -41,15 +40,14 @@ pub async fn get(
 }
 
 pub async fn replace(
-    req: HttpRequest,
     id: web::Path<String>,
-    payload: web::Payload,
+    body: JsonBody,
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     // Rights first, so a caller learns nothing about a web service from validation errors.
     state.web_services.get(&caller, &id).await?;
-    let input: WebServiceInput = read_json(&req, payload, state.body_limit).await?;
+    let input: WebServiceInput = body.read().await?;
     Ok(HttpResponse::Ok().json(state.web_services.replace(&caller, &id, input).await?))
 }
 
@@ -63,14 +61,13 @@ pub async fn delete(
 }
 
 pub async fn run(
-    req: HttpRequest,
     id: web::Path<String>,
-    payload: web::Payload,
+    body: JsonBody,
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let definition = state.web_services.definition(&caller, &id).await?;
-    let body: RunBody = read_json(&req, payload, state.body_limit).await?;
+    let body: RunBody = body.read().await?;
     run_definition(
         &state,
         &caller,
