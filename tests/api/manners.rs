@@ -112,3 +112,51 @@ async fn answers_say_what_a_client_should_do() {
         "the refused bodies stored nothing"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rights_are_checked_before_the_body_is_read() {
+    let app = spawn_app(Db::Sqlite).await;
+    let alice = app.user("acme", "alice", false).await;
+    let bob = app.user("acme", "bob", false).await;
+    let created = app
+        .call(
+            "POST",
+            "/v1/credentials",
+            &alice.token,
+            Some(json!({"name": "Shared", "kind": "api_key", "api_key": "k", "shared": true})),
+        )
+        .await;
+    let id = created.json["id"].as_str().unwrap().to_owned();
+    // A broken body from someone who may not change the credential: the refusal is about the
+    // right, and the body is never parsed.
+    for (path, method) in [
+        (format!("/v1/credentials/{id}"), "PATCH"),
+        (format!("/v1/credentials/{id}/secret"), "PUT"),
+        (format!("/v1/credentials/{id}/transfer"), "POST"),
+    ] {
+        let res = app
+            .raw(method, &path, Some(&bob.token), Some(b"{not json".to_vec()))
+            .await;
+        assert_eq!(res.status, 403, "{method} {path}: {}", res.json);
+        assert_eq!(res.code(), "forbidden");
+    }
+    let res = app
+        .raw(
+            "PATCH",
+            "/v1/credentials/nope",
+            Some(&bob.token),
+            Some(b"{not json".to_vec()),
+        )
+        .await;
+    assert_eq!(res.status, 404);
+    // The owner with the same broken body gets the body's error.
+    let res = app
+        .raw(
+            "PATCH",
+            &format!("/v1/credentials/{id}"),
+            Some(&alice.token),
+            Some(b"{not json".to_vec()),
+        )
+        .await;
+    assert_eq!((res.status, res.code()), (400, "invalid_request"));
+}
