@@ -40,6 +40,8 @@ async fn web_services_from_curl_run_by_id(app) {
     assert_eq!(res.json["dropped"], json!(["-L"]));
     assert_eq!(res.json["request"]["content_type"], "json");
     assert_eq!(res.json["request"]["credential_id"], credential.as_str());
+    // The owner has the same shape as a credential's.
+    assert_eq!(res.json["owner"], json!({"id": alice.id, "name": "alice"}));
     let id = res.json["id"].as_str().unwrap().to_owned();
 
     // Anyone in the org runs it with a context; the upstream gets the filled-in call.

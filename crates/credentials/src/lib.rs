@@ -15,4 +15,4 @@ pub use material::{
     ClientIdentity, Material, SecretInput, FIELD_MATERIAL, FIELD_MTLS_KEY, FIELD_TOKENS,
 };
 pub use service::{AuditFilter, Credentials, InitialTokens, Need, NewCredentialInput, Resolved};
-pub use view::{rfc3339, AuditView, CredentialView, UsedBy};
+pub use view::{rfc3339, AuditView, CredentialView, Owner, UsedBy};

@@ -3,7 +3,7 @@
 
 use crate::template::{Context, Escape, Renderer};
 use keyway_credentials::cache::TtlCache;
-use keyway_credentials::{rfc3339, CredentialError, Credentials, Need};
+use keyway_credentials::{rfc3339, CredentialError, Credentials, Need, Owner};
 use keyway_curl::{CurlError, ImportOptions};
 use keyway_model::{Caller, ParseError, RequestDefinition, RequestError, RequestInput};
 use keyway_store::{StoreError, WebServiceRow, WebServiceWrite};
@@ -36,7 +36,8 @@ pub struct WebServiceInput {
 pub struct WebServiceView {
     pub id: String,
     pub name: String,
-    pub owner: String,
+    /// The same shape as a credential's owner.
+    pub owner: Owner,
     pub request: RequestDefinition,
     /// Its credential was removed by force; runs answer `credential_removed` until one is
     /// bound again.
@@ -368,7 +369,10 @@ fn view(
     Ok(WebServiceView {
         id: row.id,
         name: row.name,
-        owner: row.owner_name,
+        owner: Owner {
+            id: row.owner_id,
+            name: row.owner_name,
+        },
         request,
         credential_removed: row.credential_removed,
         created_at: rfc3339(row.created_at),
