@@ -37,6 +37,16 @@ both_backends! {
         let res = app.call("POST", &transfer, &stranger.token, to("eve")).await;
         assert_eq!((res.status, res.code()), (404, "not_found"));
 
+        // Not while its owner is active: an admin may not use a member's unshared credential,
+        // and moving it to themselves would be a way to.
+        for owner in ["root", "bob"] {
+            let res = app.call("POST", &transfer, &admin.token, to(owner)).await;
+            assert_eq!((res.status, res.code()), (409, "credential_owner_active"), "{}", res.json);
+        }
+
+        // Alice leaves.
+        app.sql("UPDATE users SET disabled_at = 1 WHERE id = $1", &[&alice.id]).await;
+
         // To whom it may not go: nobody, someone of another org, a disabled user, someone who
         // already has a credential of that name.
         for owner in ["nobody", "eve"] {
@@ -58,8 +68,7 @@ both_backends! {
         let shown = app.call("GET", &format!("/v1/credentials/{id}"), &admin.token, None).await;
         assert_eq!(shown.json["owner"]["name"], "alice", "every refusal left it where it was");
 
-        // Alice leaves; the admin moves her credential to Bob.
-        app.sql("UPDATE users SET disabled_at = 1 WHERE id = $1", &[&alice.id]).await;
+        // The admin moves her credential to Bob.
         let res = app.call("POST", &transfer, &admin.token, to("bob")).await;
         assert_eq!(res.status, 200, "{}", res.json);
         assert_eq!(res.json["owner"]["name"], "bob");

@@ -17,6 +17,10 @@ pub enum CredentialError {
     NameTaken,
     #[error("the new owner already has a credential with this name: rename one of them first")]
     NewOwnerHasName,
+    /// Admins may not use a member's unshared credential, so moving one to themselves (or
+    /// anyone) is only for credentials whose owner left.
+    #[error("only a credential whose owner was disabled (keyway user disable) can be moved to another owner; its owner can share it instead")]
+    OwnerActive,
     #[error("the credential is used by {} web service(s): remove or re-point them, or delete with force=true", .0.len())]
     InUse(Vec<WebServiceRef>),
     #[error("{0}")]

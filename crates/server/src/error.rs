@@ -104,6 +104,7 @@ impl ApiError {
                     (StatusCode::CONFLICT, "credential_name_taken")
                 }
                 CredentialError::InUse(_) => (StatusCode::CONFLICT, "credential_in_use"),
+                CredentialError::OwnerActive => (StatusCode::CONFLICT, "credential_owner_active"),
                 CredentialError::NotImplemented(_) => {
                     (StatusCode::NOT_IMPLEMENTED, "not_implemented")
                 }

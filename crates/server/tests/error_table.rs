@@ -48,6 +48,7 @@ fn credential_errors() -> Vec<(CredentialError, u16, &'static str)> {
             "credential_name_taken",
         ),
         (CredentialError::InUse(vec![]), 409, "credential_in_use"),
+        (CredentialError::OwnerActive, 409, "credential_owner_active"),
         (CredentialError::NotImplemented("x"), 501, "not_implemented"),
         (
             CredentialError::Store(broken_store()),
@@ -79,6 +80,7 @@ fn credential_variants(e: &CredentialError) {
         | CredentialError::NameTaken
         | CredentialError::NewOwnerHasName
         | CredentialError::InUse(_)
+        | CredentialError::OwnerActive
         | CredentialError::NotImplemented(_)
         | CredentialError::Store(_)
         | CredentialError::Vault(_)

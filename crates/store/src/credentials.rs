@@ -213,40 +213,39 @@ impl Store {
         Ok(true)
     }
 
-    /// Moves a credential to another active user of its org. The sealed material is bound to
-    /// the org and the credential, not the owner, so nothing is re-sealed. `Missing("user")`
-    /// when no active user of that name is in the org; `Ok(false)` when the credential is gone.
+    /// Moves a credential whose owner was disabled to another active user of its org, named
+    /// `new_owner`, in one statement (a SQLite write transaction must start with its write).
+    /// The sealed material is bound to the org and the credential, not the owner, so nothing
+    /// is re-sealed. `None` when nothing moved: the credential is gone, its owner is still
+    /// active, or no active user of that name is in the org ([`Store::user_active`] tells).
     pub async fn transfer_credential(
         &self,
         id: &str,
         org_id: &str,
         new_owner: &str,
         audit: &NewAuditEvent,
-    ) -> Result<bool, StoreError> {
-        let find = "SELECT id FROM users WHERE org_id = $1 AND name = $2 AND disabled_at IS NULL";
-        let sql =
-            "UPDATE credentials SET owner_id = $1, updated_at = $2 WHERE id = $3 AND org_id = $4";
-        on_pool!(self, pool => {
+    ) -> Result<Option<String>, StoreError> {
+        let sql = "UPDATE credentials SET updated_at = $4, owner_id = \
+                   (SELECT id FROM users WHERE org_id = $2 AND name = $3 AND disabled_at IS NULL) \
+                   WHERE id = $1 AND org_id = $2 \
+                   AND EXISTS (SELECT 1 FROM users WHERE org_id = $2 AND name = $3 AND disabled_at IS NULL) \
+                   AND owner_id IN (SELECT id FROM users WHERE disabled_at IS NOT NULL) \
+                   RETURNING owner_id";
+        let owner_id = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let owner_id: Option<String> = sqlx::query_scalar(find)
-                .bind(org_id)
-                .bind(new_owner)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let owner_id = owner_id.ok_or(StoreError::Missing("user"))?;
-            let done = sqlx::query(sql)
-                .bind(&owner_id)
-                .bind(now_ms())
+            let moved: Option<String> = sqlx::query_scalar(sql)
                 .bind(id)
                 .bind(org_id)
-                .execute(&mut *tx)
+                .bind(new_owner)
+                .bind(now_ms())
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(conflict("a credential with this name (of the new owner)"))?;
-            if done.rows_affected() == 0 {
-                return Ok(false);
-            }
+            let Some(owner_id) = moved else {
+                return Ok(None);
+            };
             let mut event = audit.clone();
-            // IDs are generated hex, so they need no JSON escaping.
+            // IDs are generated (UUIDs), so they need no JSON escaping.
             event.detail = Some(format!(
                 r#"{{"from":"{}","to":"{owner_id}"}}"#,
                 audit.credential_owner_id.as_deref().unwrap_or_default()
@@ -254,8 +253,9 @@ impl Store {
             event.credential_owner_id = Some(owner_id.clone());
             insert_audit!(&mut *tx, &event)?;
             tx.commit().await?;
+            owner_id
         });
-        Ok(true)
+        Ok(Some(owner_id))
     }
 
     /// Replaces every sealed field and bumps `secret_version`, so clients built for the old

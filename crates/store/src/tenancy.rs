@@ -177,6 +177,14 @@ impl Store {
     }
 
     /// Disables a user and revokes their tokens in one transaction.
+    /// Whether `user_id` exists and has not been disabled.
+    pub async fn user_active(&self, user_id: &str) -> Result<bool, StoreError> {
+        let sql = "SELECT COUNT(*) FROM users WHERE id = $1 AND disabled_at IS NULL";
+        let n: i64 =
+            on_pool!(self, pool => sqlx::query_scalar(sql).bind(user_id).fetch_one(pool).await?);
+        Ok(n > 0)
+    }
+
     pub async fn disable_user(&self, user_id: &str) -> Result<(), StoreError> {
         let now = now_ms();
         on_pool!(self, pool => {

@@ -45,21 +45,29 @@ impl Credentials {
             AuditOutcome::Success,
         );
         let moved = self
-            .store
-            .transfer_credential(&row.id, &row.org_id, new_owner, &event)
+            .write_through(
+                &row.id,
+                self.store
+                    .transfer_credential(&row.id, &row.org_id, new_owner, &event),
+            )
             .await
             .map_err(|err| match err {
-                StoreError::Missing(_) => keyway_model::ParseError::new(
-                    "owner",
-                    "no active user of this name is in the credential's org",
-                )
-                .into(),
                 StoreError::Conflict(_) => CredentialError::NewOwnerHasName,
                 other => other.into(),
             })?;
-        self.forget(&row.id);
-        if !moved {
-            return Err(CredentialError::NotFound);
+        if moved.is_none() {
+            // Nothing moved; say why (read after the write, so only on this path).
+            if self.store.credential(&row.id).await?.is_none() {
+                return Err(CredentialError::NotFound);
+            }
+            if self.store.user_active(&row.owner_id).await? {
+                return Err(CredentialError::OwnerActive);
+            }
+            return Err(keyway_model::ParseError::new(
+                "owner",
+                "no active user of this name is in the credential's org",
+            )
+            .into());
         }
         self.view(&row.id, true).await
     }
