@@ -160,3 +160,20 @@ async fn rights_are_checked_before_the_body_is_read() {
         .await;
     assert_eq!((res.status, res.code()), (400, "invalid_request"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_oauth_redirect_answers_get_only() {
+    // A HEAD (a link scanner, a prefetch) must not run the redirect, which consumes the state.
+    let app = spawn_app(Db::Sqlite).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let res = client
+        .head(format!(
+            "{}/oauth-client-service/redirect?state=s&code=c",
+            app.address
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "GET");
+}

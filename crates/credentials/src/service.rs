@@ -234,7 +234,8 @@ impl Credentials {
             return Err(CredentialError::NotFound);
         }
         let (allowed, action, why) = match need {
-            Need::See => (true, AuditAction::CredentialUse, ""),
+            // Seeing is decided by `visible` above; nothing more to check or record.
+            Need::See => return Ok(row),
             Need::Use => (access.usable, AuditAction::CredentialUse, USE_DENIED),
             Need::Manage => (
                 access.manage,

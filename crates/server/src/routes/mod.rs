@@ -38,7 +38,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(credentials::transfer)),
         )
         .service(resource("/v1/oauth/providers", GET).route(get().to(oauth::providers)))
-        .service(resource("/oauth-client-service/redirect", GET).route(get().to(oauth::redirect)))
+        // GET only: the redirect consumes its state and code, so a HEAD (a link scanner, a
+        // prefetch) must not run it and burn the connection the person is finishing.
+        .service(
+            resource("/oauth-client-service/redirect", "GET").route(web::get().to(oauth::redirect)),
+        )
         .service(
             resource("/v1/credentials/{id}/secret", "PUT")
                 .route(web::put().to(credentials::replace_secret)),
