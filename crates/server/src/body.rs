@@ -72,13 +72,11 @@ impl JsonBody {
         let limit = self
             .req
             .app_data::<web::Data<AppState>>()
-            .map_or(DEFAULT_LIMIT, |state| state.body_limit);
+            .ok_or_else(|| ApiError::Internal("application state missing".into()))?
+            .body_limit;
         read_json(&self.req, self.payload, limit).await
     }
 }
-
-/// The limit when no application state is configured (it always is when serving).
-const DEFAULT_LIMIT: usize = 256 * 1024;
 
 /// Reads at most `limit` bytes and parses them as `T`.
 async fn read_json<T: DeserializeOwned>(
