@@ -4,7 +4,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-use crate::configuration;
+use keyway::configuration;
 
 #[derive(Parser)]
 #[command(

@@ -15,6 +15,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("KEYWAY_PUBLIC_URL", "public_url"),
     ("KEYWAY_DATA_DIR", "data_dir"),
     ("KEYWAY_DATABASE_URL", "database_url"),
+    ("KEYWAY_DATABASE_SCHEMA", "database_schema"),
+    (
+        "KEYWAY_DATABASE_MAX_CONNECTIONS",
+        "database_max_connections",
+    ),
     ("KEYWAY_WORKERS", "workers"),
     ("KEYWAY_BODY_LIMIT_BYTES", "body_limit_bytes"),
     ("KEYWAY_CACHE_TTL_MS", "cache_ttl_ms"),
@@ -44,6 +49,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// May carry a database password.
     pub database_url: SecretString,
+    /// PostgreSQL only: the schema Keyway's tables live in (empty: the server's search path).
+    pub database_schema: String,
+    pub database_max_connections: u32,
     pub workers: usize,
     pub body_limit_bytes: usize,
     pub cache_ttl_ms: u64,
@@ -91,6 +99,16 @@ pub struct VaultSettings {
 }
 
 impl Settings {
+    /// The built-in defaults alone, with no file and no environment (tests start from these).
+    pub fn defaults() -> anyhow::Result<Self> {
+        Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .build()?
+            .try_deserialize()
+            .context("the built-in configuration is invalid")
+    }
+
+    /// The defaults, then `file`, then the `KEYWAY_*` environment variables.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
         if let Some(file) = file {
@@ -139,6 +157,27 @@ impl Settings {
         }
     }
 
+    /// The public URL, or `http://{address}` of the bound listener when none is set (so a
+    /// changed `listen`, or port 0, needs no second setting).
+    pub fn public_url_for(&self, address: std::net::SocketAddr) -> String {
+        let url = self.public_url.trim().trim_end_matches('/');
+        if url.is_empty() {
+            format!("http://{address}")
+        } else {
+            url.to_owned()
+        }
+    }
+
+    /// How the pool connects: its size and, on PostgreSQL, the schema.
+    pub fn connect_options(&self) -> keyway_store::ConnectOptions {
+        let schema = self.database_schema.trim();
+        keyway_store::ConnectOptions {
+            max_connections: self.database_max_connections.max(1),
+            pg_schema: (!schema.is_empty()).then(|| schema.to_owned()),
+            ..keyway_store::ConnectOptions::default()
+        }
+    }
+
     /// The dispatcher's limits and policy; a malformed CIDR or CA file stops the start.
     pub fn dispatch_config(&self) -> anyhow::Result<keyway_dispatch::DispatchConfig> {
         let d = &self.dispatch;
@@ -167,8 +206,11 @@ impl Settings {
         })
     }
 
-    /// The OAuth client's catalog and timings.
-    pub fn oauth(&self) -> anyhow::Result<(keyway_oauth::Catalog, keyway_oauth::OAuthConfig)> {
+    /// The OAuth client's catalog and timings; redirects are built on `public_url`.
+    pub fn oauth(
+        &self,
+        public_url: &str,
+    ) -> anyhow::Result<(keyway_oauth::Catalog, keyway_oauth::OAuthConfig)> {
         let o = &self.oauth;
         let file = if o.providers_file.trim().is_empty() {
             None
@@ -186,7 +228,7 @@ impl Settings {
         Ok((
             catalog,
             keyway_oauth::OAuthConfig {
-                public_url: self.public_url.clone(),
+                public_url: public_url.to_owned(),
                 state_ttl: secs(o.state_ttl_secs),
                 refresh_skew: secs(o.refresh_skew_secs),
                 lease_ttl: secs(o.lease_ttl_secs),

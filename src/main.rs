@@ -2,10 +2,6 @@
 //! manage master keys.
 
 mod cli;
-mod configuration;
-mod keys;
-mod startup;
-mod telemetry;
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -18,8 +14,9 @@ use secrecy::ExposeSecret;
 use cli::{
     parse_ttl, Cli, Command, CurlCommand, KeyCommand, OrgCommand, TokenCommand, UserCommand,
 };
-use configuration::Settings;
-use startup::{connect, serve};
+use keyway::configuration::Settings;
+use keyway::startup::{connect, Application};
+use keyway::{keys, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -27,7 +24,12 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     telemetry::init(&settings.log);
     match cli.command {
-        Command::Serve => serve(settings).await,
+        Command::Serve => {
+            Application::build(&settings)
+                .await?
+                .run_until_stopped()
+                .await
+        }
         Command::Migrate => {
             connect(&settings).await?;
             eprintln!("migrations applied");

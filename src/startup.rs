@@ -1,97 +1,159 @@
-//! Starting the server: connecting storage (with a hint when it refuses), wiring the
-//! credential, OAuth and dispatch services, and serving until a signal.
+//! The one place that builds Keyway from its settings: storage (with a hint when it refuses),
+//! the keyring, the credential, OAuth and dispatch services, and the HTTP server. The binary
+//! and the test suite both go through [`Application::build`].
 
 use anyhow::Context;
 use keyway_credentials::cache::TtlCache;
 use keyway_credentials::Credentials;
-use keyway_dispatch::resolver::SystemLookup;
-use keyway_dispatch::{AuditSink, DispatchMetrics, Dispatcher, Net, WebServices};
+use keyway_dispatch::resolver::{Lookup, SystemLookup};
+use keyway_dispatch::{AuditSink, AuditWriter, DispatchMetrics, Dispatcher, Net, WebServices};
 use keyway_oauth::OAuth;
 use keyway_server::metrics::Metrics;
 use keyway_server::{run, AppState};
-use keyway_store::{ConnectOptions, Store};
+use keyway_store::Store;
+use keyway_vault::Keyring;
 use secrecy::ExposeSecret;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::configuration::Settings;
 use crate::keys;
 
-pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
-    // Every TLS client in the process uses ring (reqwest is built without a default provider).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let store = connect(&settings).await?;
-    let keyring = keys::load_keyring(&settings, &store).await?;
-    let listener = TcpListener::bind(&settings.listen)
-        .with_context(|| format!("cannot listen on {}", settings.listen))?;
-    let address = listener.local_addr()?;
-    let cache_ttl = std::time::Duration::from_millis(settings.cache_ttl_ms);
-    let credentials = Credentials::with_cache_ttl(store.clone(), Arc::new(keyring), cache_ttl);
-    let metrics = Metrics::new()?;
-    let (audit, audit_writer) = AuditSink::start(store.clone());
-    let dispatch_config = settings.dispatch_config()?;
-    let dispatch_networks = dispatch_config
-        .allow_networks
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    let net = Arc::new(
-        Net::from_config(&dispatch_config, Arc::new(SystemLookup::default()))
-            .map_err(|e| anyhow::anyhow!(e))?,
-    );
-    let (catalog, oauth_config) = settings.oauth()?;
-    let oauth = Arc::new(OAuth::new(
-        credentials.clone(),
-        catalog,
-        net.clone(),
-        oauth_config,
-    ));
-    let dispatcher = Dispatcher::new(
-        credentials.clone(),
-        dispatch_config,
-        net,
-        audit,
-        DispatchMetrics::register(metrics.registry())?,
-    )
-    .map_err(|e| anyhow::anyhow!(e))?
-    .with_token_source(oauth.clone());
-    let state = AppState {
-        web_services: WebServices::new(credentials.clone(), cache_ttl),
-        callers: TtlCache::new(cache_ttl, 100_000),
-        oauth,
-        credentials,
-        dispatcher,
-        metrics,
-        body_limit: settings.body_limit_bytes,
-    };
-    let workers = (settings.workers > 0).then_some(settings.workers);
-    tracing::info!(%address, public_url = %settings.public_url, "keyway listening on http://{address}");
-    if dispatch_networks.is_empty() {
-        tracing::info!("dispatch reaches public addresses only (dispatch.allow_networks is empty)");
-    } else {
-        tracing::warn!(allow_networks = %dispatch_networks, "dispatch may also reach these private or loopback networks");
+/// How many callers (token ID → user) a replica keeps between database reads.
+const CALLER_CACHE_ENTRIES: usize = 100_000;
+
+/// A Keyway bound to its listener and ready to serve.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    public_url: String,
+    state: AppState,
+    store: Store,
+    keyring: Arc<Keyring>,
+    audit_writer: AuditWriter,
+    workers: Option<usize>,
+    allow_networks: String,
+}
+
+impl Application {
+    /// Builds the application with the system resolver.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        Self::build_with_lookup(settings, Arc::new(SystemLookup::default())).await
     }
-    run(listener, state, workers)?.await?;
-    if !audit_writer
-        .finish(std::time::Duration::from_secs(10))
-        .await
-    {
-        tracing::error!("the audit writer did not finish within 10 s; queued events may be lost");
+
+    /// Builds the application with `lookup` answering every name an outgoing call uses (tests
+    /// give names that resolve to loopback without asking a DNS server).
+    pub async fn build_with_lookup(
+        settings: &Settings,
+        lookup: Arc<dyn Lookup>,
+    ) -> anyhow::Result<Self> {
+        // Every TLS client in the process uses ring (reqwest is built without a default provider).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let store = connect(settings).await?;
+        let keyring = Arc::new(keys::load_keyring(settings, &store).await?);
+        let listener = TcpListener::bind(&settings.listen)
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let address = listener.local_addr()?;
+        let public_url = settings.public_url_for(address);
+        let cache_ttl = Duration::from_millis(settings.cache_ttl_ms);
+        let credentials = Credentials::with_cache_ttl(store.clone(), keyring.clone(), cache_ttl);
+        let metrics = Metrics::new()?;
+        let (audit, audit_writer) = AuditSink::start(store.clone());
+        let dispatch_config = settings.dispatch_config()?;
+        let allow_networks = dispatch_config
+            .allow_networks
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let net =
+            Arc::new(Net::from_config(&dispatch_config, lookup).map_err(|e| anyhow::anyhow!(e))?);
+        let (catalog, oauth_config) = settings.oauth(&public_url)?;
+        let oauth = Arc::new(OAuth::new(
+            credentials.clone(),
+            catalog,
+            net.clone(),
+            oauth_config,
+        ));
+        let dispatcher = Dispatcher::new(
+            credentials.clone(),
+            dispatch_config,
+            net,
+            audit,
+            DispatchMetrics::register(metrics.registry())?,
+        )
+        .map_err(|e| anyhow::anyhow!(e))?
+        .with_token_source(oauth.clone());
+        let state = AppState {
+            web_services: WebServices::new(credentials.clone(), cache_ttl),
+            callers: TtlCache::new(cache_ttl, CALLER_CACHE_ENTRIES),
+            oauth,
+            credentials,
+            dispatcher,
+            metrics,
+            body_limit: settings.body_limit_bytes,
+        };
+        Ok(Self {
+            listener,
+            address,
+            public_url,
+            state,
+            store,
+            keyring,
+            audit_writer,
+            workers: (settings.workers > 0).then_some(settings.workers),
+            allow_networks,
+        })
     }
-    store.close().await;
-    tracing::info!("stopped");
-    Ok(())
+
+    /// The address it listens on (the real port when the settings asked for port 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The storage it runs on, for the CLI's and the tests' own reads and writes.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The master keys it opens credentials with.
+    pub fn keyring(&self) -> Arc<Keyring> {
+        self.keyring.clone()
+    }
+
+    /// Serves until SIGINT or SIGTERM, then drains the audit queue and closes storage.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let address = self.address;
+        tracing::info!(%address, public_url = %self.public_url, "keyway listening on http://{address}");
+        if self.allow_networks.is_empty() {
+            tracing::info!(
+                "dispatch reaches public addresses only (dispatch.allow_networks is empty)"
+            );
+        } else {
+            tracing::warn!(allow_networks = %self.allow_networks, "dispatch may also reach these private or loopback networks");
+        }
+        run(self.listener, self.state, self.workers)?.await?;
+        if !self.audit_writer.finish(Duration::from_secs(10)).await {
+            tracing::error!(
+                "the audit writer did not finish within 10 s; queued events may be lost"
+            );
+        }
+        self.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
 }
 
 /// Connects to the configured database (creating the embedded default's folder) and migrates.
-pub(crate) async fn connect(settings: &Settings) -> anyhow::Result<Store> {
+pub async fn connect(settings: &Settings) -> anyhow::Result<Store> {
     let url = settings.database_url();
     if url.expose_secret().starts_with("sqlite:") {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
     }
-    let store = Store::connect(url.expose_secret(), &ConnectOptions::default())
+    let store = Store::connect(url.expose_secret(), &settings.connect_options())
         .await
         .map_err(|err| with_hint(err, "cannot connect to the database"))?;
     store

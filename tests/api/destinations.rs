@@ -3,7 +3,7 @@
 //! other networks are checked at the policy layer (`Net::vet_url`, which never connects),
 //! so no packet can leave loopback even if the policy were wrong.
 
-use crate::helpers::{secret, spawn_app, spawn_app_with, test_lookup, Db};
+use crate::helpers::{secret, spawn_app, spawn_app_configured, test_lookup, Db};
 use crate::upstream::{Tls, Upstream};
 use keyway_dispatch::{DispatchConfig, DispatchError, Net};
 use serde_json::json;
@@ -59,7 +59,10 @@ const ELSEWHERE: &[&str] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_destinations_are_refused_before_connecting() {
     // The production default: no allowed networks.
-    let app = spawn_app_with(Db::Sqlite, DispatchConfig::default()).await;
+    let app = spawn_app_configured(Db::Sqlite, |settings| {
+        settings.dispatch.allow_networks = String::new();
+    })
+    .await;
     let alice = app.user("acme", "alice", false).await;
     let upstream = Upstream::start(Tls::Plain).await;
     let port = upstream.addr.port().to_string();

@@ -4,9 +4,8 @@
 use crate::both_backends;
 #[allow(unused_imports)]
 use crate::helpers::*;
-use crate::helpers::{secret, spawn_app, spawn_app_with, Db, TestApp};
+use crate::helpers::{secret, spawn_app, spawn_app_configured, Db, TestApp};
 use crate::upstream::{Pki, Tls, Upstream};
-use keyway_dispatch::DispatchConfig;
 use serde_json::{json, Value};
 
 /// Values with quotes, ampersands, `<`, unicode and a newline.
@@ -259,13 +258,11 @@ async fn tls_and_mutual_tls_against_real_rustls_servers() {
     assert!(message.contains("TLS handshake failed"), "{message}");
 
     // No client certificate at all, with the server's CA trusted for every call.
-    let with_ca = spawn_app_with(
-        Db::Sqlite,
-        DispatchConfig {
-            extra_ca_pem: Some(server_pki.ca_pem.clone()),
-            ..crate::helpers::loopback_dispatch()
-        },
-    )
+    let with_ca = spawn_app_configured(Db::Sqlite, |settings| {
+        let file = settings.data_dir.join("extra-ca.pem");
+        std::fs::write(&file, &server_pki.ca_pem).unwrap();
+        settings.dispatch.extra_ca_file = file.display().to_string();
+    })
     .await;
     let bob = with_ca.user("acme", "bob", false).await;
     let res = dispatch(
@@ -430,13 +427,9 @@ async fn piped_values_cannot_inject_headers_and_strict_names_missing_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_reads_follow_this_replicas_writes_at_once_and_others_within_the_ttl() {
     let ttl = std::time::Duration::from_secs(1);
-    let app = crate::helpers::spawn_app_full(
-        Db::Sqlite,
-        crate::helpers::loopback_dispatch(),
-        keyway_oauth::OAuthConfig::default(),
-        None,
-        ttl,
-    )
+    let app = spawn_app_configured(Db::Sqlite, |settings| {
+        settings.cache_ttl_ms = ttl.as_millis() as u64;
+    })
     .await;
     let alice = app.user("acme", "alice", false).await;
     let upstream = Upstream::start(Tls::Plain).await;

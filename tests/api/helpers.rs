@@ -2,20 +2,15 @@
 //! PostgreSQL schema), plus a client that records every response body, and a capture of every
 //! log line of the test binary, so each test can prove no secret escaped.
 
-use keyway_credentials::Credentials;
+use keyway::configuration::Settings;
+use keyway::startup::Application;
 use keyway_dispatch::resolver::StaticLookup;
-use keyway_dispatch::{AuditSink, DispatchConfig, DispatchMetrics, Dispatcher, Net, WebServices};
-use keyway_oauth::{Catalog, OAuth, OAuthConfig};
-use keyway_server::metrics::Metrics;
-use keyway_server::{run, AppState};
-use keyway_store::{ConnectOptions, Store};
-use keyway_vault::{Keyring, MasterKey};
+use keyway_store::Store;
+use keyway_vault::Keyring;
 use serde_json::Value;
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
@@ -81,8 +76,7 @@ pub struct TestApp {
     pub pg_schema: Option<String>,
     client: reqwest::Client,
     bodies: Mutex<Vec<String>>,
-    /// Kept so the writer runs as long as the app.
-    _audit_writer: keyway_dispatch::AuditWriter,
+    /// The app's data folder, removed with the app.
     _dir: tempfile::TempDir,
 }
 
@@ -124,43 +118,38 @@ pub fn test_lookup() -> StaticLookup {
     StaticLookup(names)
 }
 
-/// The dispatcher settings of most tests: loopback allowed, since the upstreams run there.
-pub fn loopback_dispatch() -> DispatchConfig {
-    DispatchConfig {
-        allow_networks: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
-        ..DispatchConfig::default()
-    }
+/// The settings of most tests: the built-in defaults on port 0 with one worker, no cache (so
+/// a test sees its own writes from any path), and loopback allowed, since the upstreams run
+/// there.
+pub fn test_settings() -> Settings {
+    let mut settings = Settings::defaults().unwrap();
+    settings.listen = "127.0.0.1:0".into();
+    settings.public_url = String::new();
+    settings.workers = 1;
+    settings.cache_ttl_ms = 0;
+    settings.database_max_connections = 5;
+    settings.dispatch.allow_networks = "127.0.0.0/8,::1/128".into();
+    settings
 }
 
 pub async fn spawn_app(db: Db) -> TestApp {
-    spawn_app_with(db, loopback_dispatch()).await
+    spawn_app_configured(db, |_| {}).await
 }
 
-pub async fn spawn_app_with(db: Db, dispatch: DispatchConfig) -> TestApp {
-    spawn_app_full(db, dispatch, OAuthConfig::default(), None, Duration::ZERO).await
-}
-
-/// `oauth_config.public_url` is replaced by the app's own address; `catalog` replaces the
-/// built-in provider catalog.
-pub async fn spawn_app_full(
-    db: Db,
-    dispatch: DispatchConfig,
-    oauth_config: OAuthConfig,
-    catalog: Option<Catalog>,
-    cache_ttl: Duration,
-) -> TestApp {
+/// A test app on [`test_settings`] changed by `configure`, built by the application builder
+/// that `keyway serve` uses. Only storage, the master key and the resolver are the harness's.
+pub async fn spawn_app_configured(db: Db, configure: impl FnOnce(&mut Settings)) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings();
+    settings.data_dir = dir.path().to_owned();
     let mut sqlite_path = None;
     let mut pg_schema = None;
-    let (url, opts) = match db {
+    match db {
         Db::Sqlite => {
             let path = dir.path().join("keyway.db");
-            sqlite_path = Some(path.clone());
-            (
-                format!("sqlite://{}", path.display()),
-                ConnectOptions::default(),
-            )
+            settings.database_url = format!("sqlite://{}", path.display()).into();
+            sqlite_path = Some(path);
         }
         Db::Postgres => {
             let schema = format!(
@@ -176,59 +165,28 @@ pub async fn spawn_app_full(
                 .await
                 .unwrap();
             admin.close().await;
-            pg_schema = Some(schema.clone());
-            let opts = ConnectOptions {
-                pg_schema: Some(schema),
-                max_connections: 5,
-                ..ConnectOptions::default()
-            };
-            (pg_url(), opts)
+            settings.database_url = pg_url().into();
+            settings.database_schema = schema.clone();
+            pg_schema = Some(schema);
         }
-    };
-    let store = Store::connect(&url, &opts).await.unwrap();
-    store.migrate().await.unwrap();
+    }
     let mut master_key_bytes = [0u8; 32];
     master_key_bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     master_key_bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    let key = MasterKey::from_bytes("test-1".parse().unwrap(), &master_key_bytes).unwrap();
-    let keyring = Arc::new(Keyring::new(vec![key]).unwrap());
-    keyway_credentials::check_keyring(&store, &keyring)
+    use base64::Engine;
+    settings.vault.master_keys = format!(
+        "test-1:{}",
+        base64::engine::general_purpose::STANDARD.encode(master_key_bytes)
+    )
+    .into();
+    configure(&mut settings);
+    let application = Application::build_with_lookup(&settings, Arc::new(test_lookup()))
         .await
         .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let credentials = Credentials::with_cache_ttl(store.clone(), keyring.clone(), cache_ttl);
-    let metrics = Metrics::new().unwrap();
-    let (audit, audit_writer) = AuditSink::start(store.clone());
-    let net = Arc::new(Net::from_config(&dispatch, Arc::new(test_lookup())).unwrap());
-    let oauth = Arc::new(OAuth::new(
-        credentials.clone(),
-        catalog.unwrap_or_else(|| Catalog::load(None).unwrap()),
-        net.clone(),
-        OAuthConfig {
-            public_url: address.clone(),
-            ..oauth_config
-        },
-    ));
-    let dispatcher = Dispatcher::new(
-        credentials.clone(),
-        dispatch,
-        net,
-        audit,
-        DispatchMetrics::register(metrics.registry()).unwrap(),
-    )
-    .unwrap()
-    .with_token_source(oauth.clone());
-    let state = AppState {
-        web_services: WebServices::new(credentials.clone(), cache_ttl),
-        callers: keyway_credentials::cache::TtlCache::new(cache_ttl, 1000),
-        oauth,
-        credentials,
-        dispatcher,
-        metrics,
-        body_limit: 256 * 1024,
-    };
-    tokio::spawn(run(listener, state, Some(1)).unwrap());
+    let address = format!("http://{}", application.address());
+    let store = application.store().clone();
+    let keyring = application.keyring();
+    tokio::spawn(application.run_until_stopped());
     TestApp {
         address,
         store,
@@ -239,7 +197,6 @@ pub async fn spawn_app_full(
         pg_schema,
         client: reqwest::Client::builder().no_proxy().build().unwrap(),
         bodies: Mutex::new(Vec::new()),
-        _audit_writer: audit_writer,
         _dir: dir,
     }
 }

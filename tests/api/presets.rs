@@ -10,7 +10,6 @@ use crate::recorded::Recorded;
 use crate::upstream::{Tls, Upstream};
 use base64::Engine;
 use keyway_credentials::Credentials;
-use keyway_oauth::{Catalog, OAuthConfig};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
@@ -60,21 +59,29 @@ async fn connect(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presets_against_recorded_provider_responses() {
     let fake = Recorded::start().await;
-    // The shipped presets, with only their endpoints pointed at the fake (Atlassian's
-    // accessible-resources URL cannot be given per credential).
-    let mut catalog = Catalog::load(None).unwrap();
-    let mut jira = catalog.get("jira").unwrap().clone();
-    jira.authorize_url = Some(format!("{}/authorize", fake.base));
-    jira.token_url = Some(format!("{}/token", fake.base));
-    jira.resources_url = Some(format!("{}/oauth/token/accessible-resources", fake.base));
-    catalog.insert("jira", jira);
-    let app = spawn_app_full(
-        Db::Sqlite,
-        loopback_dispatch(),
-        OAuthConfig::default(),
-        Some(catalog),
-        std::time::Duration::ZERO,
-    )
+    // The shipped presets, with only Jira's endpoints pointed at the fake (Atlassian's
+    // accessible-resources URL cannot be given per credential), as an operator's providers
+    // file would point them.
+    let shipped = std::fs::read_to_string("config/providers.toml").unwrap();
+    let jira = shipped[shipped.find("[jira]").unwrap()..shipped.find("[zoom]").unwrap()]
+        .replace(
+            "https://auth.atlassian.com/authorize",
+            &format!("{}/authorize", fake.base),
+        )
+        .replace(
+            "https://auth.atlassian.com/oauth/token",
+            &format!("{}/token", fake.base),
+        )
+        .replace(
+            "https://api.atlassian.com/oauth/token/accessible-resources",
+            &format!("{}/oauth/token/accessible-resources", fake.base),
+        );
+    assert_eq!(jira.matches(&fake.base).count(), 3, "{jira}");
+    let app = spawn_app_configured(Db::Sqlite, |settings| {
+        let file = settings.data_dir.join("providers.toml");
+        std::fs::write(&file, &jira).unwrap();
+        settings.oauth.providers_file = file.display().to_string();
+    })
     .await;
     let alice = app.user("acme", "alice", false).await;
     let upstream = Upstream::start(Tls::Plain).await;

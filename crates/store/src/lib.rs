@@ -69,7 +69,8 @@ pub struct Store {
 pub struct ConnectOptions {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
-    /// PostgreSQL `search_path`, so tests can give each run its own schema.
+    /// PostgreSQL `search_path`: the schema Keyway's tables live in (a deployment's choice, or
+    /// one per test run).
     pub pg_schema: Option<String>,
 }
 
