@@ -178,7 +178,7 @@ impl Settings {
         }
     }
 
-    /// The dispatcher's limits and policy; a malformed CIDR or CA file stops the start.
+    /// The dispatcher's limits.
     pub fn dispatch_config(&self) -> anyhow::Result<keyway_dispatch::DispatchConfig> {
         let d = &self.dispatch;
         if d.timeout_ms == 0 || d.timeout_ms > 16_000 {
@@ -188,7 +188,17 @@ impl Settings {
         if d.max_request_body_bytes == 0 || d.max_request_body_bytes > most {
             bail!("dispatch.max_request_body_bytes must be between 1 and {most} (the contract's limit is 1 MiB)");
         }
-        let allow_networks = keyway_dispatch::policy::Policy::parse_allow_list(&d.allow_networks)
+        Ok(keyway_dispatch::DispatchConfig {
+            timeout: std::time::Duration::from_millis(d.timeout_ms),
+            max_request_body_bytes: d.max_request_body_bytes,
+            ..Default::default()
+        })
+    }
+
+    /// The outgoing network's policy and trust; a malformed CIDR or CA file stops the start.
+    pub fn net_config(&self) -> anyhow::Result<keyway_net::NetConfig> {
+        let d = &self.dispatch;
+        let allow_networks = keyway_net::policy::Policy::parse_allow_list(&d.allow_networks)
             .map_err(|e| anyhow::anyhow!("dispatch.allow_networks: {e}"))?;
         let extra_ca_pem = if d.extra_ca_file.trim().is_empty() {
             None
@@ -197,12 +207,9 @@ impl Settings {
                 format!("dispatch.extra_ca_file: cannot read {}", d.extra_ca_file)
             })?)
         };
-        Ok(keyway_dispatch::DispatchConfig {
-            timeout: std::time::Duration::from_millis(d.timeout_ms),
-            max_request_body_bytes: d.max_request_body_bytes,
+        Ok(keyway_net::NetConfig {
             allow_networks,
             extra_ca_pem,
-            ..Default::default()
         })
     }
 

@@ -5,13 +5,15 @@
 use anyhow::Context;
 use keyway_credentials::cache::TtlCache;
 use keyway_credentials::Credentials;
-use keyway_dispatch::resolver::{Lookup, SystemLookup};
-use keyway_dispatch::{AuditSink, AuditWriter, DispatchMetrics, Dispatcher, Net, WebServices};
+use keyway_dispatch::{AuditSink, AuditWriter, DispatchMetrics, Dispatcher};
+use keyway_net::resolver::{Lookup, SystemLookup};
+use keyway_net::Net;
 use keyway_oauth::OAuth;
 use keyway_server::metrics::Metrics;
 use keyway_server::{run, AppState};
 use keyway_store::Store;
 use keyway_vault::Keyring;
+use keyway_web_services::WebServices;
 use secrecy::ExposeSecret;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -61,15 +63,14 @@ impl Application {
         let credentials = Credentials::with_cache_ttl(store.clone(), keyring.clone(), cache_ttl);
         let metrics = Metrics::new()?;
         let (audit, audit_writer) = AuditSink::start(store.clone());
-        let dispatch_config = settings.dispatch_config()?;
-        let allow_networks = dispatch_config
+        let net_config = settings.net_config()?;
+        let allow_networks = net_config
             .allow_networks
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(", ");
-        let net =
-            Arc::new(Net::from_config(&dispatch_config, lookup).map_err(|e| anyhow::anyhow!(e))?);
+        let net = Arc::new(Net::new(&net_config, lookup)?);
         let (catalog, oauth_config) = settings.oauth(&public_url)?;
         let oauth = Arc::new(OAuth::new(
             credentials.clone(),
@@ -79,12 +80,11 @@ impl Application {
         ));
         let dispatcher = Dispatcher::new(
             credentials.clone(),
-            dispatch_config,
+            settings.dispatch_config()?,
             net,
             audit,
             DispatchMetrics::register(metrics.registry())?,
         )
-        .map_err(|e| anyhow::anyhow!(e))?
         .with_token_source(oauth.clone());
         let state = AppState {
             web_services: WebServices::new(credentials.clone(), cache_ttl),

@@ -5,7 +5,7 @@
 
 use crate::helpers::{secret, spawn_app, spawn_app_configured, test_lookup, Db};
 use crate::upstream::{Tls, Upstream};
-use keyway_dispatch::{DispatchConfig, DispatchError, Net};
+use keyway_net::{Net, NetConfig, NetError};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -100,17 +100,17 @@ async fn refused_destinations_are_refused_before_connecting() {
         "no refused call reached the upstream"
     );
 
-    let dispatcher = Net::from_config(&DispatchConfig::default(), Arc::new(test_lookup())).unwrap();
+    let net = Net::new(&NetConfig::default(), Arc::new(test_lookup())).unwrap();
     for url in ELSEWHERE {
-        match dispatcher.vet_url(url).await {
-            Err(DispatchError::DestinationNotAllowed { .. }) => {}
+        match net.vet_url(url).await {
+            Err(NetError::DestinationNotAllowed { .. }) => {}
             other => panic!("{url} was not refused: {other:?}"),
         }
     }
     assert!(LOOPBACK.len() + ELSEWHERE.len() >= 25);
     // Public destinations pass the same check (without being contacted).
     for url in ["http://93.184.215.14/", "http://[2606:4700::1111]/"] {
-        assert!(dispatcher.vet_url(url).await.is_ok(), "{url}");
+        assert!(net.vet_url(url).await.is_ok(), "{url}");
     }
     app.assert_secrets_kept(&[&key]).await;
 }

@@ -4,7 +4,7 @@
 
 use keyway::configuration::Settings;
 use keyway::startup::Application;
-use keyway_dispatch::resolver::StaticLookup;
+use keyway_net::resolver::StaticLookup;
 use keyway_store::Store;
 use keyway_vault::Keyring;
 use serde_json::Value;

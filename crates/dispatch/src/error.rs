@@ -1,10 +1,10 @@
 //! Why a call got no answer, one variant per error code of the contract.
 
 use crate::audit::AuditFailure;
-use crate::resolver::VetError;
-use crate::template::{HeaderInjection, Overflow};
 use keyway_credentials::CredentialError;
+use keyway_model::template::{HeaderInjection, Overflow};
 use keyway_model::ParseError;
+use keyway_net::NetError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
@@ -18,7 +18,7 @@ pub enum DispatchError {
     RenderedTooLarge(Overflow),
     /// `reason` is said only for a literal IP: for a name, what it resolved to stays inside
     /// (a caller must not learn the org's internal DNS through refusals).
-    #[error("{}", destination_message(.host, *.reason))]
+    #[error("{}", keyway_net::destination_message(.host, *.reason))]
     DestinationNotAllowed {
         host: String,
         reason: Option<&'static str>,
@@ -45,6 +45,9 @@ pub enum DispatchError {
     AuditUnavailable(#[source] AuditFailure),
     #[error("{0}")]
     Internal(String),
+    /// The network layer failed in a way no call causes (its set-up).
+    #[error(transparent)]
+    Net(NetError),
 }
 
 impl DispatchError {
@@ -69,33 +72,26 @@ impl DispatchError {
                 "storage_unavailable"
             }
             DispatchError::AuditUnavailable(AuditFailure::WriteFailed) => "audit_unavailable",
-            DispatchError::BadIdentity(_) | DispatchError::Internal(_) => "internal_error",
+            DispatchError::BadIdentity(_) | DispatchError::Internal(_) | DispatchError::Net(_) => {
+                "internal_error"
+            }
         }
     }
 }
 
-fn destination_message(host: &str, reason: Option<&str>) -> String {
-    match reason {
-        Some(reason) => format!(
-            "{host} is {reason}; Keyway does not call it (dispatch.allow_networks lists exceptions)"
-        ),
-        None => format!(
-            "Keyway does not call {host}: it does not lead to a public address (dispatch.allow_networks lists exceptions)"
-        ),
-    }
-}
-
-/// A name the vetting resolver refused or could not resolve, in the contract's terms; what it
-/// resolved to is not said.
-impl From<&VetError> for DispatchError {
-    fn from(err: &VetError) -> Self {
+/// The network layer's refusals and failures, as the contract names them for a call.
+impl From<NetError> for DispatchError {
+    fn from(err: NetError) -> Self {
         match err {
-            VetError::Refused(refused) => DispatchError::DestinationNotAllowed {
-                host: refused.host.clone(),
-                reason: None,
-            },
-            VetError::Lookup(_) => {
-                DispatchError::Unreachable("the host name could not be resolved".into())
+            NetError::Invalid(parse) => DispatchError::Invalid(parse),
+            NetError::DestinationNotAllowed { host, reason } => {
+                DispatchError::DestinationNotAllowed { host, reason }
+            }
+            NetError::Unreachable(why) => DispatchError::Unreachable(why),
+            NetError::Timeout => DispatchError::Timeout(0),
+            NetError::BadIdentity(why) => DispatchError::BadIdentity(why),
+            other @ (NetError::ExtraCa(_) | NetError::Tls(_) | NetError::Client(_)) => {
+                DispatchError::Net(other)
             }
         }
     }

@@ -1,21 +1,18 @@
 //! One call: fill in piped values, check the destination, sign, send, read the answer within
 //! the limits, audit and count it.
 
-use crate::hyper_client::CallClient;
-use crate::net::Net;
-use crate::resolver::VetError;
 use crate::sign::sign;
-use crate::template::{Context, Escape, HeaderError, Overflow, Renderer};
 use crate::{AuditSink, DispatchError, DispatchMetrics};
-use crate::{TokenError, TokenSource};
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::header::CONTENT_LENGTH;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use keyway_credentials::{Credentials, Material, Resolved};
+use keyway_model::template::{Context, Escape, HeaderError, Overflow, Renderer};
 use keyway_model::{Caller, ContentType, Header, ParseError, RequestDefinition, Status};
+use keyway_net::{CallClient, Net, TokenError, TokenSource};
 use keyway_store::{now_ms, AuditAction, AuditOutcome, NewAuditEvent};
-use reqwest::header::CONTENT_LENGTH;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use secrecy::SecretString;
 use serde::Serialize;
 use std::sync::Arc;
@@ -27,7 +24,6 @@ mod send;
 mod trail;
 
 use prepare::{invalid, Prepared};
-pub(crate) use send::classify;
 use send::{millis, Answer};
 use trail::{call_id, Stage, UseTrail};
 
@@ -38,8 +34,6 @@ pub struct DispatchConfig {
     pub max_response_bytes: usize,
     /// The rendered body's limit (1 MiB; may be configured lower, never higher).
     pub max_request_body_bytes: usize,
-    pub allow_networks: Vec<ipnet::IpNet>,
-    pub extra_ca_pem: Option<String>,
 }
 
 impl Default for DispatchConfig {
@@ -48,8 +42,6 @@ impl Default for DispatchConfig {
             timeout: Duration::from_secs(16),
             max_response_bytes: 1024 * 1024,
             max_request_body_bytes: MAX_REQUEST_BODY_BYTES,
-            allow_networks: Vec::new(),
-            extra_ca_pem: None,
         }
     }
 }
@@ -91,15 +83,15 @@ impl Dispatcher {
         net: Arc<Net>,
         audit: AuditSink,
         metrics: DispatchMetrics,
-    ) -> Result<Self, String> {
-        Ok(Self {
+    ) -> Self {
+        Self {
             credentials,
             net,
             tokens: None,
             config,
             audit,
             metrics,
-        })
+        }
     }
 
     /// Signs `oauth2` credentials with tokens from `source` (the OAuth client).

@@ -1,27 +1,16 @@
-//! Executes request definitions: piped text, signing with a resolved credential, limits and
-//! the destination policy. Also keeps saved definitions (web services).
+//! Runs request definitions: fills in piped text, checks the destination, signs with a resolved
+//! credential, sends within the limits, and audits every use of a credential before it is sent.
 
 mod audit;
-mod clients;
 mod error;
 mod execute;
-mod hyper_client;
 mod metrics;
-mod net;
-pub mod policy;
-pub mod resolver;
 mod sign;
-pub mod template;
-mod token_source;
-mod web_services;
 
 pub use audit::{AuditFailure, AuditSink, AuditWriter};
 pub use error::DispatchError;
 pub use execute::{
     CallResult, DispatchConfig, Dispatcher, MAX_HEADER_BYTES, MAX_REQUEST_BODY_BYTES, MAX_URL_BYTES,
 };
+pub use keyway_model::template::Context;
 pub use metrics::DispatchMetrics;
-pub use net::Net;
-pub use template::Context;
-pub use token_source::{TokenError, TokenFuture, TokenSource};
-pub use web_services::{WebServiceError, WebServiceInput, WebServiceView, WebServices};

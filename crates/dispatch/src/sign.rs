@@ -1,9 +1,9 @@
 //! Signing: puts a resolved credential's material on an outgoing request.
 
 use base64::Engine;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 use keyway_credentials::Material;
 use keyway_model::ApiKeyPlacement;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 use zeroize::Zeroizing;

@@ -1,7 +1,7 @@
 //! The HTTP client of token calls: the dispatcher's destination policy and vetted resolver,
 //! no redirects, a timeout, a size cap, and no body ever logged.
 
-use keyway_dispatch::Net;
+use keyway_net::Net;
 use oauth2::{AsyncHttpClient, HttpRequest, HttpResponse};
 use std::future::Future;
 use std::pin::Pin;
@@ -43,8 +43,8 @@ impl TokenHttp {
     }
 
     fn unreachable(&self, err: reqwest::Error) -> HttpError {
-        HttpError::Unreachable(match Net::classify(err) {
-            keyway_dispatch::DispatchError::Timeout(_) => format!(
+        HttpError::Unreachable(match keyway_net::classify_reqwest(err) {
+            keyway_net::NetError::Timeout => format!(
                 "the provider did not answer within {} ms",
                 self.timeout.as_millis()
             ),

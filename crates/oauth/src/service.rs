@@ -12,9 +12,9 @@ use keyway_credentials::{
     CredentialView, Credentials, InitialTokens, Material, Need, NewCredentialInput, SecretInput,
     FIELD_TOKENS,
 };
-use keyway_dispatch::Net;
 use keyway_model::mtls::ValidatedMtls;
 use keyway_model::{AllowedHosts, Caller, CredentialName, Kind, Status};
+use keyway_net::Net;
 use keyway_store::{
     AuditAction, AuditOutcome, NewAuditEvent, OAuthStateRow, SecretRow, TokenWrite,
 };

@@ -2,8 +2,8 @@
 //! non-secret JSON stored beside the credential.
 
 use crate::catalog::{Catalog, ClientAuth};
-use keyway_dispatch::Net;
 use keyway_model::ParseError;
+use keyway_net::Net;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use url::{Host, Url};

@@ -2,8 +2,9 @@
 
 use actix_web::http::StatusCode;
 use keyway_curl::CurlError;
-use keyway_dispatch::{DispatchError, WebServiceError};
+use keyway_dispatch::DispatchError;
 use keyway_model::RequestError;
+use keyway_web_services::WebServiceError;
 use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
@@ -147,7 +148,7 @@ impl From<DispatchError> for ApiError {
                 StatusCode::BAD_GATEWAY,
                 detail(&[("limit_bytes", json!(limit))]),
             ),
-            DispatchError::BadIdentity(_) | DispatchError::Internal(_) => {
+            DispatchError::BadIdentity(_) | DispatchError::Internal(_) | DispatchError::Net(_) => {
                 return ApiError::Internal(Box::new(err));
             }
         };

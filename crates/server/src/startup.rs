@@ -5,9 +5,10 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use keyway_credentials::cache::TtlCache;
 use keyway_credentials::Credentials;
-use keyway_dispatch::{Dispatcher, WebServices};
+use keyway_dispatch::Dispatcher;
 use keyway_oauth::OAuth;
 use keyway_store::CallerRow;
+use keyway_web_services::WebServices;
 use std::net::TcpListener;
 use std::sync::Arc;
 

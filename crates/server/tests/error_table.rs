@@ -6,13 +6,14 @@
 use actix_web::ResponseError;
 use keyway_credentials::CredentialError;
 use keyway_curl::CurlError;
-use keyway_dispatch::template::{HeaderInjection, Overflow};
-use keyway_dispatch::{AuditFailure, DispatchError, WebServiceError};
+use keyway_dispatch::{AuditFailure, DispatchError};
 use keyway_model::mtls::MtlsError;
+use keyway_model::template::{HeaderInjection, Overflow};
 use keyway_model::{ParseError, RequestError};
 use keyway_oauth::OAuthError;
 use keyway_server::error::ApiError;
 use keyway_store::StoreError;
+use keyway_web_services::WebServiceError;
 
 async fn answer(err: ApiError) -> (u16, String) {
     let response = err.error_response();
@@ -174,6 +175,11 @@ fn dispatch_errors() -> Vec<(DispatchError, u16, &'static str)> {
             "audit_unavailable",
         ),
         (DispatchError::Internal("x".into()), 500, "internal_error"),
+        (
+            DispatchError::Net(keyway_net::NetError::ExtraCa("x".into())),
+            500,
+            "internal_error",
+        ),
     ]
 }
 
@@ -194,7 +200,8 @@ fn dispatch_variants(e: &DispatchError) {
         | DispatchError::TooLarge(_)
         | DispatchError::BadIdentity(_)
         | DispatchError::AuditUnavailable(_)
-        | DispatchError::Internal(_) => {}
+        | DispatchError::Internal(_)
+        | DispatchError::Net(_) => {}
     }
 }
 

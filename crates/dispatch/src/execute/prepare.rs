@@ -5,7 +5,7 @@ use super::*;
 
 /// A call ready to send, secrets included; never logged.
 pub(super) struct Prepared {
-    pub(super) method: reqwest::Method,
+    pub(super) method: hyper::Method,
     pub(super) url: Url,
     pub(super) host: String,
     pub(super) headers: HeaderMap,
@@ -97,7 +97,7 @@ impl Dispatcher {
         let method = RequestDefinition::check_method(&definition.method)
             .map_err(DispatchError::Invalid)
             .and_then(|m| {
-                reqwest::Method::from_bytes(m.as_bytes())
+                hyper::Method::from_bytes(m.as_bytes())
                     .map_err(|_| invalid("method", "is not an HTTP method"))
             })?;
         let timeout = definition

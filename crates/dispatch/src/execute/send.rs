@@ -22,7 +22,10 @@ impl Dispatcher {
         *request.uri_mut() = uri;
         *request.headers_mut() = call.headers;
         let exchange = async move {
-            let response = client.request(request).await.map_err(classify_call)?;
+            let response = client
+                .request(request)
+                .await
+                .map_err(|e| DispatchError::from(keyway_net::classify_call(e)))?;
             let declared = response
                 .headers()
                 .get(CONTENT_LENGTH)
@@ -46,7 +49,8 @@ impl Dispatcher {
             let mut incoming = response.into_body();
             let mut body = Vec::new();
             while let Some(frame) = incoming.frame().await {
-                let frame = frame.map_err(|e| classify_io(&e).unwrap_or_else(cut_off))?;
+                let frame =
+                    frame.map_err(|e| DispatchError::from(keyway_net::classify_body(&e)))?;
                 if let Ok(chunk) = frame.into_data() {
                     if body.len() + chunk.len() > limit {
                         return Err(DispatchError::TooLarge(limit));
@@ -108,77 +112,4 @@ impl Answer {
 
 pub(super) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// A failed call through hyper, in the contract's terms (same causes as [`classify`]).
-fn classify_call(err: hyper_util::client::legacy::Error) -> DispatchError {
-    classify_vet(&err)
-        .or_else(|| classify_io(&err))
-        .unwrap_or_else(unanswered)
-}
-
-fn unanswered() -> DispatchError {
-    DispatchError::Unreachable("the connection failed or the response was not valid HTTP".into())
-}
-
-fn classify_vet(err: &(dyn std::error::Error + 'static)) -> Option<DispatchError> {
-    find::<VetError>(err).map(DispatchError::from)
-}
-
-fn classify_io(err: &(dyn std::error::Error + 'static)) -> Option<DispatchError> {
-    if let Some(tls) = find::<rustls::Error>(err) {
-        return Some(DispatchError::Unreachable(format!(
-            "TLS handshake failed: {tls}"
-        )));
-    }
-    let io = find::<std::io::Error>(err)?;
-    Some(DispatchError::Unreachable(match io.kind() {
-        std::io::ErrorKind::ConnectionRefused => "the connection was refused".into(),
-        std::io::ErrorKind::ConnectionReset => "the connection was reset".into(),
-        std::io::ErrorKind::TimedOut => return Some(DispatchError::Timeout(0)),
-        kind => format!("the connection failed ({kind})"),
-    }))
-}
-
-fn cut_off() -> DispatchError {
-    DispatchError::Unreachable("the response was cut off or malformed".into())
-}
-
-/// Turns reqwest's error (the OAuth client's token calls) into the contract's, from what is in
-/// its cause chain. reqwest's own text is never used: it contains the URL, which may carry an
-/// API key.
-pub(crate) fn classify(err: reqwest::Error) -> DispatchError {
-    if err.is_timeout() {
-        return DispatchError::Timeout(0);
-    }
-    if let Some(known) = classify_vet(&err).or_else(|| classify_io(&err)) {
-        return known;
-    }
-    if err.is_body() || err.is_decode() {
-        return cut_off();
-    }
-    unanswered()
-}
-
-/// The first `T` in `err`'s cause chain, also looking inside `io::Error`s (whose `source`
-/// skips the error they wrap).
-fn find<'e, T: std::error::Error + 'static>(
-    err: &'e (dyn std::error::Error + 'static),
-) -> Option<&'e T> {
-    let mut current = Some(err);
-    while let Some(e) = current {
-        if let Some(found) = e.downcast_ref::<T>() {
-            return Some(found);
-        }
-        if let Some(inner) = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-        {
-            if let Some(found) = find::<T>(inner) {
-                return Some(found);
-            }
-        }
-        current = e.source();
-    }
-    None
 }

@@ -2,7 +2,7 @@
 //! running them by ID with a context of piped values.
 
 use actix_web::{web, HttpResponse};
-use keyway_dispatch::WebServiceInput;
+use keyway_web_services::WebServiceInput;
 
 use super::dispatch::{run_definition, RunBody};
 use crate::auth::Authenticated;

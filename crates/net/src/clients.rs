@@ -4,7 +4,7 @@
 
 use crate::hyper_client::{self, CallClient};
 use crate::resolver::VettingResolver;
-use crate::DispatchError;
+use crate::NetError;
 use keyway_credentials::ClientIdentity;
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject;
@@ -39,18 +39,17 @@ pub struct Clients {
 
 impl Clients {
     /// `extra_ca_pem`: `dispatch.extra_ca_file`, trusted for every call besides the public roots.
-    pub fn new(resolver: VettingResolver, extra_ca_pem: Option<&str>) -> Result<Self, String> {
+    pub fn new(resolver: VettingResolver, extra_ca_pem: Option<&str>) -> Result<Self, NetError> {
         let mut roots = RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         if let Some(pem) = extra_ca_pem {
-            add_pem_roots(&mut roots, pem).map_err(|e| format!("dispatch.extra_ca_file: {e}"))?;
+            add_pem_roots(&mut roots, pem).map_err(NetError::ExtraCa)?;
         }
         let roots = Arc::new(roots);
         let tls = tls_builder(roots.clone())
-            .map_err(|e| format!("TLS setup: {e}"))?
+            .map_err(NetError::Tls)?
             .with_no_client_auth();
-        let plain =
-            build(&resolver, tls.clone()).map_err(|e| format!("building the HTTP client: {e}"))?;
+        let plain = build(&resolver, tls.clone()).map_err(NetError::Client)?;
         Ok(Self {
             resolver,
             roots,
@@ -84,7 +83,7 @@ impl Clients {
         credential_id: &str,
         version: i64,
         identity: &ClientIdentity,
-    ) -> Result<CallClient, DispatchError> {
+    ) -> Result<CallClient, NetError> {
         // Per thread, like [`Clients::calls`].
         let thread_key = (self.id, credential_id.to_owned(), version);
         if let Some(client) = IDENTITY_PER_THREAD.with(|c| c.borrow().get(&thread_key).cloned()) {
@@ -92,15 +91,15 @@ impl Clients {
         }
         let mut roots = (*self.roots).clone();
         if let Some(ca) = &identity.ca_certificate_pem {
-            add_pem_roots(&mut roots, ca).map_err(DispatchError::BadIdentity)?;
+            add_pem_roots(&mut roots, ca).map_err(NetError::BadIdentity)?;
         }
         let (chain, key_der) =
             keyway_model::mtls::load_identity(&identity.certificate_pem, &identity.private_key_pem)
-                .map_err(|e| DispatchError::BadIdentity(e.reason().to_owned()))?;
+                .map_err(|e| NetError::BadIdentity(e.reason().to_owned()))?;
         let tls = tls_builder(Arc::new(roots))
-            .map_err(|e| DispatchError::Internal(format!("TLS setup: {e}")))?
+            .map_err(NetError::Tls)?
             .with_client_auth_cert(chain, key_der)
-            .map_err(|e| DispatchError::BadIdentity(e.to_string()))?;
+            .map_err(|e| NetError::BadIdentity(e.to_string()))?;
         let client = hyper_client::build(&self.resolver, tls);
         IDENTITY_PER_THREAD.with(|c| {
             let mut map = c.borrow_mut();

@@ -1,5 +1,5 @@
 //! What the dispatcher needs from the OAuth client: a valid access token for a credential.
-//! A trait, so the OAuth client can depend on this crate's network side and not the reverse.
+//! A trait here, below both, so the dispatcher can ask the OAuth client without depending on it.
 
 use keyway_credentials::Resolved;
 use secrecy::SecretString;

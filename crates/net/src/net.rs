@@ -1,15 +1,27 @@
-//! The network side of outgoing calls, shared by the dispatcher and the OAuth client: the
-//! destination policy, the vetting resolver and the HTTP clients.
+//! [`Net`]: the one handle on the outgoing network, holding the destination policy, the
+//! vetting resolver and the HTTP clients built on them.
 
 use crate::clients::Clients;
+use crate::hyper_client::CallClient;
 use crate::policy::Policy;
 use crate::resolver::{Lookup, VettingResolver};
-use crate::DispatchError;
+use crate::NetError;
 use keyway_credentials::ClientIdentity;
 use keyway_model::ParseError;
 use std::net::IpAddr;
 use std::sync::Arc;
 use url::{Host, Url};
+
+/// What the operator decides about the outgoing network.
+#[derive(Debug, Clone, Default)]
+pub struct NetConfig {
+    /// Networks calls may reach although they are loopback or private
+    /// (`dispatch.allow_networks`).
+    pub allow_networks: Vec<ipnet::IpNet>,
+    /// CA certificates trusted for every call besides the public roots
+    /// (`dispatch.extra_ca_file`).
+    pub extra_ca_pem: Option<String>,
+}
 
 #[derive(Debug)]
 pub struct Net {
@@ -19,30 +31,15 @@ pub struct Net {
 }
 
 impl Net {
-    pub fn new(
-        allow_networks: Vec<ipnet::IpNet>,
-        extra_ca_pem: Option<&str>,
-        lookup: Arc<dyn Lookup>,
-    ) -> Result<Self, String> {
-        let policy = Arc::new(Policy::new(allow_networks));
+    pub fn new(config: &NetConfig, lookup: Arc<dyn Lookup>) -> Result<Self, NetError> {
+        let policy = Arc::new(Policy::new(config.allow_networks.clone()));
         let resolver = VettingResolver::new(policy.clone(), lookup);
-        let clients = Clients::new(resolver.clone(), extra_ca_pem)?;
+        let clients = Clients::new(resolver.clone(), config.extra_ca_pem.as_deref())?;
         Ok(Self {
             policy,
             resolver,
             clients,
         })
-    }
-
-    pub fn from_config(
-        config: &crate::DispatchConfig,
-        lookup: Arc<dyn Lookup>,
-    ) -> Result<Self, String> {
-        Self::new(
-            config.allow_networks.clone(),
-            config.extra_ca_pem.as_deref(),
-            lookup,
-        )
     }
 
     /// The client without an identity: vetted resolution, no redirects, no proxy.
@@ -51,16 +48,18 @@ impl Net {
     }
 
     /// The client of dispatched calls (see `hyper_client`).
-    pub(crate) fn calls(&self) -> crate::hyper_client::CallClient {
+    pub fn calls(&self) -> CallClient {
         self.clients.calls()
     }
 
-    pub(crate) fn with_identity(
+    /// The client of dispatched calls that present `identity` (built once per credential
+    /// version).
+    pub fn with_identity(
         &self,
         credential_id: &str,
         version: i64,
         identity: &ClientIdentity,
-    ) -> Result<crate::hyper_client::CallClient, DispatchError> {
+    ) -> Result<CallClient, NetError> {
         self.clients.with_identity(credential_id, version, identity)
     }
 
@@ -74,7 +73,7 @@ impl Net {
     /// the one case where a credential may travel over plain HTTP without the owner naming
     /// the host. A name is resolved for this (through the vetting resolver, so a destination
     /// the policy refuses is refused as such).
-    pub async fn on_allowed_network(&self, url: &Url) -> Result<bool, DispatchError> {
+    pub async fn on_allowed_network(&self, url: &Url) -> Result<bool, NetError> {
         let ips = match url.host() {
             Some(Host::Ipv4(ip)) => vec![ip.into()],
             Some(Host::Ipv6(ip)) => vec![ip.into()],
@@ -82,20 +81,15 @@ impl Net {
                 .resolver
                 .vet(name)
                 .await
-                .map_err(|e| DispatchError::from(&e))?,
+                .map_err(|e| NetError::from(&e))?,
             None => return Ok(false),
         };
         Ok(ips.into_iter().all(|ip| self.policy.explicitly_allowed(ip)))
     }
 
-    /// Turns a reqwest failure into the contract's error (never reqwest's text: it has the URL).
-    pub fn classify(err: reqwest::Error) -> DispatchError {
-        crate::execute::classify(err)
-    }
-
     /// Checks where `url` would lead without connecting: a literal IP against the policy, a
     /// name through the vetting resolver. The addresses a call would use, or the refusal.
-    pub async fn vet_url(&self, url: &str) -> Result<Vec<std::net::IpAddr>, DispatchError> {
+    pub async fn vet_url(&self, url: &str) -> Result<Vec<std::net::IpAddr>, NetError> {
         let url = Url::parse(url).map_err(|e| invalid("url", format!("is not valid: {e}")))?;
         let host = self.check_host(&url)?;
         match url.host() {
@@ -105,13 +99,13 @@ impl Net {
                 .resolver
                 .vet(&host)
                 .await
-                .map_err(|e| DispatchError::from(&e)),
+                .map_err(|e| NetError::from(&e)),
         }
     }
 
     /// Literal IPs (every spelling the URL parser accepts: decimal, octal, hex, mapped IPv6)
     /// are checked here; names are checked by the resolver when the connection is made.
-    pub fn check_host(&self, url: &Url) -> Result<String, DispatchError> {
+    pub fn check_host(&self, url: &Url) -> Result<String, NetError> {
         let host = url
             .host_str()
             .ok_or_else(|| invalid("url", "has no host"))?
@@ -124,7 +118,7 @@ impl Net {
         if let Some(ip) = ip {
             self.policy
                 .check(ip)
-                .map_err(|reason| DispatchError::DestinationNotAllowed {
+                .map_err(|reason| NetError::DestinationNotAllowed {
                     host: host.clone(),
                     reason: Some(reason.describe()),
                 })?;
@@ -133,6 +127,6 @@ impl Net {
     }
 }
 
-fn invalid(field: &'static str, message: impl Into<String>) -> DispatchError {
-    DispatchError::Invalid(ParseError::new(field, message))
+fn invalid(field: &'static str, message: impl Into<String>) -> NetError {
+    NetError::Invalid(ParseError::new(field, message))
 }

@@ -1,10 +1,11 @@
 //! Web services: saved request definitions, visible to their org, changed by their owner or
-//! an admin, created from a definition or from a curl command.
+//! an admin, created from a definition or from a curl command. Running one is the
+//! dispatcher's job; this crate decides what is saved and who may see, aim and change it.
 
-use crate::template::{Context, Escape, Renderer};
 use keyway_credentials::cache::TtlCache;
 use keyway_credentials::{rfc3339, CredentialError, Credentials, Need, Owner};
 use keyway_curl::{CurlError, ImportOptions};
+use keyway_model::template::{Context, Escape, Renderer};
 use keyway_model::{Caller, ParseError, RequestDefinition, RequestError, RequestInput};
 use keyway_store::{StoreError, WebServiceRow, WebServiceWrite};
 use serde::{Deserialize, Serialize};
