@@ -12,7 +12,8 @@ mod view;
 pub use error::CredentialError;
 pub use keys::{check_keyring, passphrase_key, rewrap_all, KeySetupError, RewrapReport};
 pub use material::{
-    ClientIdentity, Material, SecretInput, FIELD_MATERIAL, FIELD_MTLS_KEY, FIELD_TOKENS,
+    oauth_settings_json, ClientIdentity, Material, SecretInput, FIELD_MATERIAL, FIELD_MTLS_KEY,
+    FIELD_TOKENS,
 };
 pub use service::{AuditFilter, Credentials, InitialTokens, Need, NewCredentialInput, Resolved};
 pub use view::{rfc3339, AuditView, CredentialView, Owner, UsedBy};

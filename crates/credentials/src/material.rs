@@ -2,6 +2,7 @@
 //! to its org, credential and field name.
 
 use keyway_model::mtls::ValidatedMtls;
+use keyway_model::oauth::OAuthSettings;
 use keyway_model::{ApiKeyPlacement, Kind};
 use keyway_store::SecretRow;
 use keyway_vault::{Context, Keyring, Sealed, VaultError};
@@ -34,7 +35,7 @@ pub enum Material {
     /// (provider, endpoints, scopes, kept extras), which are not secret.
     OAuth2 {
         client_secret: Option<SecretString>,
-        oauth: serde_json::Value,
+        oauth: Box<OAuthSettings>,
     },
 }
 
@@ -91,7 +92,18 @@ pub(crate) struct StoredSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<ApiKeyPlacement>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub oauth: Option<serde_json::Value>,
+    pub oauth: Option<OAuthSettings>,
+}
+
+/// The stored settings of an OAuth credential whose settings changed (kept token-response
+/// extras after a connect or refresh), in the one shape `StoredSettings` reads back.
+pub fn oauth_settings_json(oauth: &OAuthSettings) -> Result<String, CredentialError> {
+    let settings = StoredSettings {
+        oauth: Some(oauth.clone()),
+        ..StoredSettings::default()
+    };
+    serde_json::to_string(&settings)
+        .map_err(|_| CredentialError::Corrupt("settings could not be encoded"))
 }
 
 /// Non-secret mTLS facts stored beside the credential.
@@ -119,7 +131,7 @@ impl Material {
                 ..StoredSettings::default()
             },
             Material::OAuth2 { oauth, .. } => StoredSettings {
-                oauth: Some(oauth.clone()),
+                oauth: Some((**oauth).clone()),
                 ..StoredSettings::default()
             },
         }
@@ -186,10 +198,12 @@ impl Material {
             Kind::Oauth2 => {
                 let OAuthOwned { client_secret } =
                     serde_json::from_slice(plaintext).map_err(corrupt)?;
-                let oauth = settings
-                    .oauth
-                    .clone()
-                    .ok_or(CredentialError::Corrupt("OAuth settings missing"))?;
+                let oauth = Box::new(
+                    settings
+                        .oauth
+                        .clone()
+                        .ok_or(CredentialError::Corrupt("OAuth settings missing"))?,
+                );
                 Ok(Material::OAuth2 {
                     client_secret,
                     oauth,

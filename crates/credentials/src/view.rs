@@ -38,13 +38,13 @@ pub struct CredentialView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub grant_type: Option<String>,
+    pub grant_type: Option<keyway_model::oauth::GrantType>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub extras: Option<serde_json::Value>,
+    pub extras: Option<serde_json::Map<String, serde_json::Value>>,
     pub mtls: Option<MtlsSummary>,
     pub secret_version: i64,
     pub created_at: String,
@@ -65,20 +65,13 @@ impl CredentialView {
             .map(from_json::<StoredMtls>)
             .transpose()?
             .map(|m| m.summary);
-        let oauth = settings.oauth.unwrap_or_default();
-        let text = |key: &str| oauth.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-        let extras = oauth
-            .get("extras")
-            .filter(|v| v.as_object().is_some_and(|o| !o.is_empty()))
-            .cloned();
+        let oauth = settings.oauth;
         Ok(Self {
-            provider: text("provider"),
-            grant_type: text("grant_type"),
-            client_id: text("client_id"),
-            scopes: oauth
-                .get("scopes")
-                .and_then(|v| serde_json::from_value(v.clone()).ok()),
-            extras,
+            provider: oauth.as_ref().map(|o| o.provider.clone()),
+            grant_type: oauth.as_ref().map(|o| o.grant_type),
+            client_id: oauth.as_ref().map(|o| o.client_id.clone()),
+            scopes: oauth.as_ref().map(|o| o.scopes.clone()),
+            extras: oauth.map(|o| o.extras).filter(|extras| !extras.is_empty()),
             allowed_hosts: from_json(&row.allowed_hosts)?,
             id: row.id,
             name: row.name,

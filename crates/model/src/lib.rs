@@ -3,6 +3,7 @@
 
 pub mod credential;
 pub mod mtls;
+pub mod oauth;
 pub mod request;
 pub mod rights;
 pub mod template;

@@ -1,30 +1,11 @@
 //! The provider catalog: presets as data (`config/providers.toml`, built in), extended or
 //! overridden by the operator's file.
 
+use keyway_model::oauth::ClientAuth;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 const BUILTIN: &str = include_str!("../../../config/providers.toml");
-
-/// How the client authenticates at the token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientAuth {
-    /// `client_secret_basic`: HTTP Basic with the client ID and secret.
-    Basic,
-    /// `client_secret_post`: both in the form body.
-    Post,
-}
-
-impl ClientAuth {
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "basic" | "client_secret_basic" => Some(Self::Basic),
-            "post" | "client_secret_post" => Some(Self::Post),
-            _ => None,
-        }
-    }
-}
 
 fn space() -> String {
     " ".to_owned()

@@ -1,9 +1,9 @@
 //! Token requests through the `oauth2` crate: building its client from stored settings, the
 //! grants Keyway uses, and what a failed request means.
 
-use crate::catalog::ClientAuth;
 use crate::http::{HttpError, TokenHttp};
-use crate::settings::OAuthSettings;
+use keyway_model::oauth::ClientAuth;
+use keyway_model::oauth::OAuthSettings;
 use oauth2::basic::{
     BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse,
     BasicTokenIntrospectionResponse, BasicTokenType,

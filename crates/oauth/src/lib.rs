@@ -10,9 +10,10 @@ mod service;
 mod settings;
 mod tokens;
 
-pub use catalog::{Catalog, ClientAuth, Preset};
+pub use catalog::{Catalog, Preset};
 pub use error::OAuthError;
+pub use keyway_model::oauth::{ClientAuth, GrantType, OAuthSettings};
 pub use service::{
     Connected, NewOAuthCredential, OAuth, OAuthConfig, RedirectError, RedirectParams,
 };
-pub use settings::{GrantType, OAuthInput, OAuthSettings};
+pub use settings::OAuthInput;

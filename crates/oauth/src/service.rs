@@ -5,7 +5,7 @@ use crate::catalog::Catalog;
 use crate::client::millis;
 use crate::client::{self, GrantError, Granted, StoredTokens};
 use crate::http::TokenHttp;
-use crate::settings::{GrantType, OAuthInput, OAuthSettings};
+use crate::settings::{parse_settings, OAuthInput};
 use crate::OAuthError;
 use base64::Engine;
 use keyway_credentials::{
@@ -13,10 +13,11 @@ use keyway_credentials::{
     FIELD_TOKENS,
 };
 use keyway_model::mtls::ValidatedMtls;
+use keyway_model::oauth::{GrantType, OAuthSettings};
 use keyway_model::{AllowedHosts, Caller, CredentialName, Kind, Status};
 use keyway_net::Net;
 use keyway_store::{
-    AuditAction, AuditOutcome, NewAuditEvent, OAuthStateRow, SecretRow, TokenWrite,
+    AuditAction, AuditOutcome, CredentialRow, NewAuditEvent, OAuthStateRow, SecretRow, TokenWrite,
 };
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
@@ -136,7 +137,7 @@ impl OAuth {
         caller: &Caller,
         new: NewOAuthCredential,
     ) -> Result<(CredentialView, Option<String>), OAuthError> {
-        let (settings, preset_hosts) = OAuthSettings::parse(new.oauth, &self.catalog, &self.net)?;
+        let (settings, preset_hosts) = parse_settings(new.oauth, &self.catalog, &self.net)?;
         let allowed_hosts = match new.allowed_hosts {
             Some(hosts) => hosts,
             None => AllowedHosts::parse(&preset_hosts)?,
@@ -168,8 +169,7 @@ impl OAuth {
             secret: SecretInput {
                 material: Material::OAuth2 {
                     client_secret: new.client_secret,
-                    oauth: serde_json::to_value(&settings)
-                        .map_err(|e| OAuthError::Internal(e.to_string()))?,
+                    oauth: Box::new(settings),
                 },
                 mtls: new.mtls,
             },
@@ -196,7 +196,7 @@ impl OAuth {
         let sealed =
             self.credentials
                 .seal(org, credential_id, FIELD_TOKENS, &granted.tokens.to_json())?;
-        let material_settings = serde_json::json!({ "oauth": settings }).to_string();
+        let material_settings = keyway_credentials::oauth_settings_json(settings)?;
         let write = TokenWrite {
             tokens: sealed,
             token_expires_at: granted.expires_at,
@@ -215,18 +215,43 @@ impl OAuth {
     }
 }
 
+impl OAuth {
+    /// Replaces an OAuth credential's client secret (and mTLS identity); its settings and
+    /// the connection's tokens stay as they are.
+    pub async fn replace_client_secret(
+        &self,
+        caller: &Caller,
+        row: &CredentialRow,
+        client_secret: SecretString,
+        mtls: Option<ValidatedMtls>,
+    ) -> Result<CredentialView, OAuthError> {
+        let current = self.credentials.resolve_unchecked(&row.id).await?;
+        let Material::OAuth2 { oauth, .. } = current.material else {
+            return Err(OAuthError::Invalid(keyway_model::ParseError::new(
+                "kind",
+                "the stored credential is not OAuth 2.0",
+            )));
+        };
+        let input = SecretInput {
+            material: Material::OAuth2 {
+                client_secret: Some(client_secret),
+                oauth,
+            },
+            mtls,
+        };
+        Ok(self.credentials.replace_secret(caller, row, input).await?)
+    }
+}
+
+/// An OAuth credential's settings and client secret; an error for any other kind.
 pub(crate) fn settings_of(
     material: &Material,
-) -> Result<(OAuthSettings, Option<&SecretString>), OAuthError> {
+) -> Result<(&OAuthSettings, Option<&SecretString>), OAuthError> {
     match material {
         Material::OAuth2 {
             client_secret,
             oauth,
-        } => Ok((
-            serde_json::from_value(oauth.clone())
-                .map_err(|_| OAuthError::Internal("stored OAuth settings are malformed".into()))?,
-            client_secret.as_ref(),
-        )),
+        } => Ok((oauth, client_secret.as_ref())),
         _ => Err(OAuthError::NotAuthorizationCode),
     }
 }

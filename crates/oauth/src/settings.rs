@@ -1,28 +1,12 @@
-//! An OAuth credential's settings: what the API accepts, checked against the catalog, and the
-//! non-secret JSON stored beside the credential.
+//! An OAuth credential's settings: what the API accepts, checked against the catalog, into
+//! the typed settings (`keyway_model::oauth`) stored beside the credential.
 
-use crate::catalog::{Catalog, ClientAuth};
+use crate::catalog::Catalog;
+use keyway_model::oauth::{ClientAuth, GrantType, OAuthSettings};
 use keyway_model::ParseError;
 use keyway_net::Net;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use url::{Host, Url};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GrantType {
-    AuthorizationCode,
-    ClientCredentials,
-}
-
-impl GrantType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::AuthorizationCode => "authorization_code",
-            Self::ClientCredentials => "client_credentials",
-        }
-    }
-}
 
 /// The OAuth fields of `POST /v1/credentials`, before checks.
 #[derive(Debug, Default)]
@@ -39,142 +23,113 @@ pub struct OAuthInput {
     pub client_auth: Option<String>,
 }
 
-/// Stored as the credential's `settings.oauth`; never secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OAuthSettings {
-    pub provider: String,
-    pub grant_type: GrantType,
-    pub client_id: String,
-    pub scopes: Vec<String>,
-    pub scope_separator: String,
-    pub authorize_url: Option<String>,
-    pub token_url: String,
-    pub revoke_url: Option<String>,
-    /// The issuer expected in an RFC 9207 `iss` parameter.
-    pub issuer: String,
-    pub authorize_params: BTreeMap<String, String>,
-    pub token_params: BTreeMap<String, String>,
-    pub client_auth: ClientAuth,
-    pub keep: Vec<String>,
-    pub resources_url: Option<String>,
-    /// Kept token-response fields and resource facts (`instance_url`, `cloud_id`).
-    #[serde(default)]
-    pub extras: serde_json::Map<String, serde_json::Value>,
-}
-
 const MAX_PARAMS: usize = 32;
 
-impl OAuthSettings {
-    /// Fills in the preset, then the credential's own values, and checks every URL.
-    /// Returns the settings and the preset's allowed hosts.
-    pub fn parse(
-        input: OAuthInput,
-        catalog: &Catalog,
-        net: &Net,
-    ) -> Result<(Self, Vec<String>), ParseError> {
-        let provider = input.provider.unwrap_or_else(|| "custom".to_owned());
-        let preset = catalog.get(&provider).ok_or_else(|| {
-            ParseError::new(
-                "provider",
-                format!(
-                    "is not a known provider; use one of: {}",
-                    catalog.names().collect::<Vec<_>>().join(", ")
-                ),
-            )
-        })?;
-        let grant_type = match input.grant_type.as_deref() {
-            None | Some("authorization_code") => GrantType::AuthorizationCode,
-            Some("client_credentials") => GrantType::ClientCredentials,
-            Some(_) => {
-                return Err(ParseError::new(
-                    "grant_type",
-                    "must be authorization_code or client_credentials",
-                ))
-            }
-        };
-        let client_id = input
-            .client_id
-            .filter(|c| !c.trim().is_empty())
-            .ok_or_else(|| ParseError::new("client_id", "is required"))?;
-        if client_id.len() > 512 || client_id.chars().any(char::is_control) {
+/// Fills in the preset, then the credential's own values, and checks every URL.
+/// Returns the settings and the preset's allowed hosts.
+pub fn parse_settings(
+    input: OAuthInput,
+    catalog: &Catalog,
+    net: &Net,
+) -> Result<(OAuthSettings, Vec<String>), ParseError> {
+    let provider = input.provider.unwrap_or_else(|| "custom".to_owned());
+    let preset = catalog.get(&provider).ok_or_else(|| {
+        ParseError::new(
+            "provider",
+            format!(
+                "is not a known provider; use one of: {}",
+                catalog.names().collect::<Vec<_>>().join(", ")
+            ),
+        )
+    })?;
+    let grant_type = match input.grant_type.as_deref() {
+        None | Some("authorization_code") => GrantType::AuthorizationCode,
+        Some("client_credentials") => GrantType::ClientCredentials,
+        Some(_) => {
             return Err(ParseError::new(
-                "client_id",
-                "must be at most 512 printable characters",
-            ));
+                "grant_type",
+                "must be authorization_code or client_credentials",
+            ))
         }
-        let scopes = input.scopes.unwrap_or_else(|| preset.scopes.clone());
-        if scopes.len() > 100
-            || scopes.iter().any(|s| {
-                s.is_empty()
-                    || s.len() > 256
-                    || s.contains([' ', '"', '\\'])
-                    || s.chars().any(char::is_control)
-            })
-        {
-            return Err(ParseError::new(
-                "scopes",
-                "must be at most 100 scope tokens without spaces, quotes or backslashes",
-            ));
-        }
-        let own_authorize_url = input.authorize_url.is_some();
-        let authorize_url = pick(
+    };
+    let client_id = input
+        .client_id
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| ParseError::new("client_id", "is required"))?;
+    if client_id.len() > 512 || client_id.chars().any(char::is_control) {
+        return Err(ParseError::new(
+            "client_id",
+            "must be at most 512 printable characters",
+        ));
+    }
+    let scopes = input.scopes.unwrap_or_else(|| preset.scopes.clone());
+    if scopes.len() > 100
+        || scopes.iter().any(|s| {
+            s.is_empty()
+                || s.len() > 256
+                || s.contains([' ', '"', '\\'])
+                || s.chars().any(char::is_control)
+        })
+    {
+        return Err(ParseError::new(
+            "scopes",
+            "must be at most 100 scope tokens without spaces, quotes or backslashes",
+        ));
+    }
+    let own_authorize_url = input.authorize_url.is_some();
+    let authorize_url = pick(
+        "authorize_url",
+        input.authorize_url,
+        &preset.authorize_url,
+        net,
+    )?;
+    let token_url = pick("token_url", input.token_url, &preset.token_url, net)?
+        .ok_or_else(|| ParseError::new("token_url", "is required for this provider"))?;
+    let revoke_url = pick("revoke_url", input.revoke_url, &preset.revoke_url, net)?;
+    if grant_type == GrantType::AuthorizationCode && authorize_url.is_none() {
+        return Err(ParseError::new(
             "authorize_url",
-            input.authorize_url,
-            &preset.authorize_url,
-            net,
-        )?;
-        let token_url = pick("token_url", input.token_url, &preset.token_url, net)?
-            .ok_or_else(|| ParseError::new("token_url", "is required for this provider"))?;
-        let revoke_url = pick("revoke_url", input.revoke_url, &preset.revoke_url, net)?;
-        if grant_type == GrantType::AuthorizationCode && authorize_url.is_none() {
-            return Err(ParseError::new(
-                "authorize_url",
-                "is required for the authorization_code grant with this provider",
-            ));
-        }
-        let issuer = match (&preset.issuer, &authorize_url) {
-            (Some(issuer), _) if !own_authorize_url => issuer.clone(),
-            (_, Some(url)) => origin(url),
-            (_, None) => origin(&token_url),
-        };
-        let mut authorize_params = preset.authorize_params.clone();
-        authorize_params.extend(check_params("authorize_params", input.authorize_params)?);
-        let mut token_params = preset.token_params.clone();
-        token_params.extend(check_params("token_params", input.token_params)?);
-        let client_auth = match input.client_auth.as_deref() {
-            None => preset.client_auth,
-            Some(raw) => ClientAuth::parse(raw).ok_or_else(|| {
-                ParseError::new(
-                    "client_auth",
-                    "must be client_secret_basic or client_secret_post",
-                )
-            })?,
-        };
-        Ok((
-            Self {
-                provider,
-                grant_type,
-                client_id,
-                scopes,
-                scope_separator: preset.scope_separator.clone(),
-                authorize_url,
-                token_url,
-                revoke_url,
-                issuer,
-                authorize_params,
-                token_params,
-                client_auth,
-                keep: preset.keep.clone(),
-                resources_url: preset.resources_url.clone(),
-                extras: serde_json::Map::new(),
-            },
-            preset.allowed_hosts.clone(),
-        ))
+            "is required for the authorization_code grant with this provider",
+        ));
     }
-
-    pub fn scope_string(&self) -> String {
-        self.scopes.join(&self.scope_separator)
-    }
+    let issuer = match (&preset.issuer, &authorize_url) {
+        (Some(issuer), _) if !own_authorize_url => issuer.clone(),
+        (_, Some(url)) => origin(url),
+        (_, None) => origin(&token_url),
+    };
+    let mut authorize_params = preset.authorize_params.clone();
+    authorize_params.extend(check_params("authorize_params", input.authorize_params)?);
+    let mut token_params = preset.token_params.clone();
+    token_params.extend(check_params("token_params", input.token_params)?);
+    let client_auth = match input.client_auth.as_deref() {
+        None => preset.client_auth,
+        Some(raw) => ClientAuth::parse(raw).ok_or_else(|| {
+            ParseError::new(
+                "client_auth",
+                "must be client_secret_basic or client_secret_post",
+            )
+        })?,
+    };
+    Ok((
+        OAuthSettings {
+            provider,
+            grant_type,
+            client_id,
+            scopes,
+            scope_separator: preset.scope_separator.clone(),
+            authorize_url,
+            token_url,
+            revoke_url,
+            issuer,
+            authorize_params,
+            token_params,
+            client_auth,
+            keep: preset.keep.clone(),
+            resources_url: preset.resources_url.clone(),
+            extras: serde_json::Map::new(),
+        },
+        preset.allowed_hosts.clone(),
+    ))
 }
 
 fn pick(

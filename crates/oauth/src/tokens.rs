@@ -4,9 +4,9 @@
 use crate::client::millis;
 use crate::client::{self, GrantError, Granted, StoredTokens};
 use crate::service::settings_of;
-use crate::settings::GrantType;
 use crate::OAuth;
 use keyway_credentials::Resolved;
+use keyway_model::oauth::GrantType;
 use keyway_model::Status;
 use keyway_net::{TokenError, TokenFuture, TokenSource};
 use keyway_store::{AuditAction, AuditOutcome, NewAuditEvent};
@@ -160,7 +160,7 @@ impl OAuth {
         }
         let (settings, secret) =
             settings_of(&current.material).map_err(|e| TokenError::Unavailable(e.to_string()))?;
-        let oauth = client::build(&settings, secret, &self.redirect_uri())
+        let oauth = client::build(settings, secret, &self.redirect_uri())
             .map_err(TokenError::Unavailable)?;
         let old = current
             .tokens
@@ -194,8 +194,8 @@ impl OAuth {
         let result = loop {
             attempt += 1;
             let response = match &old.refresh_token {
-                Some(refresh) => client::refresh(&oauth, &settings, &self.http, refresh).await,
-                None => client::client_credentials(&oauth, &settings, &self.http).await,
+                Some(refresh) => client::refresh(&oauth, settings, &self.http, refresh).await,
+                None => client::client_credentials(&oauth, settings, &self.http).await,
             };
             match response {
                 Err(GrantError::Transient(why)) if attempt < ATTEMPTS => {
@@ -209,7 +209,7 @@ impl OAuth {
             Ok(response) => {
                 let granted =
                     Granted::from_response(&response, old.refresh_token.as_deref(), &settings.keep);
-                let mut settings = settings;
+                let mut settings = settings.clone();
                 settings.extras.extend(granted.extras.clone());
                 let stored = self
                     .store_refreshed(&current.row.org_id, id, generation, &granted, &settings)

@@ -69,7 +69,7 @@ impl OAuth {
             return Err(OAuthError::NotAuthorizationCode);
         }
         let oauth =
-            client::build(&settings, secret, &self.redirect_uri()).map_err(OAuthError::Internal)?;
+            client::build(settings, secret, &self.redirect_uri()).map_err(OAuthError::Internal)?;
         let mut raw = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut raw);
         let state = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
@@ -96,7 +96,7 @@ impl OAuth {
             })
             .await
             .map_err(|e| OAuthError::Credential(e.into()))?;
-        let url = client::authorize_url(&oauth, &settings, state, challenge)
+        let url = client::authorize_url(&oauth, settings, state, challenge)
             .map_err(OAuthError::Internal)?;
         tracing::info!(credential_id = %id, actor = %caller.user_id, "authorization started");
         Ok(url.to_string())
@@ -154,13 +154,13 @@ impl OAuth {
             .map_err(|_| RedirectError::Internal)?;
         let (settings, secret) =
             settings_of(&resolved.material).map_err(|_| RedirectError::Internal)?;
-        let oauth = client::build(&settings, secret, &self.redirect_uri())
+        let oauth = client::build(settings, secret, &self.redirect_uri())
             .map_err(|_| RedirectError::Internal)?;
-        let response = client::exchange_code(&oauth, &settings, &self.http, code, verifier)
+        let response = client::exchange_code(&oauth, settings, &self.http, code, verifier)
             .await
             .map_err(|e| RedirectError::Exchange(e.to_string()))?;
         let granted = Granted::from_response(&response, None, &settings.keep);
-        let mut settings = settings;
+        let mut settings = settings.clone();
         settings.extras.extend(granted.extras.clone());
         if let Some(url) = settings.resources_url.clone() {
             self.keep_resources(&mut settings, &url, &granted.tokens)

@@ -1,11 +1,33 @@
-//! Revoking a removed credential's grant at the provider (RFC 7009), best effort, audited.
+//! Removing a credential, and revoking a removed OAuth credential's grant at the provider
+//! (RFC 7009), best effort, audited.
 
 use super::*;
 
 impl OAuth {
+    /// Removes a credential of any kind (the caller's right to was checked for `row`); an
+    /// OAuth grant is then revoked at its provider. Its tokens are read before the removal,
+    /// which deletes them.
+    pub async fn remove_credential(
+        &self,
+        caller: &Caller,
+        row: &CredentialRow,
+        force: bool,
+    ) -> Result<(), OAuthError> {
+        let grant = if row.kind == Kind::Oauth2.as_str() {
+            self.credentials.resolve_unchecked(&row.id).await.ok()
+        } else {
+            None
+        };
+        self.credentials.delete(caller, row, force).await?;
+        if let Some(resolved) = grant {
+            self.revoke(&resolved, caller).await;
+        }
+        Ok(())
+    }
+
     /// Revokes the credential's refresh token (or access token) at the provider, RFC 7009,
     /// best effort; call with what was resolved before the credential was removed.
-    pub async fn revoke(&self, resolved: &keyway_credentials::Resolved, caller: &Caller) {
+    async fn revoke(&self, resolved: &keyway_credentials::Resolved, caller: &Caller) {
         let Ok((settings, secret)) = settings_of(&resolved.material) else {
             return;
         };
@@ -15,7 +37,7 @@ impl OAuth {
         let Some(tokens) = StoredTokens::from_json(tokens) else {
             return;
         };
-        let outcome = self.revoke_at_provider(&settings, secret, &tokens).await;
+        let outcome = self.revoke_at_provider(settings, secret, &tokens).await;
         let (result, detail) = match &outcome {
             Ok(()) => (
                 AuditOutcome::Success,

@@ -207,17 +207,20 @@ pub async fn replace_secret(
             ));
         }
     }
-    let input = if kind == Kind::Oauth2 {
-        oauth_secret_input(&state, &id, body).await?
+    let view = if kind == Kind::Oauth2 {
+        let (client_secret, mtls) = oauth_secret_input(body)?;
+        state
+            .oauth
+            .replace_client_secret(&caller, &row, client_secret, mtls)
+            .await?
     } else {
-        secret_input(kind, body)?
-    };
-    Ok(HttpResponse::Ok().json(
+        let input = secret_input(kind, body)?;
         state
             .credentials
             .replace_secret(&caller, &row, input)
-            .await?,
-    ))
+            .await?
+    };
+    Ok(HttpResponse::Ok().json(view))
 }
 
 pub async fn delete(
@@ -231,18 +234,9 @@ pub async fn delete(
         .require(&caller, &id, Need::Manage)
         .await?;
     let params: DeleteParams = super::query(req.query_string(), "force=true or force=false")?;
-    // OAuth tokens are read before removal so they can be revoked at the provider after it.
-    let oauth = if row.kind == Kind::Oauth2.as_str() {
-        state.credentials.resolve_unchecked(&id).await.ok()
-    } else {
-        None
-    };
     state
-        .credentials
-        .delete(&caller, &row, params.force)
+        .oauth
+        .remove_credential(&caller, &row, params.force)
         .await?;
-    if let Some(resolved) = oauth {
-        state.oauth.revoke(&resolved, &caller).await;
-    }
     Ok(HttpResponse::NoContent().finish())
 }

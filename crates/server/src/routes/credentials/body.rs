@@ -90,31 +90,14 @@ pub(super) fn secret_input(kind: Kind, mut body: CredentialBody) -> Result<Secre
 }
 
 /// For `PUT .../secret` on an OAuth credential: only `client_secret` (and `mtls`) change;
-/// the connection's tokens stay.
-pub(super) async fn oauth_secret_input(
-    state: &AppState,
-    id: &str,
+/// the connection's settings are fixed at creation and its tokens stay.
+pub(super) fn oauth_secret_input(
     mut body: CredentialBody,
-) -> Result<SecretInput, ApiError> {
+) -> Result<(SecretString, Option<mtls::ValidatedMtls>), ApiError> {
     refuse_non_oauth_fields(&body)?;
-    // The connection's settings are fixed at creation; only the secret is replaced.
     refuse_fields(&oauth_settings_fields(&body), Kind::Oauth2)?;
     let client_secret = secret(body.client_secret.take(), "client_secret", false)?;
-    let current = state.credentials.resolve_unchecked(id).await?;
-    let Material::OAuth2 { oauth, .. } = current.material else {
-        return Err(ApiError::invalid(
-            Some("kind"),
-            "the stored credential is not OAuth 2.0",
-        ));
-    };
-    let mtls = validated_mtls(&body)?;
-    Ok(SecretInput {
-        material: Material::OAuth2 {
-            client_secret: Some(client_secret),
-            oauth,
-        },
-        mtls,
-    })
+    Ok((client_secret, validated_mtls(&body)?))
 }
 
 /// Basic and API-key fields, and API-key placement, on an OAuth body.
