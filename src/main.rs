@@ -53,7 +53,7 @@ async fn main() -> anyhow::Result<()> {
             let org = find_org(&store, &org).await?;
             let role = if admin { Role::Admin } else { Role::Member };
             let user = store
-                .create_user(&org.id, name.as_str(), role.as_str())
+                .create_user(&org.id, name.as_str(), role)
                 .await
                 .context("the user could not be created")?;
             eprintln!(

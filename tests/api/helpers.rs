@@ -212,7 +212,11 @@ impl TestApp {
 
     pub async fn user(&self, org: &str, name: &str, admin: bool) -> User {
         let org_id = self.org(org).await;
-        let role = if admin { "admin" } else { "member" };
+        let role = if admin {
+            keyway_model::Role::Admin
+        } else {
+            keyway_model::Role::Member
+        };
         let user = self.store.create_user(&org_id, name, role).await.unwrap();
         let token = keyway_credentials::tokens::issue_token(&self.store, &user.id)
             .await

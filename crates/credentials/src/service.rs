@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::cache::TtlCache;
 
-use keyway_model::{AllowedHosts, Caller, CredentialName, Kind, Status};
+use keyway_model::{AllowedHosts, Caller, CredentialName, Status};
 use keyway_store::{
     AuditAction, AuditOutcome, AuditQuery, CredentialRow, DeleteOutcome, NewAuditEvent,
     NewCredential, SecretRow, SecretUpdate, Store, StoreError,
@@ -173,9 +173,9 @@ impl Credentials {
             org_id: caller.org_id.clone(),
             owner_id: caller.user_id.clone(),
             name: input.name.as_str().to_owned(),
-            kind: kind.as_str().to_owned(),
+            kind,
             shared: input.shared,
-            status: input.status.as_str().to_owned(),
+            status: input.status,
             allowed_hosts: to_json(input.allowed_hosts.as_slice())?,
             settings: to_json(&input.secret.material.settings())?,
             mtls: input

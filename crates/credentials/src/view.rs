@@ -25,10 +25,10 @@ pub struct UsedBy {
 pub struct CredentialView {
     pub id: String,
     pub name: String,
-    pub kind: String,
+    pub kind: keyway_model::Kind,
     pub owner: Owner,
     pub shared: bool,
-    pub status: String,
+    pub status: keyway_model::Status,
     pub allowed_hosts: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key: Option<ApiKeyPlacement>,

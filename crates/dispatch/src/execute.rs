@@ -139,7 +139,7 @@ impl Dispatcher {
                 return Err(err);
             }
         };
-        let kind = resolved.row.kind.clone();
+        let kind = resolved.row.kind.as_str();
         let mut trail = UseTrail {
             audit: &self.audit,
             caller,
@@ -151,14 +151,14 @@ impl Dispatcher {
             finished: false,
         };
         if let Err(err) = self.refusal(&resolved, &prepared).await {
-            self.metrics.observe(err.code(), &kind, None);
+            self.metrics.observe(err.code(), kind, None);
             trail.refused(&err).await;
             return Err(err);
         }
         // The use is on record before the signed call leaves, or the call does not leave.
         if let Err(failure) = self.audit.commit(trail.event(Stage::Started)).await {
             let err = DispatchError::AuditUnavailable(failure);
-            self.metrics.observe(err.code(), &kind, None);
+            self.metrics.observe(err.code(), kind, None);
             return Err(err);
         }
         let result = self.send_signed(&resolved, &prepared).await;
@@ -167,7 +167,7 @@ impl Dispatcher {
             .as_ref()
             .map_or_else(DispatchError::code, |_| "answered");
         self.metrics
-            .observe(outcome, &kind, Some(elapsed.as_secs_f64()));
+            .observe(outcome, kind, Some(elapsed.as_secs_f64()));
         trail.finish(&result).await;
         result.map(|r| r.finish(started))
     }
@@ -176,8 +176,8 @@ impl Dispatcher {
     async fn refusal(&self, resolved: &Resolved, prepared: &Prepared) -> Result<(), DispatchError> {
         let row = &resolved.row;
         if matches!(
-            Status::parse(&row.status),
-            Some(Status::ReauthorizationRequired | Status::PendingAuthorization)
+            row.status,
+            Status::ReauthorizationRequired | Status::PendingAuthorization
         ) {
             return Err(DispatchError::NeedsReauthorization {
                 credential_id: row.id.clone(),

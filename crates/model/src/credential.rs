@@ -370,3 +370,26 @@ mod tests {
         assert_eq!(Status::parse("nope"), None);
     }
 }
+
+/// A stored name (kind, status, role) that is not one Keyway knows: a corrupt row, or one
+/// written by a newer version.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the database holds an unknown {what}: {value:?}")]
+pub struct UnknownName {
+    pub what: &'static str,
+    pub value: String,
+}
+
+/// `TryFrom<String>` for the enums stored as text, so rows decode straight into them.
+macro_rules! stored_as_text {
+    ($($ty:ty => $what:literal),* $(,)?) => {$(
+        impl TryFrom<String> for $ty {
+            type Error = UnknownName;
+            fn try_from(value: String) -> Result<Self, UnknownName> {
+                <$ty>::parse(&value).ok_or(UnknownName { what: $what, value })
+            }
+        }
+    )*};
+}
+
+stored_as_text!(Kind => "kind", Status => "status", crate::Role => "role");

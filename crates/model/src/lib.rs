@@ -9,7 +9,9 @@ pub mod rights;
 pub mod template;
 pub mod tenancy;
 
-pub use credential::{AllowedHosts, ApiKeyPlacement, CredentialName, Kind, ParseError, Status};
+pub use credential::{
+    AllowedHosts, ApiKeyPlacement, CredentialName, Kind, ParseError, Status, UnknownName,
+};
 pub use request::{ContentType, Header, RequestDefinition, RequestError, RequestInput};
 pub use rights::{Access, Caller, Role};
 pub use tenancy::{OrgSlug, UserName};

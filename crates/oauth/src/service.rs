@@ -200,7 +200,7 @@ impl OAuth {
         let write = TokenWrite {
             tokens: sealed,
             token_expires_at: granted.expires_at,
-            status: Status::Connected.as_str().into(),
+            status: Status::Connected,
             settings: Some(material_settings),
         };
         let store = self.credentials.store();

@@ -104,12 +104,11 @@ impl OAuth {
         resolved: &Resolved,
         rejected: Option<&SecretString>,
     ) -> Result<Current, TokenError> {
-        match Status::parse(&resolved.row.status) {
-            Some(Status::Connected) => {}
-            Some(Status::ReauthorizationRequired | Status::PendingAuthorization) | None => {
+        match resolved.row.status {
+            Status::Connected | Status::Active => {}
+            Status::ReauthorizationRequired | Status::PendingAuthorization => {
                 return Ok(Current::NeedsReauthorization)
             }
-            Some(Status::Active) => {}
         }
         let Some(tokens) = resolved.tokens.as_ref().and_then(StoredTokens::from_json) else {
             return Ok(Current::NeedsReauthorization);
@@ -281,12 +280,7 @@ impl OAuth {
         let marked = self
             .credentials
             .store()
-            .set_credential_status(
-                id,
-                generation,
-                Status::ReauthorizationRequired.as_str(),
-                &event,
-            )
+            .set_credential_status(id, generation, Status::ReauthorizationRequired, &event)
             .await
             .map_err(unavailable)?;
         self.credentials.forget(id);

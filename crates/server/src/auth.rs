@@ -5,7 +5,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, FromRequest, HttpRequest};
 use keyway_credentials::tokens;
-use keyway_model::{Caller, Role};
+use keyway_model::Caller;
 use std::future::Future;
 use std::pin::Pin;
 use zeroize::Zeroizing;
@@ -75,8 +75,7 @@ impl FromRequest for Authenticated {
                 state.callers.remove(&id.to_owned());
                 return Err(ApiError::Unauthenticated);
             }
-            let role =
-                Role::parse(&row.role).ok_or_else(|| ApiError::Internal("unknown role".into()))?;
+            let role = row.role;
             Ok(Authenticated(Caller {
                 user_id: row.user_id,
                 user_name: row.user_name,

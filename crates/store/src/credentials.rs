@@ -3,6 +3,7 @@
 use crate::audit::{insert_audit, NewAuditEvent};
 use crate::error::{conflict, is_foreign_key_violation};
 use crate::{now_ms, on_pool, Store, StoreError};
+use keyway_model::{Kind, Status};
 
 const INSERT_COLUMNS: &str = "id, org_id, owner_id, name, kind, shared, status, allowed_hosts, \
      settings, mtls, token_expires_at, secret_version, created_at, updated_at";
@@ -18,9 +19,11 @@ pub struct CredentialRow {
     pub owner_id: String,
     pub owner_name: String,
     pub name: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: Kind,
     pub shared: bool,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: Status,
     /// JSON array.
     pub allowed_hosts: String,
     /// JSON object, never secret.
@@ -48,9 +51,9 @@ pub struct NewCredential {
     pub org_id: String,
     pub owner_id: String,
     pub name: String,
-    pub kind: String,
+    pub kind: Kind,
     pub shared: bool,
-    pub status: String,
+    pub status: Status,
     pub allowed_hosts: String,
     pub settings: String,
     pub mtls: Option<String>,
@@ -114,9 +117,9 @@ impl Store {
                 .bind(&new.org_id)
                 .bind(&new.owner_id)
                 .bind(&new.name)
-                .bind(&new.kind)
+                .bind(new.kind.as_str())
                 .bind(new.shared)
-                .bind(&new.status)
+                .bind(new.status.as_str())
                 .bind(&new.allowed_hosts)
                 .bind(&new.settings)
                 .bind(&new.mtls)

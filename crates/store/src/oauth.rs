@@ -4,6 +4,7 @@
 use crate::audit::{insert_audit, NewAuditEvent};
 use crate::credentials::{insert_secret, SecretRow};
 use crate::{now_ms, on_pool, Store, StoreError};
+use keyway_model::Status;
 
 /// An authorization request in flight; `verifier_*` is the sealed PKCE verifier.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -24,7 +25,7 @@ pub struct TokenWrite {
     /// The sealed `tokens` field (access and refresh token together).
     pub tokens: SecretRow,
     pub token_expires_at: Option<i64>,
-    pub status: String,
+    pub status: Status,
     /// Settings JSON to store with the tokens (kept token-response extras), if changed.
     pub settings: Option<String>,
 }
@@ -157,7 +158,7 @@ impl Store {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(sql)
                 .bind(credential_id)
-                .bind(&write.status)
+                .bind(write.status.as_str())
                 .bind(write.token_expires_at)
                 .bind(&write.settings)
                 .bind(now_ms())
@@ -188,7 +189,7 @@ impl Store {
         &self,
         credential_id: &str,
         generation: i64,
-        status: &str,
+        status: Status,
         audit: &NewAuditEvent,
     ) -> Result<bool, StoreError> {
         let sql = "UPDATE credentials SET status = $2, updated_at = $3 WHERE id = $1 \
@@ -197,7 +198,7 @@ impl Store {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(sql)
                 .bind(credential_id)
-                .bind(status)
+                .bind(status.as_str())
                 .bind(now_ms())
                 .bind(generation)
                 .execute(&mut *tx)

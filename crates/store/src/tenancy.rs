@@ -2,6 +2,7 @@
 
 use crate::error::conflict;
 use crate::{new_id, now_ms, on_pool, Store, StoreError};
+use keyway_model::Role;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OrgRow {
@@ -15,7 +16,8 @@ pub struct UserRow {
     pub id: String,
     pub org_id: String,
     pub name: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub created_at: i64,
 }
 
@@ -35,7 +37,8 @@ pub struct CallerRow {
     pub digest: Vec<u8>,
     pub user_id: String,
     pub user_name: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub org_id: String,
     pub org_slug: String,
     /// When the token stops working, Unix ms; checked on every request, cached or not.
@@ -70,13 +73,13 @@ impl Store {
         &self,
         org_id: &str,
         name: &str,
-        role: &str,
+        role: Role,
     ) -> Result<UserRow, StoreError> {
         let row = UserRow {
             id: new_id(),
             org_id: org_id.to_owned(),
             name: name.to_owned(),
-            role: role.to_owned(),
+            role,
             created_at: now_ms(),
         };
         let sql =
@@ -85,7 +88,7 @@ impl Store {
             .bind(&row.id)
             .bind(&row.org_id)
             .bind(&row.name)
-            .bind(&row.role)
+            .bind(row.role.as_str())
             .bind(row.created_at)
             .execute(pool)
             .await

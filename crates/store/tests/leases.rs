@@ -5,6 +5,7 @@
 
 mod common;
 
+use keyway_model::{Kind, Role, Status};
 use keyway_store::{
     AuditAction, AuditOutcome, AuditQuery, NewAuditEvent, NewCredential, SecretRow, Store,
     TokenWrite,
@@ -23,7 +24,10 @@ async fn seeded(postgres: bool) -> (Store, String, String, Option<tempfile::Temp
         (common::sqlite_store(dir.path()).await, Some(dir))
     };
     let org = store.create_org("acme").await.unwrap();
-    let user = store.create_user(&org.id, "alice", "member").await.unwrap();
+    let user = store
+        .create_user(&org.id, "alice", Role::Member)
+        .await
+        .unwrap();
     let id = uuid::Uuid::new_v4().to_string();
     store
         .insert_credential(
@@ -32,9 +36,9 @@ async fn seeded(postgres: bool) -> (Store, String, String, Option<tempfile::Temp
                 org_id: org.id.clone(),
                 owner_id: user.id,
                 name: "Storm".into(),
-                kind: "oauth2".into(),
+                kind: Kind::Oauth2,
                 shared: false,
-                status: "connected".into(),
+                status: Status::Connected,
                 allowed_hosts: "[]".into(),
                 settings: "{}".into(),
                 mtls: None,
@@ -61,7 +65,7 @@ fn event(org: &str, credential: &str, action: AuditAction) -> NewAuditEvent {
     NewAuditEvent::new(action, AuditOutcome::Success).on(org, credential, "owner")
 }
 
-async fn tokens_marker(store: &Store, id: &str) -> (i64, String, Vec<u8>) {
+async fn tokens_marker(store: &Store, id: &str) -> (i64, Status, Vec<u8>) {
     let (row, secrets) = store.credential_with_secrets(id).await.unwrap().unwrap();
     let tokens = secrets.into_iter().find(|s| s.field == "tokens").unwrap();
     (row.secret_version, row.status, tokens.ciphertext)
@@ -119,7 +123,7 @@ async fn generation_compare_and_swap(postgres: bool) {
     let write = |marker: &str| TokenWrite {
         tokens: sealed(marker),
         token_expires_at: Some(2),
-        status: "connected".into(),
+        status: Status::Connected,
         settings: None,
     };
 
@@ -154,11 +158,11 @@ async fn generation_compare_and_swap(postgres: bool) {
     // invalid_grant from a refresh that read an older generation does not mark it.
     let marked = event(&org, &id, AuditAction::CredentialReauthorizationRequired);
     assert!(!store
-        .set_credential_status(&id, start + 1, "reauthorization_required", &marked)
+        .set_credential_status(&id, start + 1, Status::ReauthorizationRequired, &marked)
         .await
         .unwrap());
     let (_, status, _) = tokens_marker(&store, &id).await;
-    assert_eq!(status, "connected");
+    assert_eq!(status, Status::Connected);
     let query = AuditQuery {
         org_id: org.clone(),
         owner_id: None,
@@ -178,12 +182,17 @@ async fn generation_compare_and_swap(postgres: bool) {
 
     // At the current generation it does, with its event in the same transaction.
     assert!(store
-        .set_credential_status(&id, after_reconnect, "reauthorization_required", &marked)
+        .set_credential_status(
+            &id,
+            after_reconnect,
+            Status::ReauthorizationRequired,
+            &marked
+        )
         .await
         .unwrap());
     assert_eq!(
         tokens_marker(&store, &id).await.1,
-        "reauthorization_required"
+        Status::ReauthorizationRequired
     );
     let seen = actions(store.audit_events(&query).await.unwrap());
     assert!(seen.contains(&"credential.reauthorization_required".to_owned()));

@@ -7,7 +7,7 @@ use keyway_store::{Store, StoreError};
 pub async fn bench_caller(store: &Store) -> Result<Caller, StoreError> {
     let org = store.create_org("bench").await?;
     let user = store
-        .create_user(&org.id, "bench-user", Role::Member.as_str())
+        .create_user(&org.id, "bench-user", Role::Member)
         .await?;
     Ok(Caller {
         user_id: user.id,

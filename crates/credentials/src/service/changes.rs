@@ -80,12 +80,12 @@ impl Credentials {
         input: SecretInput,
     ) -> Result<CredentialView, CredentialError> {
         let kind = input.material.kind();
-        if kind.as_str() != row.kind {
+        if kind != row.kind {
             return Err(keyway_model::ParseError::new(
                 "kind",
                 format!(
                     "this credential is of kind {}; give that kind's secret fields (create a new credential to change the kind)",
-                    row.kind
+                    row.kind.as_str()
                 ),
             )
             .into());

@@ -59,7 +59,7 @@ impl Credentials {
         row: CredentialRow,
         secrets: Vec<SecretRow>,
     ) -> Result<Resolved, CredentialError> {
-        let kind = Kind::parse(&row.kind).ok_or(CredentialError::Corrupt("unknown kind"))?;
+        let kind = row.kind;
         let settings: StoredSettings = from_json(&row.settings)?;
         let mut material = None;
         let mut key_pem = None;

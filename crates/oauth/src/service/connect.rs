@@ -56,7 +56,7 @@ impl OAuth {
             .credentials
             .require(caller, id, Need::ReplaceSecret)
             .await?;
-        if Kind::parse(&row.kind) != Some(Kind::Oauth2) {
+        if row.kind != Kind::Oauth2 {
             return Err(OAuthError::NotAuthorizationCode);
         }
         self.start(caller, id).await

@@ -13,7 +13,7 @@ impl OAuth {
         row: &CredentialRow,
         force: bool,
     ) -> Result<(), OAuthError> {
-        let grant = if row.kind == Kind::Oauth2.as_str() {
+        let grant = if row.kind == Kind::Oauth2 {
             self.credentials.resolve_unchecked(&row.id).await.ok()
         } else {
             None

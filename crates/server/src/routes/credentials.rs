@@ -195,14 +195,14 @@ pub async fn replace_secret(
             ));
         }
     }
-    let kind = parse_kind(&row.kind)?;
+    let kind = row.kind;
     if let Some(given) = body.kind.take() {
-        if given != row.kind {
+        if given != kind.as_str() {
             return Err(ApiError::invalid(
                 Some("kind"),
                 format!(
                     "this credential is of kind {}; create a new credential to change the kind",
-                    row.kind
+                    kind.as_str()
                 ),
             ));
         }
