@@ -1,103 +1,25 @@
 //! The `keyway` binary as a new user runs it: the README walk-through on the embedded default,
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 //! key handling at start, and `keyway key rewrap`.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+use keyway_testkit::process::{self, call, free_port, ok, Env, Replica};
 use serde_json::{json, Value};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_keyway");
-
-fn keyway(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .current_dir(dir)
-        .env_remove("KEYWAY_MASTER_KEYS")
-        .env_remove("KEYWAY_DATABASE_URL");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
+fn env_of(env: &[(&'static str, &str)]) -> Env {
+    env.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
 }
 
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+/// `keyway args` in `dir`, with only `env` for settings.
+fn keyway(dir: &Path, args: &[&str], env: &[(&'static str, &str)]) -> Output {
+    process::run(Some(dir), &env_of(env), args)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn serve(dir: &Path, env: &[(&str, &str)]) -> Server {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut cmd = Command::new(BIN);
-    cmd.arg("serve")
-        .current_dir(dir)
-        .env("KEYWAY_LISTEN", &listen)
-        .env_remove("KEYWAY_MASTER_KEYS")
-        .env_remove("KEYWAY_DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let server = Server {
-        child: cmd.spawn().unwrap(),
-        base: format!("http://{listen}"),
-    };
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(30) {
-        if let Ok(res) = client.get(format!("{}/readyz", server.base)).send().await {
-            if res.status() == 200 {
-                return server;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("keyway serve did not become ready");
-}
-
-async fn call(
-    client: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = client.request(method, url).bearer_auth(token);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+/// `keyway serve` in `dir` on a free port, ready.
+async fn serve(dir: &Path, env: &[(&'static str, &str)]) -> Replica {
+    Replica::start_in(Some(dir), &env_of(env), free_port()).await
 }
 
 #[tokio::test]

@@ -3,22 +3,14 @@
 //! disk that fills up or turns read-only, and the memory one hostile request can take.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-#[allow(dead_code)]
-#[path = "common/process.rs"]
-mod process;
-#[allow(dead_code)]
-#[path = "api/upstream.rs"]
-mod upstream;
-
-use process::{
-    base_env, bootstrap, call, dispatch, free_port, http, sqlite_count, Database, Replica,
-};
+use keyway_testkit::db::{sqlite_count, Database};
+use keyway_testkit::process::{base_env, bootstrap, call, dispatch, free_port, http, Replica};
+use keyway_testkit::upstream::{Tls, Upstream};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use upstream::{Tls, Upstream};
 
 /// A private PostgreSQL cluster in a temporary directory, on a free port, that a test may stop
 /// and start: the shared server on 5432 must never be stopped by a test.

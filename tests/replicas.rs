@@ -3,22 +3,12 @@
 //! lease is taken over by the other without losing the refresh token.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-#[allow(dead_code)]
-#[path = "api/auth_server.rs"]
-mod auth_server;
-#[allow(dead_code)]
-#[path = "api/upstream.rs"]
-mod upstream;
-
-#[allow(dead_code)]
-#[path = "common/process.rs"]
-mod process;
-
-use auth_server::AuthServer;
-use process::{base_env, dispatch, free_port, http, pg_admin_url, Database, Env, Replica};
+use keyway_testkit::auth_server::AuthServer;
+use keyway_testkit::db::{pg_url, Database};
+use keyway_testkit::process::{base_env, dispatch, free_port, http, Env, Replica};
+use keyway_testkit::upstream::{Tls, Upstream};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use upstream::{Tls, Upstream};
 
 fn env(db: &Database, public_url: &str) -> Env {
     let mut env = base_env(&db.url, public_url);
@@ -50,8 +40,8 @@ impl Pair {
     }
 
     /// `b_extra`: more environment for replica B only.
-    async fn start_with(lease_ttl_secs: u64, b_extra: process::Env) -> Pair {
-        let db = Database::create(&pg_admin_url()).await;
+    async fn start_with(lease_ttl_secs: u64, b_extra: keyway_testkit::process::Env) -> Pair {
+        let db = Database::create(&pg_url()).await;
         let server = AuthServer::start();
         let upstream = Upstream::start(Tls::Plain).await;
         let (port_a, port_b) = (free_port(), free_port());
@@ -59,7 +49,7 @@ impl Pair {
         let mut env = env(&db, &public_url);
         env.retain(|(k, _)| *k != "KEYWAY_OAUTH_LEASE_TTL_SECS");
         env.push(("KEYWAY_OAUTH_LEASE_TTL_SECS", lease_ttl_secs.to_string()));
-        let token = process::bootstrap(&env);
+        let token = keyway_testkit::process::bootstrap(&env);
         let a = Replica::start(&env, port_a).await;
         let mut b_env = env.clone();
         b_env.extend(b_extra);

@@ -18,11 +18,7 @@ pub enum Db {
     Postgres,
 }
 
-pub const PG_URL_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-pub fn pg_url() -> String {
-    std::env::var("KEYWAY_TEST_DATABASE_URL").unwrap_or_else(|_| PG_URL_DEFAULT.to_owned())
-}
+pub use keyway_testkit::db::pg_url;
 
 /// Every log line of this test binary, at debug level.
 static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
@@ -152,19 +148,7 @@ pub async fn spawn_app_configured(db: Db, configure: impl FnOnce(&mut Settings))
             sqlite_path = Some(path);
         }
         Db::Postgres => {
-            let schema = format!(
-                "{}{}",
-                std::env::var("KEYWAY_TEST_PREFIX").unwrap_or_else(|_| "kwt_".into()),
-                uuid::Uuid::new_v4().simple()
-            );
-            let admin = sqlx::PgPool::connect(&pg_url())
-                .await
-                .expect("PostgreSQL must be running for the test suite (see README)");
-            sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                .execute(&admin)
-                .await
-                .unwrap();
-            admin.close().await;
+            let schema = keyway_testkit::db::fresh_pg_schema().await;
             settings.database_url = pg_url().into();
             settings.database_schema = schema.clone();
             pg_schema = Some(schema);

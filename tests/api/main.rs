@@ -3,8 +3,10 @@
 
 mod helpers;
 
+// The shared harness, under the names the cases use.
+use keyway_testkit::{auth_server, upstream};
+
 mod aiming;
-mod auth_server;
 mod bad_input;
 mod connections;
 mod credentials;
@@ -19,5 +21,4 @@ mod presets;
 mod recorded;
 mod tenancy;
 mod transfer;
-mod upstream;
 mod web_services;

@@ -3,28 +3,7 @@
 
 use keyway_store::{ConnectOptions, Store};
 
-pub fn pg_url() -> String {
-    std::env::var("KEYWAY_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// Creates a new schema on the test PostgreSQL and returns its name.
-pub async fn fresh_pg_schema() -> String {
-    let schema = format!(
-        "{}{}",
-        std::env::var("KEYWAY_TEST_PREFIX").unwrap_or_else(|_| "kwt_".into()),
-        uuid::Uuid::new_v4().simple()
-    );
-    let admin = sqlx::PgPool::connect(&pg_url())
-        .await
-        .expect("PostgreSQL must be running for the test suite (see README)");
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
-    schema
-}
+pub use keyway_testkit::db::{fresh_pg_schema, pg_url};
 
 /// A migrated store on a fresh schema of the test PostgreSQL.
 pub async fn postgres_store(schema: &str) -> Store {

@@ -1,14 +1,25 @@
 //! Real `keyway` processes for tests where a process dies, a database stops or a disk fills:
-//! the CLI, replicas started and waited for, killed without warning, and fresh PostgreSQL
-//! databases for them.
+//! the CLI, replicas started and waited for and killed without warning, and their HTTP calls.
 
 use serde_json::{json, Value};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_keyway");
+/// The `keyway` binary cargo built beside the running test (`target/<profile>/keyway`; a
+/// test runs from `target/<profile>/deps/`).
+pub fn bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let bin = profile_dir.join(format!("keyway{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build` (cargo test does)",
+        bin.display()
+    );
+    bin
+}
 pub const MASTER_KEYS: &str = "r1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 /// The environment a `keyway` process runs with.
@@ -26,19 +37,41 @@ pub fn base_env(database_url: &str, public_url: &str) -> Env {
     ]
 }
 
-/// Runs a CLI command to success and returns its trimmed stdout.
-pub fn cli(env: &Env, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .envs(env.iter().cloned())
-        .output()
-        .unwrap();
+/// A `keyway` command with only `env` for settings: `KEYWAY_*` variables of the shell that
+/// runs the tests (a developer's database URL or keys) are not passed on.
+pub fn command(dir: Option<&Path>, env: &Env) -> Command {
+    let mut cmd = Command::new(bin());
+    for (name, _) in std::env::vars_os() {
+        let inherited = name.to_string_lossy();
+        if inherited.starts_with("KEYWAY_") && !inherited.starts_with("KEYWAY_TEST_") {
+            cmd.env_remove(&name);
+        }
+    }
+    if let Some(dir) = dir {
+        cmd.current_dir(dir);
+    }
+    cmd.envs(env.iter().cloned());
+    cmd
+}
+
+/// Runs `keyway args` in `dir` (or here) and returns how it ended.
+pub fn run(dir: Option<&Path>, env: &Env, args: &[&str]) -> Output {
+    command(dir, env).args(args).output().unwrap()
+}
+
+/// The trimmed stdout of a command that must have succeeded.
+pub fn ok(out: Output) -> String {
     assert!(
         out.status.success(),
-        "keyway {args:?}: {}",
+        "keyway failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Runs a CLI command to success and returns its trimmed stdout.
+pub fn cli(env: &Env, args: &[&str]) -> String {
+    ok(run(None, env, args))
 }
 
 /// Creates org `acme` and its member `alice`, and returns her API token.
@@ -68,11 +101,16 @@ impl Drop for Replica {
 impl Replica {
     /// Starts `keyway serve` on `port` and waits until `/readyz` answers 200.
     pub async fn start(env: &Env, port: u16) -> Replica {
+        Self::start_in(None, env, port).await
+    }
+
+    /// [`Replica::start`] with `dir` as the working directory (where the embedded default
+    /// keeps its `data/`).
+    pub async fn start_in(dir: Option<&Path>, env: &Env, port: u16) -> Replica {
         let listen = format!("127.0.0.1:{port}");
         let log = std::env::temp_dir().join(format!("kw-replica-{port}.log"));
-        let child = Command::new(BIN)
+        let child = command(dir, env)
             .arg("serve")
-            .envs(env.iter().cloned())
             .env("KEYWAY_LISTEN", &listen)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(log).unwrap())
@@ -174,7 +212,7 @@ pub async fn dispatch(
 pub async fn call(
     client: &reqwest::Client,
     method: reqwest::Method,
-    url: &str,
+    url: impl reqwest::IntoUrl,
     token: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
@@ -186,73 +224,4 @@ pub async fn call(
     let status = res.status().as_u16();
     let text = res.text().await.unwrap();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-pub fn pg_admin_url() -> String {
-    std::env::var("KEYWAY_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// A fresh PostgreSQL database on the server `admin_url` points at, for one test.
-pub struct Database {
-    pub name: String,
-    pub url: String,
-    admin_url: String,
-}
-
-impl Database {
-    pub async fn create(admin_url: &str) -> Self {
-        let name = format!(
-            "{}{}",
-            std::env::var("KEYWAY_TEST_PREFIX").unwrap_or_else(|_| "kwt_".into()),
-            uuid::Uuid::new_v4().simple()
-        );
-        let admin = sqlx::PgPool::connect(admin_url)
-            .await
-            .expect("PostgreSQL must be running for the test suite (see README)");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&admin)
-            .await
-            .unwrap();
-        admin.close().await;
-        let url = format!("{}/{name}", &admin_url[..admin_url.rfind('/').unwrap()]);
-        Self {
-            name,
-            url,
-            admin_url: admin_url.to_owned(),
-        }
-    }
-
-    pub async fn sql(&self, statement: &str) {
-        let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
-        sqlx::query(statement).execute(&pool).await.unwrap();
-        pool.close().await;
-    }
-
-    pub async fn count(&self, query: &str) -> i64 {
-        let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
-        let n: i64 = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
-        pool.close().await;
-        n
-    }
-
-    pub async fn drop_now(&self) {
-        let admin = sqlx::PgPool::connect(&self.admin_url).await.unwrap();
-        let _ = sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ))
-        .execute(&admin)
-        .await;
-        admin.close().await;
-    }
-}
-
-/// Counts rows of a SQLite database file with a query returning one integer.
-pub async fn sqlite_count(file: &Path, query: &str) -> i64 {
-    let url = format!("sqlite://{}?mode=ro", file.display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let n: i64 = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
-    pool.close().await;
-    n
 }

@@ -32,7 +32,7 @@ impl AuthServer {
     /// Access tokens (and client-credentials tokens) live `ttl_secs`.
     pub fn start_with_ttl(ttl_secs: u64) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oauth-server");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/oauth-server");
         assert!(
             std::path::Path::new(dir).join("node_modules/oidc-provider").exists(),
             "the test authorization server is not installed: run `npm ci --prefix tests/oauth-server` (scripts/test.sh does)"
