@@ -227,15 +227,18 @@ async fn attacks_on_the_redirect_change_nothing() {
 
     // A state from another credential: A's state with the code issued for B's request (and
     // B's PKCE challenge) is refused by the server, so neither credential changes.
-    let a2 = app
-        .call(
-            "POST",
-            &format!("/v1/credentials/{a_id}/authorize"),
-            &alice.token,
-            None,
-        )
-        .await;
-    let a_state = query_param(a2.json["authorize_url"].as_str().unwrap(), "state").unwrap();
+    let reconnect = || async {
+        let res = app
+            .call(
+                "POST",
+                &format!("/v1/credentials/{a_id}/authorize"),
+                &alice.token,
+                None,
+            )
+            .await;
+        res.json["authorize_url"].as_str().unwrap().to_owned()
+    };
+    let a_state = query_param(&reconnect().await, "state").unwrap();
     let b_landing = server.browse(&b_url, &redirect).await;
     let swapped = with_param(&b_landing, "state", &a_state);
     let html = refused("swapped")(land(&app, &swapped).await);
@@ -245,33 +248,13 @@ async fn attacks_on_the_redirect_change_nothing() {
     );
 
     // An issuer that is not the one the request went to (mix-up).
-    let a3 = app
-        .call(
-            "POST",
-            &format!("/v1/credentials/{a_id}/authorize"),
-            &alice.token,
-            None,
-        )
-        .await;
-    let landing = server
-        .browse(a3.json["authorize_url"].as_str().unwrap(), &redirect)
-        .await;
+    let landing = server.browse(&reconnect().await, &redirect).await;
     let mixed = with_param(&landing, "iss", "http://127.0.0.1:1/evil");
     let html = refused("iss")(land(&app, &mixed).await);
     assert!(html.contains("unexpected issuer"), "{html}");
 
     // An expired state.
-    let a4 = app
-        .call(
-            "POST",
-            &format!("/v1/credentials/{a_id}/authorize"),
-            &alice.token,
-            None,
-        )
-        .await;
-    let landing = server
-        .browse(a4.json["authorize_url"].as_str().unwrap(), &redirect)
-        .await;
+    let landing = server.browse(&reconnect().await, &redirect).await;
     app.sql("UPDATE oauth_states SET expires_at = 1", &[]).await;
     let html = refused("expired")(land(&app, &landing).await);
     assert!(html.contains("expired"), "{html}");
@@ -284,17 +267,7 @@ async fn attacks_on_the_redirect_change_nothing() {
     }
 
     // A good one, then the same redirect replayed.
-    let a5 = app
-        .call(
-            "POST",
-            &format!("/v1/credentials/{a_id}/authorize"),
-            &alice.token,
-            None,
-        )
-        .await;
-    let landing = server
-        .browse(a5.json["authorize_url"].as_str().unwrap(), &redirect)
-        .await;
+    let landing = server.browse(&reconnect().await, &redirect).await;
     assert_eq!(land(&app, &landing).await.0, 200);
     assert_eq!(status(&app, &alice.token, &a_id).await, "connected");
     let tokens = stored_tokens(&app, &a_id).await;

@@ -11,6 +11,7 @@ mod common;
 use keyway_curl::{import, CurlError, Import, ImportOptions};
 use keyway_model::request::is_token;
 use keyway_model::{RequestDefinition, RequestInput};
+use keyway_testkit::fuzz::Rng;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
@@ -18,24 +19,6 @@ const SECRET: &str = "S3CR3T";
 const MAX_INPUT_CHARS: usize = 4096;
 /// About 3-5 s in a debug build on a small machine.
 const DEFAULT_ITERATIONS: u64 = 75_000;
-
-/// xorshift64*: enough randomness for mutations, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-}
 
 const SPLICES: &[&str] = &[
     "'",

@@ -207,9 +207,11 @@ impl Dispatcher {
     ) -> Result<Answer, DispatchError> {
         let row = &resolved.row;
         let client = match &resolved.mtls {
-            Some(identity) => self
-                .net
-                .with_identity(&row.id, row.secret_version, identity)?,
+            Some(identity) => {
+                self.net
+                    .clients()
+                    .with_identity(&row.id, row.secret_version, identity)?
+            }
             None => self.net.calls(),
         };
         let bearer = match &resolved.material {

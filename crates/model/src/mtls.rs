@@ -101,18 +101,7 @@ pub fn validate(input: &MtlsInput, now: OffsetDateTime) -> Result<ValidatedMtls,
     matching::check_matches(&key, &chain)?;
     cert::check_validity(&chain, now)?;
 
-    let leaf = cert::leaf_facts(&chain)?;
-    let summary = MtlsSummary {
-        subject: leaf.subject,
-        issuer: leaf.issuer,
-        serial_hex: leaf.serial_hex,
-        not_before: leaf.not_before,
-        not_after: leaf.not_after,
-        sha256_fingerprint: leaf.sha256_fingerprint,
-        key_type: key.kind().label().to_owned(),
-        chain_length: chain.len(),
-        has_ca_certificate: ca.is_some(),
-    };
+    let summary = cert::summarize(&chain, key.kind().label(), ca.is_some())?;
     Ok(ValidatedMtls {
         certificate_pem: cert::encode_chain(&chain)?,
         private_key_pem: key.to_pem()?,

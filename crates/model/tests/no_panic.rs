@@ -4,22 +4,8 @@
 
 use keyway_model::mtls::{validate, MtlsInput};
 use keyway_model::{AllowedHosts, ApiKeyPlacement, CredentialName};
+use keyway_testkit::fuzz::Rng;
 use rcgen::{CertificateParams, KeyPair};
-
-/// xorshift64*: enough randomness for mutations, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 const SPLICES: &[&[u8]] = &[
     b"-----BEGIN CERTIFICATE-----\n",
@@ -130,5 +116,64 @@ fn field_parsers_never_panic() {
         let _ = CredentialName::parse(&value);
         let _ = ApiKeyPlacement::parse(Some(&value), Some(&value), None);
         let _ = ApiKeyPlacement::parse(None, None, Some(&value));
+    }
+}
+
+/// Piped text: mutated templates and hostile values (quotes, markup, line breaks, multi-byte
+/// characters, lone `${`) through every escaping. Nothing panics, a limit holds, a value in a
+/// JSON string stays one JSON string, and a header never gets a line break from a value.
+#[test]
+fn piped_text_never_panics_and_keeps_its_promises() {
+    use keyway_model::template::{Context, Escape, Renderer};
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let templates = [
+        "https://h/${a}/x?q=${b}",
+        "{\"k\": \"${a}\", \"n\": ${b}}",
+        "<r><v>${a}</v>${b}</r>",
+        "a=${a}&b=${b}",
+        "${a}${b}${",
+        "$${a}}${}",
+    ];
+    let values = [
+        "plain",
+        "\"quoted\"",
+        "<tag>&amp;",
+        "line\r\nbreak",
+        "nul\0",
+        "名前🙂",
+        "${a}",
+        "\\",
+    ];
+    let escapes = [
+        Escape::Url,
+        Escape::Header,
+        Escape::Json,
+        Escape::Xml,
+        Escape::Form,
+        Escape::Text,
+    ];
+    for _ in 0..20_000 {
+        let mut context = Context::default();
+        context.insert("a", values[rng.below(values.len())]);
+        let seed = values[rng.below(values.len())];
+        context.insert("b", text(mutate(&mut rng, seed.as_bytes())));
+        let seed = templates[rng.below(templates.len())];
+        let template = text(mutate(&mut rng, seed.as_bytes()));
+        let escape = escapes[rng.below(escapes.len())];
+        let limit = rng.below(256);
+        let mut renderer = Renderer::new(&context);
+        if let Ok(out) = renderer.render_within(&template, escape, limit, "body") {
+            assert!(out.len() <= limit, "{template:?} rendered past its limit");
+        }
+        if let Ok(out) = renderer.render_header("x-h", &template, 4096) {
+            let literal_breaks = template.matches(['\r', '\n']).count();
+            assert!(
+                out.matches(['\r', '\n']).count() <= literal_breaks,
+                "a piped value put a line break into a header: {template:?}"
+            );
+        }
+        let json = renderer.render("\"${b}\"", Escape::Json);
+        serde_json::from_str::<String>(&json)
+            .unwrap_or_else(|e| panic!("a value did not stay one JSON string: {json:?} ({e})"));
     }
 }

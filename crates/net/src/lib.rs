@@ -13,6 +13,7 @@ pub mod resolver;
 mod token_source;
 
 pub use classify::{classify_body, classify_call, classify_reqwest};
+pub use clients::Clients;
 pub use error::{destination_message, NetError};
 pub use hyper_client::CallClient;
 pub use net::{Net, NetConfig};

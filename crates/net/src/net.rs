@@ -6,7 +6,6 @@ use crate::hyper_client::CallClient;
 use crate::policy::Policy;
 use crate::resolver::{Lookup, VettingResolver};
 use crate::NetError;
-use keyway_credentials::ClientIdentity;
 use keyway_model::ParseError;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -52,15 +51,10 @@ impl Net {
         self.clients.calls()
     }
 
-    /// The client of dispatched calls that present `identity` (built once per credential
-    /// version).
-    pub fn with_identity(
-        &self,
-        credential_id: &str,
-        version: i64,
-        identity: &ClientIdentity,
-    ) -> Result<CallClient, NetError> {
-        self.clients.with_identity(credential_id, version, identity)
+    /// The clients of dispatched calls, also those that present a credential's mTLS
+    /// identity (`clients().with_identity(..)`, built once per credential version).
+    pub fn clients(&self) -> &Clients {
+        &self.clients
     }
 
     /// Whether `ip` is on a network the operator allowed explicitly (where plain-HTTP OAuth

@@ -8,5 +8,6 @@
 
 pub mod auth_server;
 pub mod db;
+pub mod fuzz;
 pub mod process;
 pub mod upstream;

@@ -221,12 +221,7 @@ impl WebServices {
         let entry = match self.rows.get(id) {
             Some(entry) => entry,
             None => {
-                let row = self
-                    .credentials
-                    .store()
-                    .web_service(id)
-                    .await?
-                    .ok_or(WebServiceError::NotFound)?;
+                let row = self.row(id).await?;
                 let request = view(row.clone(), Vec::new(), Vec::new())?.request;
                 let entry = Arc::new((row, request));
                 self.rows.insert(id.to_owned(), entry.clone());
@@ -333,13 +328,13 @@ impl WebServices {
         id: &str,
         parsed: Parsed,
     ) -> Result<WebServiceView, WebServiceError> {
-        let row = self
-            .credentials
-            .store()
-            .web_service(id)
-            .await?
-            .ok_or(WebServiceError::NotFound)?;
-        view(row, parsed.dropped, parsed.warnings)
+        view(self.row(id).await?, parsed.dropped, parsed.warnings)
+    }
+
+    /// The stored row, whoever may see it.
+    async fn row(&self, id: &str) -> Result<WebServiceRow, WebServiceError> {
+        let row = self.credentials.store().web_service(id).await?;
+        row.ok_or(WebServiceError::NotFound)
     }
 }
 

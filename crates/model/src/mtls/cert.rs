@@ -2,6 +2,7 @@
 
 use super::error::MtlsError;
 use super::pem::{self, Scan, MAX_PEM_BYTES};
+use super::MtlsSummary;
 use rustls_pki_types::pem::SectionKind;
 use rustls_pki_types::CertificateDer;
 use sha2::{Digest, Sha256};
@@ -162,29 +163,28 @@ pub(super) fn check_validity(
     Ok(())
 }
 
-/// Facts about the leaf certificate for the summary.
-pub(super) struct LeafFacts {
-    pub subject: String,
-    pub issuer: String,
-    pub serial_hex: String,
-    pub not_before: String,
-    pub not_after: String,
-    pub sha256_fingerprint: String,
-}
-
-pub(super) fn leaf_facts(chain: &[CertificateDer<'static>]) -> Result<LeafFacts, MtlsError> {
+/// The summary of a checked chain: facts about its leaf certificate, plus what the caller
+/// knows of the key and the CA certificates.
+pub(super) fn summarize(
+    chain: &[CertificateDer<'static>],
+    key_type: &str,
+    has_ca_certificate: bool,
+) -> Result<MtlsSummary, MtlsError> {
     let der = chain.first().ok_or_else(|| {
         MtlsError::certificate_missing("the certificate field holds no certificate")
     })?;
     let cert = parse_one(der)?;
     let validity = cert.validity();
-    Ok(LeafFacts {
+    Ok(MtlsSummary {
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
         serial_hex: serial_hex(cert.raw_serial()),
         not_before: rfc3339(validity.not_before.to_datetime())?,
         not_after: rfc3339(validity.not_after.to_datetime())?,
         sha256_fingerprint: fingerprint(der),
+        key_type: key_type.to_owned(),
+        chain_length: chain.len(),
+        has_ca_certificate,
     })
 }
 

@@ -4,9 +4,12 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use keyway_credentials::{Material, Need, NewCredentialInput, SecretInput};
 use keyway_model::mtls::{self, MtlsInput};
+use keyway_model::Caller;
 use keyway_model::{AllowedHosts, ApiKeyPlacement, CredentialName, Kind, ParseError};
 use keyway_oauth::{NewOAuthCredential, OAuthInput};
+use keyway_store::CredentialRow;
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -138,17 +141,26 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(state.credentials.get(&caller, &id).await?))
 }
 
+/// The credential `id` if the caller has `need` on it, then the parsed body: rights come
+/// first, so a caller without them learns nothing from validation errors.
+async fn with_right<B: DeserializeOwned>(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    need: Need,
+    body: JsonBody,
+) -> Result<(CredentialRow, B), ApiError> {
+    let row = state.credentials.require(caller, id, need).await?;
+    Ok((row, body.read().await?))
+}
+
 pub async fn rename(
     id: web::Path<String>,
     body: JsonBody,
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let row = state
-        .credentials
-        .require(&caller, &id, Need::Manage)
-        .await?;
-    let body: RenameBody = body.read().await?;
+    let (row, body): (_, RenameBody) = with_right(&state, &caller, &id, Need::Manage, body).await?;
     let name = CredentialName::parse(&body.name)?;
     Ok(HttpResponse::Ok().json(state.credentials.rename(&caller, &row, name).await?))
 }
@@ -160,16 +172,10 @@ pub async fn transfer(
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let row = state
-        .credentials
-        .require(&caller, &id, Need::Transfer)
-        .await?;
-    let body: TransferBody = body.read().await?;
-    let view = state
-        .credentials
-        .transfer(&caller, &row, &body.owner)
-        .await?;
-    Ok(HttpResponse::Ok().json(view))
+    let (row, body): (_, TransferBody) =
+        with_right(&state, &caller, &id, Need::Transfer, body).await?;
+    let moved = state.credentials.transfer(&caller, &row, &body.owner);
+    Ok(HttpResponse::Ok().json(moved.await?))
 }
 
 pub async fn replace_secret(
@@ -178,11 +184,8 @@ pub async fn replace_secret(
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let row = state
-        .credentials
-        .require(&caller, &id, Need::ReplaceSecret)
-        .await?;
-    let mut body: CredentialBody = body.read().await?;
+    let (row, mut body): (_, CredentialBody) =
+        with_right(&state, &caller, &id, Need::ReplaceSecret, body).await?;
     for (present, field) in [
         (body.name.is_some(), "name"),
         (body.shared.is_some(), "shared"),
