@@ -177,3 +177,72 @@ async fn the_oauth_redirect_answers_get_only() {
     assert_eq!(res.status(), 405);
     assert_eq!(res.headers()["allow"], "GET");
 }
+
+/// The keys of an object, in the order the body gave them.
+fn keys(object: &Value) -> Vec<String> {
+    object.as_object().unwrap().keys().cloned().collect()
+}
+
+/// One shape per thing: a credential, a web service and an audit event have the same keys in
+/// the same order, `id` first, whether an answer shows one or lists them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_shows_a_thing_in_one_key_order() {
+    let app = spawn_app(Db::Sqlite).await;
+    let alice = app.user("acme", "alice", false).await;
+    let created = app
+        .call(
+            "POST",
+            "/v1/credentials",
+            &alice.token,
+            Some(json!({"name": "k", "kind": "api_key", "api_key": "kw-order-test"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.json);
+    let id = created.json["id"].as_str().unwrap().to_owned();
+    let one = app
+        .call("GET", &format!("/v1/credentials/{id}"), &alice.token, None)
+        .await;
+    let list = app.call("GET", "/v1/credentials", &alice.token, None).await;
+    let order = keys(&one.json);
+    assert_eq!(order[0], "id", "{order:?}");
+    // The list leaves out `used_by` (it is counted per credential only when shown alone).
+    let listed: Vec<String> = keys(&list.json["credentials"][0]);
+    let shown: Vec<String> = order
+        .iter()
+        .filter(|k| listed.contains(k))
+        .cloned()
+        .collect();
+    assert_eq!(listed, shown, "list and GET disagree on the key order");
+    assert_eq!(keys(&created.json), listed, "create and list disagree");
+
+    let ws = app
+        .call(
+            "POST",
+            "/v1/web-services",
+            &alice.token,
+            Some(json!({"name": "w", "request": {"url": "https://api.example.com/x"}})),
+        )
+        .await;
+    assert_eq!(ws.status, 201, "{}", ws.json);
+    let ws_id = ws.json["id"].as_str().unwrap();
+    let one = app
+        .call(
+            "GET",
+            &format!("/v1/web-services/{ws_id}"),
+            &alice.token,
+            None,
+        )
+        .await;
+    let list = app
+        .call("GET", "/v1/web-services", &alice.token, None)
+        .await;
+    assert_eq!(keys(&one.json)[0], "id");
+    assert_eq!(keys(&one.json), keys(&list.json["web_services"][0]));
+
+    let audit = app.call("GET", "/v1/audit", &alice.token, None).await;
+    let events = audit.json["events"].as_array().unwrap();
+    assert!(!events.is_empty());
+    for event in events {
+        assert_eq!(keys(event)[0], "id", "{event}");
+    }
+}
