@@ -67,17 +67,14 @@ async fn refused_destinations_are_refused_before_connecting() {
     let upstream = Upstream::start(Tls::Plain).await;
     let port = upstream.addr.port().to_string();
     let key = secret("key");
-    let res = app
-        .call(
-            "POST",
-            "/v1/credentials",
+    let credential = app
+        .credential(
             &alice.token,
-            Some(json!({
+            json!({
                 "name": "k", "kind": "api_key", "api_key": key,
-            })),
+            }),
         )
         .await;
-    let credential = res.json["id"].as_str().unwrap().to_owned();
     for template in LOOPBACK {
         let url = template.replace("{port}", &port);
         for credential_id in [None, Some(&credential)] {
@@ -120,18 +117,15 @@ async fn allowed_hosts_keep_a_credential_away_from_other_hosts() {
     let app = spawn_app(Db::Sqlite).await;
     let alice = app.user("acme", "alice", false).await;
     let upstream = Upstream::start(Tls::Plain).await;
-    let res = app
-        .call(
-            "POST",
-            "/v1/credentials",
+    let credential = app
+        .credential(
             &alice.token,
-            Some(json!({
+            json!({
                 "name": "k", "kind": "api_key", "api_key": "secret-value",
                 "allowed_hosts": ["api.example.com", "*.example.org"],
-            })),
+            }),
         )
         .await;
-    let credential = res.json["id"].as_str().unwrap().to_owned();
     let res = app
         .call("POST", "/v1/dispatch", &alice.token, Some(json!({
             "request": {"url": upstream.url("http", "upstream.test", "/"), "credential_id": credential},

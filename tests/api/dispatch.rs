@@ -18,12 +18,6 @@ fn tricky_context() -> Value {
 
 const TRICKY: &str = "O'Brien & \"Sons\" <ü> ☃\nline2";
 
-async fn credential(app: &TestApp, token: &str, body: Value) -> String {
-    let res = app.call("POST", "/v1/credentials", token, Some(body)).await;
-    assert_eq!(res.status, 201, "{}", res.json);
-    res.json["id"].as_str().unwrap().to_owned()
-}
-
 async fn dispatch(
     app: &TestApp,
     token: &str,
@@ -46,15 +40,15 @@ async fn each_kind_and_content_type_reaches_the_upstream_exactly(app) {
     let password = secret("pw");
     let api_key = secret("key");
     let query_key = secret("qkey");
-    let basic = credential(&app, &alice.token, json!({
+    let basic = app.credential(&alice.token, json!({
         "name": "basic", "kind": "basic", "username": "svc", "password": password,
     }))
     .await;
-    let header_key = credential(&app, &alice.token, json!({
+    let header_key = app.credential(&alice.token, json!({
         "name": "qualtrics", "kind": "api_key", "api_key": api_key, "header_name": "X-API-TOKEN",
     }))
     .await;
-    let query = credential(&app, &alice.token, json!({
+    let query = app.credential(&alice.token, json!({
         "name": "query", "kind": "api_key", "api_key": query_key, "query_param": "api_key",
     }))
     .await;
@@ -203,14 +197,13 @@ async fn tls_and_mutual_tls_against_real_rustls_servers() {
     );
 
     let key = secret("mtls-api-key");
-    let good = credential(&app, &alice.token, json!({
+    let good = app.credential(&alice.token, json!({
         "name": "mtls", "kind": "api_key", "api_key": key,
         "mtls": {"certificate_pem": client_leaf.cert_pem, "private_key_pem": client_leaf.key_pem,
                  "ca_certificate_pem": server_pki.ca_pem},
     }))
     .await;
-    let rogue = credential(
-        &app,
+    let rogue = app.credential(
         &alice.token,
         json!({
             "name": "rogue", "kind": "api_key", "api_key": "x",
@@ -434,12 +427,12 @@ async fn cached_reads_follow_this_replicas_writes_at_once_and_others_within_the_
     let alice = app.user("acme", "alice", false).await;
     let upstream = Upstream::start(Tls::Plain).await;
     let (key1, key2) = (secret("key1"), secret("key2"));
-    let id = credential(
-        &app,
-        &alice.token,
-        json!({"name": "k", "kind": "api_key", "api_key": key1}),
-    )
-    .await;
+    let id = app
+        .credential(
+            &alice.token,
+            json!({"name": "k", "kind": "api_key", "api_key": key1}),
+        )
+        .await;
     let ws = app
         .call("POST", "/v1/web-services", &alice.token, Some(json!({
             "name": "w", "request": {"url": upstream.url("http", "upstream.test", "/one"), "credential_id": id},

@@ -212,6 +212,30 @@ impl TestApp {
         }
     }
 
+    /// Creates a credential (which must succeed) and returns its ID.
+    pub async fn credential(&self, token: &str, body: Value) -> String {
+        let res = self
+            .call("POST", "/v1/credentials", token, Some(body))
+            .await;
+        assert_eq!(res.status, 201, "{}", res.json);
+        res.json["id"].as_str().unwrap().to_owned()
+    }
+
+    /// How many credentials the holder of `token` sees.
+    pub async fn credential_count(&self, token: &str) -> usize {
+        let res = self.call("GET", "/v1/credentials", token, None).await;
+        res.json["credentials"].as_array().unwrap().len()
+    }
+
+    /// Makes an OAuth credential's access token look expired, so the next call refreshes.
+    pub async fn expire_token(&self, credential_id: &str) {
+        self.sql(
+            "UPDATE credentials SET token_expires_at = 1 WHERE id = $1",
+            &[credential_id],
+        )
+        .await;
+    }
+
     /// Sends a request with a raw body and records the response body.
     pub async fn raw(
         &self,

@@ -119,7 +119,7 @@ async fn authorization_code_connect_refresh_revoke(app) {
     assert_eq!(bearer(&upstream), format!("Bearer {access1}"));
 
     // Expired: the next call refreshes first; the rotated refresh token is stored with it.
-    app.sql("UPDATE credentials SET token_expires_at = 1 WHERE id = $1", &[&id]).await;
+    app.expire_token(&id).await;
     let res = call_upstream(&app, &alice.token, &upstream, &id).await;
     assert_eq!(res.status, 200, "{}", res.json);
     let second = stored_tokens(&app, &id).await;
@@ -139,7 +139,7 @@ async fn authorization_code_connect_refresh_revoke(app) {
     // The grant is revoked at the provider: the next refresh gets invalid_grant, and the
     // credential needs its owner; no further refresh is tried.
     server.post("/_test/revoke-all", json!({})).await;
-    app.sql("UPDATE credentials SET token_expires_at = 1 WHERE id = $1", &[&id]).await;
+    app.expire_token(&id).await;
     let res = call_upstream(&app, &alice.token, &upstream, &id).await;
     assert_eq!((res.status, res.code()), (409, "credential_needs_reauthorization"), "{}", res.json);
     assert_eq!(status(&app, &alice.token, &id).await, "reauthorization_required");
@@ -309,11 +309,7 @@ async fn client_credentials_and_client_secret_post() {
         .to_owned();
     assert_eq!(bearer(&upstream), format!("Bearer {access}"));
     // Expiry: a new token by the same grant.
-    app.sql(
-        "UPDATE credentials SET token_expires_at = 1 WHERE id = $1",
-        &[&id],
-    )
-    .await;
+    app.expire_token(&id).await;
     call_upstream(&app, &alice.token, &upstream, &id).await;
     assert_ne!(bearer(&upstream), format!("Bearer {access}"));
     assert_eq!(
@@ -322,13 +318,7 @@ async fn client_credentials_and_client_secret_post() {
     );
 
     // A wrong secret: the provider's error, and nothing stored.
-    let before = app
-        .call("GET", "/v1/credentials", &alice.token, None)
-        .await
-        .json["credentials"]
-        .as_array()
-        .unwrap()
-        .len();
+    let before = app.credential_count(&alice.token).await;
     body["name"] = json!("Wrong");
     body["client_secret"] = json!("not-the-secret");
     let res = app
@@ -341,13 +331,7 @@ async fn client_credentials_and_client_secret_post() {
         res.json
     );
     assert_eq!(res.json["error"]["provider_error"], "invalid_client");
-    let after = app
-        .call("GET", "/v1/credentials", &alice.token, None)
-        .await
-        .json["credentials"]
-        .as_array()
-        .unwrap()
-        .len();
+    let after = app.credential_count(&alice.token).await;
     assert_eq!(before, after);
 
     // The authorization code grant with client_secret_post.

@@ -181,11 +181,7 @@ async fn presets_against_recorded_provider_responses() {
             "refresh_token": "atl-refresh-2", "scope": "read:jira-work offline_access",
         }),
     );
-    app.sql(
-        "UPDATE credentials SET token_expires_at = 1 WHERE id = $1",
-        &[&id],
-    )
-    .await;
+    app.expire_token(&id).await;
     let res = app
         .call("POST", "/v1/dispatch", &alice.token, Some(json!({"request": {
             "url": upstream.url("http", "upstream.test", "/bearer/eyJraWQiOiJhdGxhc3NpYW4-2"), "credential_id": id,
@@ -231,11 +227,7 @@ async fn presets_against_recorded_provider_responses() {
             "scope": "openid https://www.googleapis.com/auth/userinfo.email",
         }),
     );
-    app.sql(
-        "UPDATE credentials SET token_expires_at = 1 WHERE id = $1",
-        &[&id],
-    )
-    .await;
+    app.expire_token(&id).await;
     let res = app
         .call("POST", "/v1/dispatch", &alice.token, Some(json!({"request": {
             "url": upstream.url("http", "upstream.test", "/bearer/ya29.second"), "credential_id": id,
