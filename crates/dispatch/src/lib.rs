@@ -13,4 +13,4 @@ pub use execute::{
     CallResult, DispatchConfig, Dispatcher, MAX_HEADER_BYTES, MAX_REQUEST_BODY_BYTES, MAX_URL_BYTES,
 };
 pub use keyway_model::template::Context;
-pub use metrics::DispatchMetrics;
+pub use metrics::{DispatchMetrics, LATENCY_BUCKETS};

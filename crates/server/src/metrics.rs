@@ -26,10 +26,7 @@ impl Metrics {
                 "keyway_http_request_duration_seconds",
                 "HTTP request latency",
             )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                10.0, 20.0,
-            ]),
+            .buckets(keyway_dispatch::LATENCY_BUCKETS.to_vec()),
             &["method", "route", "status"],
         )?;
         registry.register(Box::new(requests.clone()))?;
