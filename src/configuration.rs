@@ -226,8 +226,7 @@ impl Settings {
                 format!("oauth.providers_file: cannot read {}", o.providers_file)
             })?)
         };
-        let catalog =
-            keyway_oauth::Catalog::load(file.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
+        let catalog = keyway_oauth::Catalog::load(file.as_deref())?;
         if o.lease_ttl_secs < 2 || o.state_ttl_secs == 0 {
             bail!("oauth.lease_ttl_secs must be at least 2 and oauth.state_ttl_secs at least 1");
         }

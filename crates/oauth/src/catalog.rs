@@ -44,12 +44,25 @@ pub struct Preset {
 #[derive(Debug, Clone)]
 pub struct Catalog(BTreeMap<String, Preset>);
 
+/// A providers file that cannot be read as presets. The parser's message may quote the file;
+/// the file holds no secrets (endpoints and scopes), so it is passed on to the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("the built-in providers are invalid")]
+    BuiltIn(#[source] toml::de::Error),
+    #[error("oauth.providers_file is invalid")]
+    OperatorFile(#[source] toml::de::Error),
+}
+
 impl Catalog {
     /// The built-in presets, then `operator_file`'s (a preset of the same name replaces one).
-    pub fn load(operator_file: Option<&str>) -> Result<Self, String> {
-        let mut presets = parse(BUILTIN).map_err(|e| format!("built-in providers: {e}"))?;
+    pub fn load(operator_file: Option<&str>) -> Result<Self, CatalogError> {
+        let mut presets: BTreeMap<String, Preset> =
+            toml::from_str(BUILTIN).map_err(CatalogError::BuiltIn)?;
         if let Some(text) = operator_file {
-            presets.extend(parse(text).map_err(|e| format!("oauth.providers_file: {e}"))?);
+            let operator: BTreeMap<String, Preset> =
+                toml::from_str(text).map_err(CatalogError::OperatorFile)?;
+            presets.extend(operator);
         }
         Ok(Self(presets))
     }
@@ -70,12 +83,6 @@ impl Catalog {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Preset)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v))
     }
-}
-
-fn parse(text: &str) -> Result<BTreeMap<String, Preset>, String> {
-    // The parser's own message may quote the file; the file holds no secrets (endpoints and
-    // scopes), so it is passed on to the operator.
-    toml::from_str(text).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

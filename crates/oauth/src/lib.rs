@@ -10,7 +10,7 @@ mod service;
 mod settings;
 mod tokens;
 
-pub use catalog::{Catalog, Preset};
+pub use catalog::{Catalog, CatalogError, Preset};
 pub use error::OAuthError;
 pub use keyway_model::oauth::{ClientAuth, GrantType, OAuthSettings};
 pub use service::{

@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod definition;
 mod secrets;
 
+use definition::{invalid, parse_name, view, write, Parsed};
 use secrets::refuse_stored_secrets;
 
 #[derive(Debug, Default, Deserialize)]
@@ -90,13 +92,6 @@ pub struct WebServices {
     credentials: Credentials,
     /// Rows read for runs, briefly (see `keyway_credentials::cache`).
     rows: Arc<TtlCache<String, Arc<(WebServiceRow, RequestDefinition)>>>,
-}
-
-struct Parsed {
-    name: String,
-    request: RequestDefinition,
-    dropped: Vec<String>,
-    warnings: Vec<String>,
 }
 
 impl WebServices {
@@ -266,63 +261,6 @@ impl WebServices {
         }
     }
 
-    async fn parse(
-        &self,
-        caller: &Caller,
-        input: WebServiceInput,
-        current_name: Option<String>,
-    ) -> Result<Parsed, WebServiceError> {
-        let name = match (input.name, current_name) {
-            (Some(n), _) => parse_name(&n)?,
-            (None, Some(current)) => current,
-            (None, None) => return Err(invalid("name", "is required")),
-        };
-        let (mut request, dropped, warnings) = match (input.request, input.curl) {
-            (Some(request), None) => {
-                if input.drop_unsupported {
-                    return Err(invalid("drop_unsupported", "only applies with `curl`"));
-                }
-                let request =
-                    RequestDefinition::parse(request).map_err(WebServiceError::Request)?;
-                (request, Vec::new(), Vec::new())
-            }
-            (None, Some(command)) => {
-                let options = ImportOptions {
-                    drop_unsupported: input.drop_unsupported,
-                };
-                let import =
-                    keyway_curl::import(&command, &options).map_err(WebServiceError::Curl)?;
-                (import.request, import.dropped, import.warnings)
-            }
-            _ => {
-                return Err(invalid(
-                    "request",
-                    "give exactly one of `request` or `curl`",
-                ))
-            }
-        };
-        match (input.credential_id, &request.credential_id) {
-            (Some(top), Some(inner)) if &top != inner => {
-                return Err(invalid(
-                    "credential_id",
-                    "differs from request.credential_id; give it once",
-                ))
-            }
-            (Some(top), _) => request.credential_id = Some(top),
-            (None, _) => {}
-        }
-        refuse_stored_secrets(&request)?;
-        if let Some(credential_id) = &request.credential_id {
-            self.require_use(caller, credential_id).await?;
-        }
-        Ok(Parsed {
-            name,
-            request,
-            dropped,
-            warnings,
-        })
-    }
-
     async fn view_after_write(
         &self,
         id: &str,
@@ -336,48 +274,4 @@ impl WebServices {
         let row = self.credentials.store().web_service(id).await?;
         row.ok_or(WebServiceError::NotFound)
     }
-}
-
-fn parse_name(raw: &str) -> Result<String, WebServiceError> {
-    Ok(keyway_model::CredentialName::parse(raw)
-        .map_err(|e| WebServiceError::Invalid(ParseError::new("name", e.message)))?
-        .as_str()
-        .to_owned())
-}
-
-fn write(parsed: &Parsed) -> Result<WebServiceWrite, WebServiceError> {
-    Ok(WebServiceWrite {
-        name: parsed.name.clone(),
-        credential_id: parsed.request.credential_id.clone(),
-        request: serde_json::to_string(&parsed.request).map_err(WebServiceError::Corrupt)?,
-    })
-}
-
-fn view(
-    row: WebServiceRow,
-    dropped: Vec<String>,
-    warnings: Vec<String>,
-) -> Result<WebServiceView, WebServiceError> {
-    let mut request: RequestDefinition =
-        serde_json::from_str(&row.request).map_err(WebServiceError::Corrupt)?;
-    // A forced credential removal unlinks the row; the definition follows the row.
-    request.credential_id = row.credential_id;
-    Ok(WebServiceView {
-        id: row.id,
-        name: row.name,
-        owner: Owner {
-            id: row.owner_id,
-            name: row.owner_name,
-        },
-        request,
-        credential_removed: row.credential_removed,
-        created_at: rfc3339(row.created_at),
-        updated_at: rfc3339(row.updated_at),
-        dropped,
-        warnings,
-    })
-}
-
-fn invalid(field: &'static str, message: &str) -> WebServiceError {
-    WebServiceError::Invalid(ParseError::new(field, message))
 }
