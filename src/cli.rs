@@ -46,6 +46,15 @@ pub(crate) enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Print a one-time link that signs a user in to the web console (valid 10 minutes).
+    LoginLink {
+        /// The user's org (slug).
+        #[arg(long)]
+        org: String,
+        /// The user's name.
+        #[arg(long)]
+        user: String,
+    },
     /// Manage master keys.
     #[command(subcommand)]
     Key(KeyCommand),

@@ -168,6 +168,17 @@ impl Settings {
         }
     }
 
+    /// The public URL as configured, or `http://{listen}` (for links the CLI prints, without a
+    /// bound listener).
+    pub fn public_url_configured(&self) -> String {
+        let url = self.public_url.trim().trim_end_matches('/');
+        if url.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            url.to_owned()
+        }
+    }
+
     /// How the pool connects: its size and, on PostgreSQL, the schema.
     pub fn connect_options(&self) -> keyway_store::ConnectOptions {
         let schema = self.database_schema.trim();

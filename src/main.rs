@@ -74,6 +74,18 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", token.expose_secret());
             Ok(())
         }
+        Command::LoginLink { org, user } => {
+            let store = connect(&settings).await?;
+            let user = find_user(&store, &org, &user).await?;
+            let link = keyway_credentials::console::create_login_link(&store, &user.id).await?;
+            println!(
+                "{}/console/link?token={}",
+                settings.public_url_configured(),
+                link.expose_secret()
+            );
+            eprintln!("the link signs {} in once, within 10 minutes", user.name);
+            Ok(())
+        }
         Command::Token(TokenCommand::List { org, user }) => {
             let store = connect(&settings).await?;
             let user = find_user(&store, &org, &user).await?;

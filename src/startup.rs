@@ -94,6 +94,7 @@ impl Application {
             dispatcher,
             metrics,
             body_limit: settings.body_limit_bytes,
+            public_url: public_url.clone(),
         };
         Ok(Self {
             listener,

@@ -420,3 +420,41 @@ async fn tokens_expire_are_listed_revoked_and_end_with_their_user() {
     ));
     assert_eq!(me(bob).await, 401);
 }
+
+/// `keyway login-link` prints a link that signs the user in to the console once.
+#[tokio::test]
+async fn login_link_signs_in_to_the_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &[]).await;
+    ok(keyway(dir.path(), &["org", "create", "acme"], &[]));
+    ok(keyway(
+        dir.path(),
+        &["user", "create", "--org", "acme", "--name", "alice"],
+        &[],
+    ));
+    let env = [("KEYWAY_PUBLIC_URL", server.base.as_str())];
+    let link = ok(keyway(
+        dir.path(),
+        &["login-link", "--org", "acme", "--user", "alice"],
+        &env,
+    ));
+    let prefix = format!("{}/console/link?token=", server.base);
+    assert!(link.starts_with(&prefix), "{link}");
+    let browser = keyway_testkit::browser::Browser::new(&server.base);
+    let page = browser.get(&link).await;
+    let csrf = page.field("csrf").unwrap();
+    let secret = &link[prefix.len()..];
+    let done = browser
+        .post("/console/link", &[("csrf", &csrf), ("link", secret)])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let list = browser.get("/console/credentials").await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains("alice"), "{}", list.body);
+    let unknown = keyway(
+        dir.path(),
+        &["login-link", "--org", "acme", "--user", "nobody"],
+        &env,
+    );
+    assert!(!unknown.status.success());
+}

@@ -9,6 +9,7 @@ use keyway_testkit::{auth_server, upstream};
 mod aiming;
 mod bad_input;
 mod connections;
+mod console;
 mod credentials;
 mod destinations;
 mod dispatch;

@@ -1,7 +1,8 @@
 //! Credential management without HTTP: rights, sealing each secret field, resolving a credential
-//! for a call, API tokens, master-key checks and rewrap. The server, OAuth client and dispatcher share it.
+//! for a call, API tokens, console sessions, master-key checks and rewrap. The server, OAuth client and dispatcher share it.
 
 pub mod cache;
+pub mod console;
 mod error;
 mod keys;
 mod material;

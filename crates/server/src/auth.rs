@@ -40,49 +40,57 @@ impl FromRequest for Authenticated {
             if !scheme.eq_ignore_ascii_case("bearer") {
                 return Err(ApiError::Unauthenticated);
             }
-            let (id, secret) = tokens::parse(token.trim()).ok_or(ApiError::Unauthenticated)?;
-            let row = match state.callers.get(id) {
-                Some(row) => row,
-                None => {
-                    let row = state
-                        .credentials
-                        .store()
-                        .caller_by_token_id(id)
-                        .await
-                        .map_err(|e| ApiError::Internal(Box::new(e)))?
-                        .ok_or(ApiError::Unauthenticated)?;
-                    state.callers.insert(id.to_owned(), row.clone());
-                    // "Last used" to the minute: a write per token and minute at most, not
-                    // per request, and never a reason to refuse one.
-                    let now = keyway_store::now_ms();
-                    if row.last_used_at.is_none_or(|at| now - at > TOUCH_EVERY_MS) {
-                        if let Err(e) = state.credentials.store().touch_token(id).await {
-                            tracing::warn!(error = %e, "the token's last use could not be recorded");
-                        }
-                    }
-                    row
-                }
-            };
-            if !tokens::matches(&row.digest, secret) {
-                return Err(ApiError::Unauthenticated);
-            }
-            // A cached row is at most cache_ttl_ms old (revocation shows within that), but an
-            // expiry is known exactly.
-            if row
-                .expires_at
-                .is_some_and(|at| at <= keyway_store::now_ms())
-            {
-                state.callers.remove(&id.to_owned());
-                return Err(ApiError::Unauthenticated);
-            }
-            let role = row.role;
-            Ok(Authenticated(Caller {
-                user_id: row.user_id,
-                user_name: row.user_name,
-                org_id: row.org_id,
-                org_slug: row.org_slug,
-                role,
-            }))
+            caller_of_token(&state, token.trim())
+                .await
+                .map(Authenticated)
         })
     }
+}
+
+/// The caller an API token belongs to, if it is well formed, known, unexpired, unrevoked and
+/// its user active (used for bearer tokens and for signing in to the console with a token).
+pub(crate) async fn caller_of_token(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+    let (id, secret) = tokens::parse(token).ok_or(ApiError::Unauthenticated)?;
+    let row = match state.callers.get(id) {
+        Some(row) => row,
+        None => {
+            let row = state
+                .credentials
+                .store()
+                .caller_by_token_id(id)
+                .await
+                .map_err(|e| ApiError::Internal(Box::new(e)))?
+                .ok_or(ApiError::Unauthenticated)?;
+            state.callers.insert(id.to_owned(), row.clone());
+            // "Last used" to the minute: a write per token and minute at most, not
+            // per request, and never a reason to refuse one.
+            let now = keyway_store::now_ms();
+            if row.last_used_at.is_none_or(|at| now - at > TOUCH_EVERY_MS) {
+                if let Err(e) = state.credentials.store().touch_token(id).await {
+                    tracing::warn!(error = %e, "the token's last use could not be recorded");
+                }
+            }
+            row
+        }
+    };
+    if !tokens::matches(&row.digest, secret) {
+        return Err(ApiError::Unauthenticated);
+    }
+    // A cached row is at most cache_ttl_ms old (revocation shows within that), but an
+    // expiry is known exactly.
+    if row
+        .expires_at
+        .is_some_and(|at| at <= keyway_store::now_ms())
+    {
+        state.callers.remove(&id.to_owned());
+        return Err(ApiError::Unauthenticated);
+    }
+    let role = row.role;
+    Ok(Caller {
+        user_id: row.user_id,
+        user_name: row.user_name,
+        org_id: row.org_id,
+        org_slug: row.org_slug,
+        role,
+    })
 }

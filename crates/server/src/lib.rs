@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod body;
+mod console;
 pub mod error;
 mod error_map;
 pub mod metrics;

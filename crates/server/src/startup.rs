@@ -27,6 +27,14 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
+    /// Where people reach Keyway (console cookies are `Secure` when it is https).
+    pub public_url: String,
+}
+
+impl AppState {
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
 }
 
 /// Starts serving on `listener`; the returned future runs until a graceful shutdown
@@ -42,6 +50,7 @@ pub fn run(
             .wrap(from_fn(request_log::observe))
             .app_data(state.clone())
             .configure(routes::configure)
+            .configure(crate::console::configure)
             .default_service(web::to(routes::not_found))
     })
     .shutdown_timeout(30);

@@ -9,6 +9,7 @@
 //! upgrade a read lock (which fails instead of waiting).
 
 mod audit;
+mod console;
 mod credentials;
 mod error;
 mod keys;
@@ -17,6 +18,7 @@ mod tenancy;
 mod web_services;
 
 pub use audit::{AuditAction, AuditOutcome, AuditQuery, AuditRow, NewAuditEvent};
+pub use console::SessionCaller;
 pub use credentials::{
     CredentialRow, DeleteOutcome, NewCredential, SecretRow, SecretUpdate, WebServiceRef,
 };

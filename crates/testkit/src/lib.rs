@@ -7,6 +7,7 @@
 #![allow(missing_debug_implementations)]
 
 pub mod auth_server;
+pub mod browser;
 pub mod db;
 pub mod fuzz;
 pub mod process;

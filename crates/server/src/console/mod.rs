@@ -1,0 +1,322 @@
+//! The web console: server-rendered pages on the same services, and so the same rights, as
+//! the API. This part signs people in (a one-time link or an API token) and out, and lists
+//! the accounts they can see.
+
+mod cookies;
+mod pages;
+
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use keyway_credentials::console as sessions;
+use keyway_model::Caller;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::AppState;
+use cookies::{cookie, Cookie, LOGIN_COOKIE, SESSION_COOKIE};
+use pages::{page, CredentialRow};
+
+/// Largest console form body.
+const FORM_LIMIT: usize = 16 * 1024;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/console")
+            .app_data(web::PayloadConfig::new(FORM_LIMIT))
+            .route("", web::get().to(home))
+            .route("/", web::get().to(home))
+            .route("/assets/console.css", web::get().to(stylesheet))
+            .route("/login", web::get().to(login_page))
+            .route("/login", web::post().to(login_with_token))
+            .route("/link", web::get().to(link_page))
+            .route("/link", web::post().to(login_with_link))
+            .route("/logout", web::post().to(logout))
+            .route("/credentials", web::get().to(credentials))
+            .default_service(web::to(not_found)),
+    );
+}
+
+/// Why a console request got no page of its own.
+#[derive(Debug, thiserror::Error)]
+enum ConsoleError {
+    #[error("not signed in")]
+    SignIn,
+    #[error("the form's CSRF token is missing or wrong")]
+    Csrf,
+    #[error("the form could not be read")]
+    BadForm,
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl From<keyway_store::StoreError> for ConsoleError {
+    fn from(err: keyway_store::StoreError) -> Self {
+        ConsoleError::Api(ApiError::Internal(Box::new(err)))
+    }
+}
+
+impl ResponseError for ConsoleError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ConsoleError::SignIn => StatusCode::SEE_OTHER,
+            ConsoleError::Csrf => StatusCode::FORBIDDEN,
+            ConsoleError::BadForm => StatusCode::BAD_REQUEST,
+            ConsoleError::Api(api) => api.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (title, message) = match self {
+            ConsoleError::SignIn => return see_other("/console/login"),
+            ConsoleError::Csrf => (
+                "Form expired",
+                "This form did not come from this Keyway page, or it has expired. Go back, reload the page and try again.",
+            ),
+            ConsoleError::BadForm => ("Form not understood", "The form could not be read."),
+            ConsoleError::Api(api) if api.status_code() == StatusCode::SERVICE_UNAVAILABLE => (
+                "Storage unavailable",
+                "Keyway cannot reach its storage right now; nothing was changed. Try again shortly.",
+            ),
+            ConsoleError::Api(api) => {
+                // The API's error response logs the cause chain; the page says nothing of it.
+                let _ = api.error_response();
+                ("Something went wrong", "Keyway could not complete this request; nothing was changed.")
+            }
+        };
+        page(self.status_code(), &pages::Message { title, message })
+    }
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((LOCATION, location))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// The signed-in caller and their session secret, or a redirect to sign in.
+async fn signed_in(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<(Caller, SecretString), ConsoleError> {
+    let session = cookie(req, SESSION_COOKIE).ok_or(ConsoleError::SignIn)?;
+    let caller = sessions::session_caller(state.credentials.store(), session.expose_secret())
+        .await?
+        .ok_or(ConsoleError::SignIn)?;
+    Ok((caller, session))
+}
+
+fn form<T: DeserializeOwned>(body: &[u8]) -> Result<T, ConsoleError> {
+    serde_urlencoded::from_bytes(body).map_err(|_| ConsoleError::BadForm)
+}
+
+/// The sign-in forms' CSRF check: the form must carry the value of the short-lived cookie
+/// its page set (a site cannot set this origin's cookies, so it cannot forge the pair).
+fn check_login_csrf(req: &HttpRequest, given: &str) -> Result<(), ConsoleError> {
+    use subtle::ConstantTimeEq;
+    let expected = cookie(req, LOGIN_COOKIE).ok_or(ConsoleError::Csrf)?;
+    let expected = expected.expose_secret().as_bytes();
+    if !expected.is_empty() && bool::from(expected.ct_eq(given.as_bytes())) {
+        Ok(())
+    } else {
+        Err(ConsoleError::Csrf)
+    }
+}
+
+/// A sign-in page with a fresh CSRF cookie.
+fn sign_in_page(
+    state: &AppState,
+    status: StatusCode,
+    render: impl Fn(&str) -> HttpResponse,
+) -> HttpResponse {
+    let csrf = cookies::new_value();
+    let mut response = render(csrf.expose_secret());
+    response.head_mut().status = status;
+    let set = Cookie::login(csrf.expose_secret(), state.secure_cookies()).header();
+    if let Ok(value) = set.parse() {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+    response
+}
+
+async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ConsoleError> {
+    signed_in(&req, &state).await?;
+    Ok(see_other("/console/credentials"))
+}
+
+async fn not_found() -> HttpResponse {
+    pages::not_found()
+}
+
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/css; charset=utf-8"))
+        .insert_header((CACHE_CONTROL, "public, max-age=3600"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(include_str!("../../assets/console.css"))
+}
+
+async fn login_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    match signed_in(&req, &state).await {
+        Ok(_) => Ok(see_other("/console/credentials")),
+        Err(ConsoleError::SignIn) => Ok(login_form(&state, StatusCode::OK, None)),
+        Err(other) => Err(other),
+    }
+}
+
+fn login_form(state: &AppState, status: StatusCode, problem: Option<&str>) -> HttpResponse {
+    sign_in_page(state, status, |csrf| {
+        page(
+            status,
+            &pages::Login {
+                title: "Sign in",
+                csrf,
+                problem,
+            },
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    csrf: String,
+    token: SecretString,
+}
+
+async fn login_with_token(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form: TokenForm = form(&body)?;
+    check_login_csrf(&req, &form.csrf)?;
+    match crate::auth::caller_of_token(&state, form.token.expose_secret().trim()).await {
+        Ok(caller) => start_session(&state, &caller.user_id).await,
+        Err(ApiError::Unauthenticated) => Ok(login_form(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            Some("That token is not valid: it is unknown, expired or revoked, or its user was disabled."),
+        )),
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct LinkQuery {
+    token: String,
+}
+
+async fn link_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    // The link is only shown back in a form: using it takes a POST, so a link scanner or a
+    // prefetch that opens the URL does not burn it.
+    let query: LinkQuery = form(req.query_string().as_bytes())?;
+    Ok(sign_in_page(&state, StatusCode::OK, |csrf| {
+        page(
+            StatusCode::OK,
+            &pages::Link {
+                title: "Sign in",
+                csrf,
+                link: &query.token,
+            },
+        )
+    }))
+}
+
+#[derive(Deserialize)]
+struct LinkForm {
+    csrf: String,
+    link: SecretString,
+}
+
+async fn login_with_link(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form: LinkForm = form(&body)?;
+    check_login_csrf(&req, &form.csrf)?;
+    match sessions::use_login_link(state.credentials.store(), form.link.expose_secret()).await? {
+        Some(user_id) => start_session(&state, &user_id).await,
+        None => Ok(page(
+            StatusCode::BAD_REQUEST,
+            &pages::Message {
+                title: "Link not valid",
+                message: "This sign-in link is unknown, was already used or has expired: a link works once, for 10 minutes. Ask for a new one, or sign in with an API token.",
+            },
+        )),
+    }
+}
+
+async fn start_session(state: &AppState, user_id: &str) -> Result<HttpResponse, ConsoleError> {
+    let session = sessions::start_session(state.credentials.store(), user_id).await?;
+    let secure = state.secure_cookies();
+    Ok(HttpResponse::SeeOther()
+        .insert_header((LOCATION, "/console/credentials"))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .append_header((
+            SET_COOKIE,
+            Cookie::session(session.expose_secret(), secure).header(),
+        ))
+        .append_header((SET_COOKIE, Cookie::login("", secure).expired().header()))
+        .finish())
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    let (_, session) = signed_in(&req, &state).await?;
+    let form: CsrfForm = form(&body)?;
+    if !sessions::csrf_matches(session.expose_secret(), &form.csrf) {
+        return Err(ConsoleError::Csrf);
+    }
+    sessions::end_session(state.credentials.store(), session.expose_secret()).await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((LOCATION, "/console/login"))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .append_header((
+            SET_COOKIE,
+            Cookie::session("", state.secure_cookies())
+                .expired()
+                .header(),
+        ))
+        .finish())
+}
+
+async fn credentials(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    let (caller, session) = signed_in(&req, &state).await?;
+    let views = state
+        .credentials
+        .list(&caller)
+        .await
+        .map_err(ApiError::from)?;
+    let csrf = sessions::csrf_token(session.expose_secret());
+    Ok(page(
+        StatusCode::OK,
+        &pages::Credentials {
+            title: "Accounts",
+            user: &caller.user_name,
+            org: &caller.org_slug,
+            csrf: &csrf,
+            rows: views.into_iter().map(CredentialRow::from).collect(),
+        },
+    ))
+}

@@ -1,0 +1,117 @@
+//! The console's pages: templates compiled into the binary (askama escapes every value), and
+//! the headers every page carries.
+
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use askama::Template;
+use keyway_credentials::CredentialView;
+use keyway_model::Status;
+
+/// No inline script or style anywhere: styles come from the console's own stylesheet.
+pub(super) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; \
+     img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+#[derive(Template)]
+#[template(path = "console/login.html")]
+pub(super) struct Login<'a> {
+    pub title: &'a str,
+    pub csrf: &'a str,
+    pub problem: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "console/link.html")]
+pub(super) struct Link<'a> {
+    pub title: &'a str,
+    pub csrf: &'a str,
+    pub link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "console/credentials.html")]
+pub(super) struct Credentials<'a> {
+    pub title: &'a str,
+    pub user: &'a str,
+    pub org: &'a str,
+    pub csrf: &'a str,
+    pub rows: Vec<CredentialRow>,
+}
+
+#[derive(Template)]
+#[template(path = "console/message.html")]
+pub(super) struct Message<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+}
+
+/// One account as the list shows it.
+pub(super) struct CredentialRow {
+    pub name: String,
+    pub kind: &'static str,
+    pub owner: String,
+    pub shared: bool,
+    pub status: &'static str,
+    pub status_class: &'static str,
+}
+
+impl From<CredentialView> for CredentialRow {
+    fn from(view: CredentialView) -> Self {
+        let (status, status_class) = match view.status {
+            Status::Active => ("active", "ok"),
+            Status::Connected => ("connected", "ok"),
+            Status::PendingAuthorization => ("waiting for authorization", "waiting"),
+            Status::ReauthorizationRequired => ("needs reconnecting", "attention"),
+        };
+        Self {
+            name: view.name,
+            kind: match view.kind {
+                keyway_model::Kind::Basic => "Basic",
+                keyway_model::Kind::ApiKey => "API key",
+                keyway_model::Kind::Oauth2 => "OAuth 2.0",
+            },
+            owner: view.owner.name,
+            shared: view.shared,
+            status,
+            status_class,
+        }
+    }
+}
+
+/// A rendered page with the console's headers; a template that fails to render is a 500
+/// whose cause is logged.
+pub(super) fn page(status: StatusCode, template: &impl Template) -> HttpResponse {
+    match template.render() {
+        Ok(body) => html(status, body),
+        Err(err) => {
+            tracing::error!(error = %err, "a console page could not be rendered");
+            html(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "<!doctype html><title>Keyway</title><p>Something went wrong.</p>".to_owned(),
+            )
+        }
+    }
+}
+
+pub(super) fn html(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
+        .insert_header(("Referrer-Policy", "no-referrer"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .insert_header(("X-Frame-Options", "DENY"))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .body(body)
+}
+
+/// The page for a missing object, the same whether it does not exist or belongs to another
+/// org.
+pub(super) fn not_found() -> HttpResponse {
+    page(
+        StatusCode::NOT_FOUND,
+        &Message {
+            title: "Not found",
+            message: "There is nothing here, or it is not yours to see.",
+        },
+    )
+}

@@ -1,0 +1,117 @@
+//! Console sessions and one-time sign-in links, looked up by the digest of their secret.
+
+use crate::{on_pool, Store, StoreError};
+use keyway_model::Role;
+
+/// The signed-in person behind a live session.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionCaller {
+    pub user_id: String,
+    pub user_name: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub org_id: String,
+    pub org_slug: String,
+    pub last_seen_at: i64,
+}
+
+impl Store {
+    pub async fn create_login_link(
+        &self,
+        digest: &[u8],
+        user_id: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let sql = "INSERT INTO login_links (digest, user_id, expires_at) VALUES ($1, $2, $3)";
+        on_pool!(self, pool => {
+            sqlx::query(sql)
+            .bind(digest)
+            .bind(user_id)
+            .bind(expires_at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Uses a sign-in link: the user it was made for, if it is unused, unexpired and the user
+    /// is still active. One statement, so two replicas cannot both use it.
+    pub async fn use_login_link(
+        &self,
+        digest: &[u8],
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let sql = "UPDATE login_links SET used_at = $2 WHERE digest = $1 AND used_at IS NULL \
+                   AND expires_at > $2 AND user_id IN (SELECT id FROM users WHERE disabled_at IS NULL) \
+                   RETURNING user_id";
+        Ok(on_pool!(self, pool => sqlx::query_scalar(sql)
+            .bind(digest)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?))
+    }
+
+    pub async fn create_session(
+        &self,
+        digest: &[u8],
+        user_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let sql =
+            "INSERT INTO console_sessions (digest, user_id, created_at, last_seen_at, expires_at) \
+                   VALUES ($1, $2, $3, $3, $4)";
+        on_pool!(self, pool => {
+            sqlx::query(sql)
+            .bind(digest)
+            .bind(user_id)
+            .bind(now)
+            .bind(expires_at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The person behind a session that has neither expired nor been idle since
+    /// `idle_since`, and whose user is active.
+    pub async fn session_caller(
+        &self,
+        digest: &[u8],
+        now: i64,
+        idle_since: i64,
+    ) -> Result<Option<SessionCaller>, StoreError> {
+        let sql = "SELECT u.id AS user_id, u.name AS user_name, u.role, o.id AS org_id, \
+                   o.slug AS org_slug, s.last_seen_at FROM console_sessions s \
+                   JOIN users u ON u.id = s.user_id JOIN orgs o ON o.id = u.org_id \
+                   WHERE s.digest = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
+                   AND u.disabled_at IS NULL";
+        Ok(on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(digest)
+            .bind(now)
+            .bind(idle_since)
+            .fetch_optional(pool)
+            .await?))
+    }
+
+    /// Records that a session was used now (its idle time starts again).
+    pub async fn touch_session(&self, digest: &[u8], now: i64) -> Result<(), StoreError> {
+        let sql = "UPDATE console_sessions SET last_seen_at = $2 WHERE digest = $1";
+        on_pool!(self, pool => {
+            sqlx::query(sql)
+            .bind(digest)
+            .bind(now)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn delete_session(&self, digest: &[u8]) -> Result<(), StoreError> {
+        let sql = "DELETE FROM console_sessions WHERE digest = $1";
+        on_pool!(self, pool => {
+            sqlx::query(sql).bind(digest).execute(pool).await?;
+        });
+        Ok(())
+    }
+}

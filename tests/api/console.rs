@@ -1,0 +1,172 @@
+//! The web console's sign-in over HTTP: by API token and by one-time link, cookie attributes,
+//! CSRF on every form, idle and absolute session ends, sign-out, headers on every page, and
+//! no secret in any page, log line or stored byte.
+
+use crate::helpers::{secret, spawn_app, Db, TestApp};
+use keyway_testkit::browser::{Browser, Page};
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+/// Signs in with `token` through the sign-in page; returns the page after the redirect.
+async fn sign_in_with_token(browser: &Browser, token: &str) -> Page {
+    let login = browser.get("/console/login").await;
+    assert_eq!(login.status, 200);
+    let csrf = login.field("csrf").unwrap();
+    let done = browser
+        .post("/console/login", &[("csrf", &csrf), ("token", token)])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location.as_deref(), Some("/console/credentials"));
+    browser.get("/console/credentials").await
+}
+
+fn assert_console_headers(page: &Page) {
+    let csp = page.csp.as_deref().expect("every console page has a CSP");
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_with_a_token_see_your_accounts_and_sign_out() {
+    let app = spawn_app(Db::Sqlite).await;
+    let alice = app.user("acme", "alice", false).await;
+    let key = secret("console-key");
+    app.credential(
+        &alice.token,
+        json!({"name": "Billing <API>", "kind": "api_key", "api_key": key}),
+    )
+    .await;
+    let browser = Browser::new(&app.address);
+
+    let first = browser.get("/console").await;
+    assert_eq!(
+        (first.status, first.location.as_deref()),
+        (303, Some("/console/login"))
+    );
+    let login = browser.get("/console/login").await;
+    assert_console_headers(&login);
+    let csrf = login.field("csrf").unwrap();
+    let login_cookie = login.cookie_line("keyway_login").unwrap();
+    assert!(login_cookie.contains("HttpOnly") && login_cookie.contains("SameSite=Lax"));
+
+    // A form without its CSRF value, or with another, is refused before the token is read.
+    let refused = browser
+        .post("/console/login", &[("token", &alice.token)])
+        .await;
+    assert_eq!(refused.status, 400, "a form without csrf cannot be read");
+    let forged = browser
+        .post(
+            "/console/login",
+            &[("csrf", "0".repeat(64).as_str()), ("token", &alice.token)],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    assert!(browser.cookie("keyway_session").is_none());
+    let wrong = browser
+        .post(
+            "/console/login",
+            &[("csrf", &csrf), ("token", "kw_nonsense")],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("not valid"));
+
+    let list = sign_in_with_token(&browser, &alice.token).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert_console_headers(&list);
+    assert!(
+        list.body.contains("Billing &#60;API&#62;") || list.body.contains("Billing &lt;API&gt;"),
+        "names are escaped: {}",
+        list.body
+    );
+    assert!(!list.body.contains("Billing <API>"));
+    assert!(list.body.contains("API key") && list.body.contains(">active<"));
+    let session = browser.cookie("keyway_session").unwrap();
+    // The session is kept as a digest: its value is nowhere in the database.
+    app.assert_secrets_kept(&[&key, &session]).await;
+    for shown in [key.as_str(), alice.token.as_str(), session.as_str()] {
+        assert!(!browser.pages().contains(shown), "a page showed a secret");
+    }
+
+    // Sign-out needs the session's CSRF token.
+    let refused = browser.post("/console/logout", &[("csrf", "x")]).await;
+    assert_eq!(refused.status, 403);
+    let csrf = list.field("csrf").unwrap();
+    let out = browser.post("/console/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(
+        (out.status, out.location.as_deref()),
+        (303, Some("/console/login"))
+    );
+    assert!(browser.cookie("keyway_session").is_none());
+    // The old cookie no longer works, even if someone kept it.
+    let stolen = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{}/console/credentials", app.address))
+        .header("cookie", format!("keyway_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stolen.status(), 303);
+}
+
+async fn link(app: &TestApp, user_id: &str) -> String {
+    let link = keyway_credentials::console::create_login_link(&app.store, user_id)
+        .await
+        .unwrap();
+    link.expose_secret().to_owned()
+}
+
+crate::both_backends! {
+    async fn links_sign_in_once_and_sessions_end(app) {
+        let alice = app.user("acme", "alice", false).await;
+        let bob = app.user("other", "bob", false).await;
+        app.credential(&alice.token, json!({"name": "alice-only", "kind": "api_key", "api_key": "a"}))
+            .await;
+        let browser = Browser::new(&app.address);
+        let token = link(&app, &alice.id).await;
+        let page = browser.get(&format!("/console/link?token={token}")).await;
+        assert_eq!(page.status, 200);
+        assert_console_headers(&page);
+        // Opening the link signs nobody in: a link scanner must not use it up.
+        assert!(browser.cookie("keyway_session").is_none());
+        let csrf = page.field("csrf").unwrap();
+        let used = browser.post("/console/link", &[("csrf", &csrf), ("link", &token)]).await;
+        assert_eq!(used.status, 303, "{}", used.body);
+        assert!(browser.get("/console/credentials").await.body.contains("alice-only"));
+
+        // Once only, also in another browser.
+        let other = Browser::new(&app.address);
+        let csrf = other.get(&format!("/console/link?token={token}")).await.field("csrf").unwrap();
+        let again = other.post("/console/link", &[("csrf", &csrf), ("link", &token)]).await;
+        assert_eq!(again.status, 400);
+        assert!(other.cookie("keyway_session").is_none());
+
+        // An expired link.
+        let late = link(&app, &alice.id).await;
+        app.sql("UPDATE login_links SET expires_at = 1 WHERE used_at IS NULL", &[]).await;
+        let csrf = other.get("/console/login").await.field("csrf").unwrap();
+        let expired = other.post("/console/link", &[("csrf", &csrf), ("link", &late)]).await;
+        assert_eq!(expired.status, 400);
+
+        // Another org's person sees only their org's accounts.
+        let bobs = Browser::new(&app.address);
+        let list = sign_in_with_token(&bobs, &bob.token).await;
+        assert_eq!(list.status, 200);
+        assert!(!list.body.contains("alice-only"));
+        let missing = bobs.get("/console/credentials/nothing-here").await;
+        assert_eq!(missing.status, 404);
+        assert_console_headers(&missing);
+
+        // Idle for 8 hours, or 7 days old: signed out.
+        app.sql("UPDATE console_sessions SET last_seen_at = 1", &[]).await;
+        let idle = browser.get("/console/credentials").await;
+        assert_eq!((idle.status, idle.location.as_deref()), (303, Some("/console/login")));
+        let list = sign_in_with_token(&bobs, &bob.token).await;
+        assert_eq!(list.status, 200);
+        app.sql("UPDATE console_sessions SET expires_at = 1", &[]).await;
+        assert_eq!(bobs.get("/console/credentials").await.status, 303);
+    }
+}
