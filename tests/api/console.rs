@@ -170,3 +170,189 @@ crate::both_backends! {
         assert_eq!(bobs.get("/console/credentials").await.status, 303);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_rename_and_remove_accounts_in_the_console() {
+    let app = spawn_app(Db::Sqlite).await;
+    let alice = app.user("acme", "alice", false).await;
+    let bob = app.user("other", "bob", false).await;
+    let browser = Browser::new(&app.address);
+    sign_in_with_token(&browser, &alice.token).await;
+    let form = browser.get("/console/credentials/new?kind=api_key").await;
+    assert_eq!(form.status, 200);
+    assert_console_headers(&form);
+    let csrf = form.field("csrf").unwrap();
+
+    // An API key in a header, shared, for one host.
+    let key = secret("console-api-key");
+    let added = browser
+        .post(
+            "/console/credentials/new",
+            &[
+                ("csrf", &csrf),
+                ("kind", "api_key"),
+                ("name", "Survey"),
+                ("api_key", &key),
+                ("placement", "header"),
+                ("header_name", "X-API-TOKEN"),
+                ("prefix", ""),
+                ("allowed_hosts", "api.example.com\r\n"),
+                ("shared", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let location = added.location.unwrap();
+    let id = location
+        .strip_prefix("/console/credentials/")
+        .and_then(|rest| rest.strip_suffix("?done=added"))
+        .unwrap()
+        .to_owned();
+    let shown = browser.get(&location).await;
+    assert!(shown.body.contains("Survey") && shown.body.contains("was added"));
+    let api = app
+        .call("GET", &format!("/v1/credentials/{id}"), &alice.token, None)
+        .await;
+    assert_eq!(
+        api.json["api_key"]["header_name"], "X-API-TOKEN",
+        "{}",
+        api.json
+    );
+    assert_eq!(api.json["shared"], true);
+    assert_eq!(api.json["allowed_hosts"], json!(["api.example.com"]));
+
+    // A mistake shows the form again with the reason, what was typed, and no secret.
+    let key2 = secret("console-api-key-2");
+    let refused = browser
+        .post(
+            "/console/credentials/new",
+            &[
+                ("csrf", &csrf),
+                ("kind", "api_key"),
+                ("name", "Broken"),
+                ("api_key", &key2),
+                ("placement", "header"),
+                ("header_name", "bad header"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("Broken") && refused.body.contains("role=\"alert\""));
+    assert!(!refused.body.contains(&key2));
+    // Without the CSRF token nothing is added.
+    let forged = browser
+        .post(
+            "/console/credentials/new",
+            &[
+                ("csrf", "0"),
+                ("kind", "api_key"),
+                ("name", "Forged"),
+                ("api_key", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(app.credential_count(&alice.token).await, 1);
+
+    // Basic with an mTLS identity.
+    let pki = keyway_testkit::upstream::Pki::new("console");
+    let leaf = pki.leaf("client", &[]);
+    let (user, password) = (secret("console-user"), secret("console-password"));
+    let basic = browser
+        .post(
+            "/console/credentials/new",
+            &[
+                ("csrf", &csrf),
+                ("kind", "basic"),
+                ("name", "Legacy"),
+                ("username", &user),
+                ("password", &password),
+                ("certificate_pem", &leaf.cert_pem),
+                ("private_key_pem", &leaf.key_pem),
+            ],
+        )
+        .await;
+    assert_eq!(basic.status, 303, "{}", basic.body);
+    let legacy = browser.get(&basic.location.unwrap()).await;
+    assert!(
+        legacy.body.contains("mTLS certificate expires"),
+        "{}",
+        legacy.body
+    );
+
+    // Rename.
+    let page = browser.get(&format!("/console/credentials/{id}")).await;
+    let csrf = page.field("csrf").unwrap();
+    let renamed = browser
+        .post(
+            &format!("/console/credentials/{id}/rename"),
+            &[("csrf", &csrf), ("name", "Survey (team)")],
+        )
+        .await;
+    assert_eq!(renamed.status, 303);
+    assert!(browser
+        .get(&renamed.location.unwrap())
+        .await
+        .body
+        .contains("Survey (team)"));
+
+    // Another org's person gets the 404 page for it, and cannot change it.
+    let bobs = Browser::new(&app.address);
+    let list = sign_in_with_token(&bobs, &bob.token).await;
+    let bob_csrf = list.field("csrf").unwrap();
+    assert_eq!(
+        bobs.get(&format!("/console/credentials/{id}")).await.status,
+        404
+    );
+    let hijack = bobs
+        .post(
+            &format!("/console/credentials/{id}/rename"),
+            &[("csrf", &bob_csrf), ("name", "Mine now")],
+        )
+        .await;
+    assert_eq!(hijack.status, 404);
+
+    // Removing one in use lists what breaks and needs a second confirmation.
+    let ws = app
+        .call(
+            "POST",
+            "/v1/web-services",
+            &alice.token,
+            Some(json!({"name": "nightly-export", "request": {"url": "https://api.example.com/x", "credential_id": id}})),
+        )
+        .await;
+    assert_eq!(ws.status, 201, "{}", ws.json);
+    let page = browser.get(&format!("/console/credentials/{id}")).await;
+    assert!(page.body.contains("nightly-export") && page.body.contains("will stop working"));
+    let kept = browser
+        .post(
+            &format!("/console/credentials/{id}/remove"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(kept.status, 409, "{}", kept.body);
+    assert!(kept.body.contains("nightly-export"));
+    let removed = browser
+        .post(
+            &format!("/console/credentials/{id}/remove"),
+            &[("csrf", &csrf), ("confirm_in_use", "yes")],
+        )
+        .await;
+    assert_eq!(
+        (removed.status, removed.location.as_deref()),
+        (303, Some("/console/credentials?done=removed"))
+    );
+    let gone = app
+        .call("GET", &format!("/v1/credentials/{id}"), &alice.token, None)
+        .await;
+    assert_eq!(gone.status, 404);
+
+    for typed in [&key, &key2, &user, &password, &leaf.key_pem] {
+        assert!(
+            !browser.pages().contains(typed.as_str()),
+            "a page showed a secret"
+        );
+    }
+    app.assert_secrets_kept(&[&key, &key2, &user, &password])
+        .await;
+}

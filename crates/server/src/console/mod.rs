@@ -2,6 +2,8 @@
 //! the API. This part signs people in (a one-time link or an API token) and out, and lists
 //! the accounts they can see.
 
+mod accounts;
+mod add;
 mod cookies;
 mod pages;
 
@@ -17,7 +19,7 @@ use serde::Deserialize;
 use crate::error::ApiError;
 use crate::AppState;
 use cookies::{cookie, Cookie, LOGIN_COOKIE, SESSION_COOKIE};
-use pages::{page, CredentialRow};
+use pages::page;
 
 /// Largest console form body.
 const FORM_LIMIT: usize = 16 * 1024;
@@ -34,7 +36,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/link", web::get().to(link_page))
             .route("/link", web::post().to(login_with_link))
             .route("/logout", web::post().to(logout))
-            .route("/credentials", web::get().to(credentials))
+            .route("/credentials", web::get().to(accounts::list))
+            .route("/credentials/new", web::get().to(add::new_form))
+            .route("/credentials/new", web::post().to(add::create))
+            .route("/credentials/{id}", web::get().to(accounts::detail))
+            .route("/credentials/{id}/rename", web::post().to(accounts::rename))
+            .route("/credentials/{id}/remove", web::post().to(accounts::remove))
             .default_service(web::to(not_found)),
     );
 }
@@ -296,27 +303,4 @@ async fn logout(
                 .header(),
         ))
         .finish())
-}
-
-async fn credentials(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ConsoleError> {
-    let (caller, session) = signed_in(&req, &state).await?;
-    let views = state
-        .credentials
-        .list(&caller)
-        .await
-        .map_err(ApiError::from)?;
-    let csrf = sessions::csrf_token(session.expose_secret());
-    Ok(page(
-        StatusCode::OK,
-        &pages::Credentials {
-            title: "Accounts",
-            user: &caller.user_name,
-            org: &caller.org_slug,
-            csrf: &csrf,
-            rows: views.into_iter().map(CredentialRow::from).collect(),
-        },
-    ))
 }

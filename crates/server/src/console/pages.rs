@@ -35,7 +35,38 @@ pub(super) struct Credentials<'a> {
     pub user: &'a str,
     pub org: &'a str,
     pub csrf: &'a str,
+    pub notice: Option<&'a str>,
     pub rows: Vec<CredentialRow>,
+}
+
+#[derive(Template)]
+#[template(path = "console/new_credential.html")]
+pub(super) struct NewCredential<'a> {
+    pub title: &'a str,
+    pub user: &'a str,
+    pub org: &'a str,
+    pub csrf: &'a str,
+    pub kind: &'a str,
+    pub problem: Option<&'a str>,
+    /// What was typed, secrets left out: a page never shows a secret back.
+    pub form: &'a super::add::Kept,
+}
+
+#[derive(Template)]
+#[template(path = "console/credential.html")]
+pub(super) struct Credential<'a> {
+    pub title: &'a str,
+    pub user: &'a str,
+    pub org: &'a str,
+    pub csrf: &'a str,
+    pub id: &'a str,
+    pub row: CredentialRow,
+    pub allowed_hosts: String,
+    pub mtls_expiry: Option<String>,
+    pub used_by: Vec<String>,
+    pub can_manage: bool,
+    pub notice: Option<&'a str>,
+    pub problem: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -47,6 +78,7 @@ pub(super) struct Message<'a> {
 
 /// One account as the list shows it.
 pub(super) struct CredentialRow {
+    pub id: String,
     pub name: String,
     pub kind: &'static str,
     pub owner: String,
@@ -64,6 +96,7 @@ impl From<CredentialView> for CredentialRow {
             Status::ReauthorizationRequired => ("needs reconnecting", "attention"),
         };
         Self {
+            id: view.id,
             name: view.name,
             kind: match view.kind {
                 keyway_model::Kind::Basic => "Basic",

@@ -19,7 +19,7 @@ use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::AppState;
 
-mod body;
+pub(crate) mod body;
 
 use body::{
     oauth_secret_input, parse_kind, refuse_non_oauth_fields, required, secret, secret_input,
@@ -55,6 +55,19 @@ pub async fn create(
     if kind == Kind::Oauth2 {
         return create_oauth(&state, &caller, name, body).await;
     }
+    let view = create_with_secret(&state, &caller, name, kind, body).await?;
+    Ok(super::created(format!("/v1/credentials/{}", view.id), view))
+}
+
+/// A Basic or API-key credential from a parsed body: the one path the API and the console
+/// both take, so both check the same fields the same way.
+pub(crate) async fn create_with_secret(
+    state: &AppState,
+    caller: &Caller,
+    name: CredentialName,
+    kind: Kind,
+    mut body: CredentialBody,
+) -> Result<keyway_credentials::CredentialView, ApiError> {
     let allowed_hosts = AllowedHosts::parse(&body.allowed_hosts.take().unwrap_or_default())?;
     let input = NewCredentialInput {
         name,
@@ -64,8 +77,7 @@ pub async fn create(
         status: keyway_model::Status::Active,
         tokens: None,
     };
-    let view = state.credentials.create(&caller, input).await?;
-    Ok(super::created(format!("/v1/credentials/{}", view.id), view))
+    Ok(state.credentials.create(caller, input).await?)
 }
 
 /// An OAuth credential: `authorize_url` comes back for the authorization code grant; the

@@ -1,7 +1,7 @@
 //! Routes of the v1 API and the operational endpoints.
 
 mod audit;
-mod credentials;
+pub(crate) mod credentials;
 mod dispatch;
 mod health;
 mod me;

@@ -7,32 +7,32 @@ use super::*;
 const MAX_SECRET_BYTES: usize = 16 * 1024;
 
 /// The body of `POST /v1/credentials` and `PUT /v1/credentials/{id}/secret`.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub(super) struct CredentialBody {
-    pub(super) name: Option<String>,
-    pub(super) kind: Option<String>,
-    pub(super) shared: Option<bool>,
-    pub(super) allowed_hosts: Option<Vec<String>>,
-    pub(super) username: Option<SecretString>,
-    pub(super) password: Option<SecretString>,
-    pub(super) api_key: Option<SecretString>,
-    pub(super) header_name: Option<String>,
-    pub(super) prefix: Option<String>,
-    pub(super) query_param: Option<String>,
-    pub(super) mtls: Option<MtlsInput>,
+pub(crate) struct CredentialBody {
+    pub(crate) name: Option<String>,
+    pub(crate) kind: Option<String>,
+    pub(crate) shared: Option<bool>,
+    pub(crate) allowed_hosts: Option<Vec<String>>,
+    pub(crate) username: Option<SecretString>,
+    pub(crate) password: Option<SecretString>,
+    pub(crate) api_key: Option<SecretString>,
+    pub(crate) header_name: Option<String>,
+    pub(crate) prefix: Option<String>,
+    pub(crate) query_param: Option<String>,
+    pub(crate) mtls: Option<MtlsInput>,
     // OAuth 2.0 fields; refused for other kinds.
-    pub(super) provider: Option<String>,
-    pub(super) grant_type: Option<String>,
-    pub(super) client_id: Option<String>,
-    pub(super) client_secret: Option<SecretString>,
-    pub(super) scopes: Option<Vec<String>>,
-    pub(super) authorize_url: Option<String>,
-    pub(super) token_url: Option<String>,
-    pub(super) revoke_url: Option<String>,
-    pub(super) authorize_params: Option<BTreeMap<String, String>>,
-    pub(super) token_params: Option<BTreeMap<String, String>>,
-    pub(super) client_auth: Option<String>,
+    pub(crate) provider: Option<String>,
+    pub(crate) grant_type: Option<String>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) client_secret: Option<SecretString>,
+    pub(crate) scopes: Option<Vec<String>>,
+    pub(crate) authorize_url: Option<String>,
+    pub(crate) token_url: Option<String>,
+    pub(crate) revoke_url: Option<String>,
+    pub(crate) authorize_params: Option<BTreeMap<String, String>>,
+    pub(crate) token_params: Option<BTreeMap<String, String>>,
+    pub(crate) client_auth: Option<String>,
 }
 
 pub(super) fn required<T>(value: Option<T>, field: &'static str) -> Result<T, ApiError> {

@@ -1,0 +1,216 @@
+//! Account pages: the list, one account's page, renaming and removing (adding is in
+//! `add.rs`). Each action goes through the same service as the
+//! API endpoint it mirrors, so the rights and the checks are the API's.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use keyway_credentials::console as sessions;
+use keyway_credentials::{CredentialError, Need};
+use keyway_model::{Caller, CredentialName, Role};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+use super::pages::{self, page, CredentialRow};
+use super::{form, see_other, signed_in, ConsoleError};
+use crate::error::ApiError;
+use crate::AppState;
+
+/// A signed-in form post: the caller, once the form's CSRF token matches their session.
+pub(super) async fn signed_in_post(
+    req: &HttpRequest,
+    state: &AppState,
+    csrf: &str,
+) -> Result<(Caller, String), ConsoleError> {
+    let (caller, session) = signed_in(req, state).await?;
+    if !sessions::csrf_matches(session.expose_secret(), csrf) {
+        return Err(ConsoleError::Csrf);
+    }
+    Ok((caller, sessions::csrf_token(session.expose_secret())))
+}
+
+#[derive(Deserialize)]
+struct Done {
+    done: Option<String>,
+}
+
+/// Fixed notices after a redirect (never text taken from the URL).
+fn notice(req: &HttpRequest) -> Option<&'static str> {
+    let done: Done = serde_urlencoded::from_str(req.query_string()).ok()?;
+    match done.done.as_deref()? {
+        "added" => Some("The account was added."),
+        "renamed" => Some("The account was renamed."),
+        "removed" => Some("The account was removed."),
+        _ => None,
+    }
+}
+
+pub(super) async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    let (caller, session) = signed_in(&req, &state).await?;
+    let views = state
+        .credentials
+        .list(&caller)
+        .await
+        .map_err(ApiError::from)?;
+    let csrf = sessions::csrf_token(session.expose_secret());
+    Ok(page(
+        StatusCode::OK,
+        &pages::Credentials {
+            title: "Accounts",
+            user: &caller.user_name,
+            org: &caller.org_slug,
+            csrf: &csrf,
+            notice: notice(&req),
+            rows: views.into_iter().map(CredentialRow::from).collect(),
+        },
+    ))
+}
+
+pub(super) async fn detail(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    let (caller, session) = signed_in(&req, &state).await?;
+    let csrf = sessions::csrf_token(session.expose_secret());
+    detail_page(
+        &state,
+        &caller,
+        &csrf,
+        &id,
+        notice(&req),
+        None,
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn detail_page(
+    state: &AppState,
+    caller: &Caller,
+    csrf: &str,
+    id: &str,
+    notice: Option<&str>,
+    problem: Option<&str>,
+    status: StatusCode,
+) -> Result<HttpResponse, ConsoleError> {
+    let view = match state.credentials.get(caller, id).await {
+        Ok(view) => view,
+        Err(CredentialError::NotFound) => return Ok(pages::not_found()),
+        Err(other) => return Err(ApiError::from(other).into()),
+    };
+    // Whether to offer the forms; the actions check rights again, as the API does.
+    let can_manage = view.owner.id == caller.user_id || caller.role == Role::Admin;
+    let allowed_hosts = view.allowed_hosts.join(", ");
+    let mtls_expiry = view.mtls.as_ref().map(|m| m.not_after.clone());
+    let used_by = view
+        .used_by
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|w| w.name)
+        .collect();
+    Ok(page(
+        status,
+        &pages::Credential {
+            title: "Account",
+            user: &caller.user_name,
+            org: &caller.org_slug,
+            csrf,
+            id,
+            row: CredentialRow::from(view),
+            allowed_hosts,
+            mtls_expiry,
+            used_by,
+            can_manage,
+            notice,
+            problem,
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+struct RenameForm {
+    csrf: String,
+    name: String,
+}
+
+pub(super) async fn rename(
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    let posted: RenameForm = form(&body)?;
+    let (caller, csrf) = signed_in_post(&req, &state, &posted.csrf).await?;
+    let outcome: Result<_, ApiError> = async {
+        let row = state
+            .credentials
+            .require(&caller, &id, Need::Manage)
+            .await?;
+        let name = CredentialName::parse(&posted.name)?;
+        Ok(state.credentials.rename(&caller, &row, name).await?)
+    }
+    .await;
+    after_change(&state, &caller, &csrf, &id, outcome.map(|_| "renamed")).await
+}
+
+#[derive(Deserialize)]
+struct RemoveForm {
+    csrf: String,
+    confirm_in_use: Option<String>,
+}
+
+pub(super) async fn remove(
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    let posted: RemoveForm = form(&body)?;
+    let (caller, csrf) = signed_in_post(&req, &state, &posted.csrf).await?;
+    let force = posted.confirm_in_use.as_deref() == Some("yes");
+    let outcome: Result<_, ApiError> = async {
+        let row = state
+            .credentials
+            .require(&caller, &id, Need::Manage)
+            .await?;
+        Ok(state.oauth.remove_credential(&caller, &row, force).await?)
+    }
+    .await;
+    match outcome {
+        Ok(()) => Ok(see_other("/console/credentials?done=removed")),
+        Err(err) => after_change(&state, &caller, &csrf, &id, Err(err)).await,
+    }
+}
+
+/// After a change: back to the account's page with a notice, or the page again with the
+/// reason it was refused (a missing or another org's account is the 404 page).
+async fn after_change(
+    state: &AppState,
+    caller: &Caller,
+    csrf: &str,
+    id: &str,
+    outcome: Result<&str, ApiError>,
+) -> Result<HttpResponse, ConsoleError> {
+    match outcome {
+        Ok(done) => Ok(see_other(&format!("/console/credentials/{id}?done={done}"))),
+        Err(err) if err.status_code() == StatusCode::NOT_FOUND => Ok(pages::not_found()),
+        Err(err) if err.status_code().is_client_error() => {
+            let problem = err.to_string();
+            detail_page(
+                state,
+                caller,
+                csrf,
+                id,
+                None,
+                Some(&problem),
+                err.status_code(),
+            )
+            .await
+        }
+        Err(err) => Err(err.into()),
+    }
+}

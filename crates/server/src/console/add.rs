@@ -1,0 +1,212 @@
+//! Adding an API-key or Basic account, optionally with an mTLS identity, through the same
+//! path as `POST /v1/credentials`. A refused form comes back with the reason and what was
+//! typed, never with a secret.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use keyway_credentials::console as sessions;
+use keyway_model::mtls::MtlsInput;
+use keyway_model::{Caller, CredentialName, Kind};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::accounts::signed_in_post;
+use super::pages::{self, page};
+use super::{form, see_other, signed_in, ConsoleError};
+use crate::routes::credentials::body::CredentialBody;
+use crate::AppState;
+
+/// The non-secret fields of the add form, kept to show the form again after a mistake.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Kept {
+    pub name: String,
+    pub shared: bool,
+    pub allowed_hosts: String,
+    pub placement: String,
+    pub header_name: String,
+    pub prefix: String,
+    pub query_param: String,
+    pub certificate_pem: String,
+    pub ca_certificate_pem: String,
+}
+
+/// The add form as posted.
+#[derive(Deserialize)]
+struct NewForm {
+    csrf: String,
+    kind: String,
+    name: String,
+    shared: Option<String>,
+    #[serde(default)]
+    allowed_hosts: String,
+    api_key: Option<SecretString>,
+    #[serde(default)]
+    placement: String,
+    #[serde(default)]
+    header_name: String,
+    #[serde(default)]
+    prefix: String,
+    #[serde(default)]
+    query_param: String,
+    username: Option<SecretString>,
+    password: Option<SecretString>,
+    #[serde(default)]
+    certificate_pem: String,
+    private_key_pem: Option<SecretString>,
+    #[serde(default)]
+    ca_certificate_pem: String,
+}
+
+impl NewForm {
+    fn kept(&self) -> Kept {
+        Kept {
+            name: self.name.clone(),
+            shared: self.shared.is_some(),
+            allowed_hosts: self.allowed_hosts.clone(),
+            placement: self.placement.clone(),
+            header_name: self.header_name.clone(),
+            prefix: self.prefix.clone(),
+            query_param: self.query_param.clone(),
+            certificate_pem: self.certificate_pem.clone(),
+            ca_certificate_pem: self.ca_certificate_pem.clone(),
+        }
+    }
+
+    /// The API's body for the same account.
+    fn into_body(self, kind: Kind) -> CredentialBody {
+        let given = |text: String| (!text.trim().is_empty()).then_some(text);
+        let by_query = self.placement == "query";
+        let private_key = self
+            .private_key_pem
+            .filter(|key| !key.expose_secret().trim().is_empty());
+        let mtls = match (given(self.certificate_pem), private_key) {
+            (None, None) => None,
+            (certificate, key) => Some(MtlsInput {
+                certificate_pem: certificate.unwrap_or_default(),
+                private_key_pem: key.unwrap_or_else(|| SecretString::from(String::new())),
+                ca_certificate_pem: given(self.ca_certificate_pem),
+            }),
+        };
+        let mut body = CredentialBody {
+            shared: Some(self.shared.is_some()),
+            allowed_hosts: Some(
+                self.allowed_hosts
+                    .lines()
+                    .map(str::trim)
+                    .filter(|line| !line.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            mtls,
+            ..CredentialBody::default()
+        };
+        match kind {
+            Kind::ApiKey => {
+                body.api_key = self.api_key;
+                if by_query {
+                    body.query_param = Some(self.query_param);
+                } else {
+                    body.header_name = given(self.header_name);
+                    // A prefix keeps its spaces ("Bearer ").
+                    body.prefix = (!self.prefix.is_empty()).then_some(self.prefix);
+                }
+            }
+            _ => {
+                body.username = self.username;
+                body.password = self.password;
+            }
+        }
+        body
+    }
+}
+
+/// The kinds the add form offers (OAuth 2.0 connects through its own flow).
+fn form_kind(raw: &str) -> Option<Kind> {
+    match Kind::parse(raw)? {
+        Kind::Oauth2 => None,
+        kind => Some(kind),
+    }
+}
+
+#[derive(Deserialize)]
+struct KindQuery {
+    kind: Option<String>,
+}
+
+pub(super) async fn new_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    let (caller, session) = signed_in(&req, &state).await?;
+    let query: KindQuery = form(req.query_string().as_bytes())?;
+    let kind = query
+        .kind
+        .as_deref()
+        .and_then(form_kind)
+        .unwrap_or(Kind::ApiKey);
+    let csrf = sessions::csrf_token(session.expose_secret());
+    Ok(new_page(
+        &caller,
+        &csrf,
+        kind,
+        &Kept::default(),
+        None,
+        StatusCode::OK,
+    ))
+}
+
+fn new_page(
+    caller: &Caller,
+    csrf: &str,
+    kind: Kind,
+    kept: &Kept,
+    problem: Option<&str>,
+    status: StatusCode,
+) -> HttpResponse {
+    page(
+        status,
+        &pages::NewCredential {
+            title: "Add an account",
+            user: &caller.user_name,
+            org: &caller.org_slug,
+            csrf,
+            kind: kind.as_str(),
+            problem,
+            form: kept,
+        },
+    )
+}
+
+pub(super) async fn create(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    let posted: NewForm = form(&body)?;
+    let (caller, csrf) = signed_in_post(&req, &state, &posted.csrf).await?;
+    let kind = form_kind(&posted.kind).ok_or(ConsoleError::BadForm)?;
+    let kept = posted.kept();
+    let outcome = match CredentialName::parse(&posted.name) {
+        Ok(name) => {
+            let body = posted.into_body(kind);
+            crate::routes::credentials::create_with_secret(&state, &caller, name, kind, body).await
+        }
+        Err(err) => Err(err.into()),
+    };
+    match outcome {
+        Ok(view) => Ok(see_other(&format!(
+            "/console/credentials/{}?done=added",
+            view.id
+        ))),
+        Err(err) if err.status_code().is_client_error() => Ok(new_page(
+            &caller,
+            &csrf,
+            kind,
+            &kept,
+            Some(&err.to_string()),
+            err.status_code(),
+        )),
+        Err(err) => Err(err.into()),
+    }
+}
