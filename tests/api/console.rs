@@ -296,6 +296,34 @@ async fn add_rename_and_remove_accounts_in_the_console() {
         .body
         .contains("Survey (team)"));
 
+    // Sharing and allowed hosts change in place (the owner's form).
+    let access = browser
+        .post(
+            &format!("/console/credentials/{id}/access"),
+            &[
+                ("csrf", &csrf),
+                ("allowed_hosts", "api.example.com\nfiles.example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(access.status, 303, "{}", access.body);
+    let api = app
+        .call("GET", &format!("/v1/credentials/{id}"), &alice.token, None)
+        .await;
+    assert_eq!(api.json["shared"], false);
+    assert_eq!(
+        api.json["allowed_hosts"],
+        json!(["api.example.com", "files.example.com"])
+    );
+    let bad = browser
+        .post(
+            &format!("/console/credentials/{id}/access"),
+            &[("csrf", &csrf), ("allowed_hosts", "not a host")],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("role=\"alert\""));
+
     // Another org's person gets the 404 page for it, and cannot change it.
     let bobs = Browser::new(&app.address);
     let list = sign_in_with_token(&bobs, &bob.token).await;

@@ -148,3 +148,59 @@ both_backends! {
         assert_eq!(app.call("POST", "/v1/credentials", &bob.token, Some(body)).await.status, 201);
     }
 }
+
+both_backends! {
+    async fn sharing_and_allowed_hosts_change_after_creation_by_the_owner_only(app) {
+        let alice = app.user("acme", "alice", false).await;
+        let bob = app.user("acme", "bob", false).await;
+        let admin = app.user("acme", "root", true).await;
+        let id = app
+            .credential(&alice.token, json!({"name": "k", "kind": "api_key", "api_key": secret("k")}))
+            .await;
+        let path = format!("/v1/credentials/{id}");
+        assert_eq!(app.call("GET", &path, &bob.token, None).await.status, 404);
+
+        let shared = app
+            .call("PATCH", &path, &alice.token, Some(json!({"shared": true, "allowed_hosts": ["api.example.com"]})))
+            .await;
+        assert_eq!(shared.status, 200, "{}", shared.json);
+        assert_eq!(shared.json["shared"], true);
+        assert_eq!(shared.json["allowed_hosts"], json!(["api.example.com"]));
+        assert_eq!(app.call("GET", &path, &bob.token, None).await.status, 200);
+
+        // Widening where the owner's secret may go is the owner's call alone, even for an
+        // admin (who may still rename it); rights are checked before values.
+        for (who, body) in [
+            (&admin.token, json!({"allowed_hosts": ["evil.example"]})),
+            (&bob.token, json!({"shared": false})),
+            (&bob.token, json!({"name": "!!"})),
+        ] {
+            let res = app.call("PATCH", &path, who, Some(body)).await;
+            assert_eq!(res.status, 403, "{}", res.json);
+        }
+        let renamed = app.call("PATCH", &path, &admin.token, Some(json!({"name": "k2"}))).await;
+        assert_eq!(renamed.status, 200, "{}", renamed.json);
+
+        for (body, field) in [
+            (json!({}), None),
+            (json!({"allowed_hosts": ["not a host"]}), Some("allowed_hosts")),
+            (json!({"shared": "yes"}), None),
+        ] {
+            let res = app.call("PATCH", &path, &alice.token, Some(body)).await;
+            assert_eq!((res.status, res.code()), (400, "invalid_request"), "{}", res.json);
+            if let Some(field) = field {
+                assert_eq!(res.json["error"]["field"], field);
+            }
+        }
+        let unchanged = app.call("GET", &path, &alice.token, None).await;
+        assert_eq!(unchanged.json["allowed_hosts"], json!(["api.example.com"]));
+
+        let audit = app.call("GET", &format!("/v1/audit?credential_id={id}"), &alice.token, None).await;
+        let events = audit.json["events"].as_array().unwrap();
+        let access: Vec<_> = events.iter().filter(|e| e["action"] == "credential.access").collect();
+        assert!(access.iter().any(|e| e["outcome"] == "success"
+            && e["detail"]["allowed_hosts"]["to"] == json!(["api.example.com"])
+            && e["detail"]["shared"]["from"] == false), "{events:?}");
+        assert!(access.iter().any(|e| e["outcome"] == "denied"), "the admin's attempt is on record");
+    }
+}

@@ -65,6 +65,9 @@ pub enum Need {
     Manage,
     /// Replace the secret material.
     ReplaceSecret,
+    /// Change who may use it (sharing) and where it may go (allowed hosts): its owner only,
+    /// since widening either lets others aim the owner's secret.
+    ChangeAccess,
     /// Move to another owner: admins of its org only.
     Transfer,
 }
@@ -251,6 +254,11 @@ impl Credentials {
                 access.replace_secret,
                 AuditAction::CredentialReplaceSecret,
                 "only the credential's owner may replace its secret material",
+            ),
+            Need::ChangeAccess => (
+                access.replace_secret,
+                AuditAction::CredentialAccess,
+                "only the credential's owner may change its sharing or allowed hosts",
             ),
         };
         if !allowed {

@@ -13,6 +13,8 @@ pub enum AuditAction {
     /// A refused rename or removal.
     CredentialManage,
     CredentialTransfer,
+    /// Sharing or allowed hosts changed.
+    CredentialAccess,
     CredentialConnect,
     CredentialRevokeTokens,
     CredentialReauthorizationRequired,
@@ -32,6 +34,7 @@ impl AuditAction {
             AuditAction::CredentialDelete => "credential.delete",
             AuditAction::CredentialManage => "credential.manage",
             AuditAction::CredentialTransfer => "credential.transfer",
+            AuditAction::CredentialAccess => "credential.access",
             AuditAction::CredentialConnect => "credential.connect",
             AuditAction::CredentialRevokeTokens => "credential.revoke_tokens",
             AuditAction::CredentialReauthorizationRequired => "credential.reauthorization_required",

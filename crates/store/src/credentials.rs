@@ -216,6 +216,35 @@ impl Store {
         Ok(true)
     }
 
+    /// Sets who may use a credential (`shared`) and where it may go (`allowed_hosts`, a JSON
+    /// array), with its audit event. `false` when the credential is gone.
+    pub async fn update_credential_access(
+        &self,
+        id: &str,
+        shared: bool,
+        allowed_hosts: &str,
+        audit: &NewAuditEvent,
+    ) -> Result<bool, StoreError> {
+        let sql =
+            "UPDATE credentials SET shared = $1, allowed_hosts = $2, updated_at = $3 WHERE id = $4";
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(sql)
+                .bind(shared)
+                .bind(allowed_hosts)
+                .bind(now_ms())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            insert_audit!(&mut *tx, audit)?;
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
     /// Moves a credential whose owner was disabled to another active user of its org, named
     /// `new_owner`, in one statement (a SQLite write transaction must start with its write).
     /// The sealed material is bound to the org and the credential, not the owner, so nothing

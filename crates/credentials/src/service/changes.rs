@@ -29,6 +29,49 @@ impl Credentials {
         self.view(&row.id, true).await
     }
 
+    /// Changes sharing and allowed hosts (each kept when `None`); the old and new values are
+    /// in the audit event.
+    pub async fn update_access(
+        &self,
+        caller: &Caller,
+        row: &CredentialRow,
+        shared: Option<bool>,
+        allowed_hosts: Option<AllowedHosts>,
+    ) -> Result<CredentialView, CredentialError> {
+        let old_hosts: Vec<String> = serde_json::from_str(&row.allowed_hosts)
+            .map_err(|_| CredentialError::Corrupt("allowed hosts"))?;
+        let shared = shared.unwrap_or(row.shared);
+        let hosts = match &allowed_hosts {
+            Some(hosts) => hosts.as_slice().to_vec(),
+            None => old_hosts.clone(),
+        };
+        let event = audit(
+            caller,
+            AuditAction::CredentialAccess,
+            &row.id,
+            &row.owner_id,
+            AuditOutcome::Success,
+        )
+        .detail(
+            serde_json::json!({
+                "shared": { "from": row.shared, "to": shared },
+                "allowed_hosts": { "from": old_hosts, "to": hosts },
+            })
+            .to_string(),
+        );
+        let changed = self
+            .write_through(
+                &row.id,
+                self.store
+                    .update_credential_access(&row.id, shared, &to_json(&hosts)?, &event),
+            )
+            .await?;
+        if !changed {
+            return Err(CredentialError::NotFound);
+        }
+        self.view(&row.id, true).await
+    }
+
     /// Moves a credential to another active user of its org (when its owner leaves). Web
     /// services bound to it keep working; from now on the new owner's rights apply.
     pub async fn transfer(

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use keyway_credentials::console as sessions;
 use keyway_credentials::{CredentialError, Need};
-use keyway_model::{Caller, CredentialName, Role};
+use keyway_model::{AllowedHosts, Caller, CredentialName, Role};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
@@ -40,6 +40,7 @@ fn notice(req: &HttpRequest) -> Option<&'static str> {
         "added" => Some("The account was added."),
         "renamed" => Some("The account was renamed."),
         "removed" => Some("The account was removed."),
+        "access" => Some("Sharing and allowed hosts were saved."),
         _ => None,
     }
 }
@@ -102,8 +103,10 @@ async fn detail_page(
         Err(other) => return Err(ApiError::from(other).into()),
     };
     // Whether to offer the forms; the actions check rights again, as the API does.
-    let can_manage = view.owner.id == caller.user_id || caller.role == Role::Admin;
+    let is_owner = view.owner.id == caller.user_id;
+    let can_manage = is_owner || caller.role == Role::Admin;
     let allowed_hosts = view.allowed_hosts.join(", ");
+    let allowed_hosts_lines = view.allowed_hosts.join("\n");
     let mtls_expiry = view.mtls.as_ref().map(|m| m.not_after.clone());
     let used_by = view
         .used_by
@@ -122,9 +125,11 @@ async fn detail_page(
             id,
             row: CredentialRow::from(view),
             allowed_hosts,
+            allowed_hosts_lines,
             mtls_expiry,
             used_by,
             can_manage,
+            is_owner,
             notice,
             problem,
         },
@@ -155,6 +160,44 @@ pub(super) async fn rename(
     }
     .await;
     after_change(&state, &caller, &csrf, &id, outcome.map(|_| "renamed")).await
+}
+
+#[derive(Deserialize)]
+struct AccessForm {
+    csrf: String,
+    shared: Option<String>,
+    #[serde(default)]
+    allowed_hosts: String,
+}
+
+pub(super) async fn access(
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    let posted: AccessForm = form(&body)?;
+    let (caller, csrf) = signed_in_post(&req, &state, &posted.csrf).await?;
+    let hosts: Vec<&str> = posted
+        .allowed_hosts
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    let outcome: Result<_, ApiError> = async {
+        let row = state
+            .credentials
+            .require(&caller, &id, Need::ChangeAccess)
+            .await?;
+        let hosts = AllowedHosts::parse(&hosts)?;
+        let shared = Some(posted.shared.is_some());
+        Ok(state
+            .credentials
+            .update_access(&caller, &row, shared, Some(hosts))
+            .await?)
+    }
+    .await;
+    after_change(&state, &caller, &csrf, &id, outcome.map(|_| "access")).await
 }
 
 #[derive(Deserialize)]

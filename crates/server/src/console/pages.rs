@@ -62,9 +62,11 @@ pub(super) struct Credential<'a> {
     pub id: &'a str,
     pub row: CredentialRow,
     pub allowed_hosts: String,
+    pub allowed_hosts_lines: String,
     pub mtls_expiry: Option<String>,
     pub used_by: Vec<String>,
     pub can_manage: bool,
+    pub is_owner: bool,
     pub notice: Option<&'a str>,
     pub problem: Option<&'a str>,
 }

@@ -28,8 +28,10 @@ use body::{
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RenameBody {
-    name: String,
+struct PatchBody {
+    name: Option<String>,
+    shared: Option<bool>,
+    allowed_hosts: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -166,15 +168,57 @@ async fn with_right<B: DeserializeOwned>(
     Ok((row, body.read().await?))
 }
 
-pub async fn rename(
+/// `PATCH /v1/credentials/{id}`: rename (owner or admin), and change sharing and allowed
+/// hosts (owner only). The rights a body needs are checked before its values are.
+pub async fn update(
     id: web::Path<String>,
     body: JsonBody,
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let (row, body): (_, RenameBody) = with_right(&state, &caller, &id, Need::Manage, body).await?;
-    let name = CredentialName::parse(&body.name)?;
-    Ok(HttpResponse::Ok().json(state.credentials.rename(&caller, &row, name).await?))
+    let (row, body): (_, PatchBody) = with_right(&state, &caller, &id, Need::See, body).await?;
+    let access = body.shared.is_some() || body.allowed_hosts.is_some();
+    if body.name.is_none() && !access {
+        return Err(ApiError::invalid(
+            None,
+            "nothing to change: give `name`, `shared` or `allowed_hosts`",
+        ));
+    }
+    if body.name.is_some() {
+        state
+            .credentials
+            .require(&caller, &id, Need::Manage)
+            .await?;
+    }
+    if access {
+        state
+            .credentials
+            .require(&caller, &id, Need::ChangeAccess)
+            .await?;
+    }
+    let name = body
+        .name
+        .as_deref()
+        .map(CredentialName::parse)
+        .transpose()?;
+    let hosts = body
+        .allowed_hosts
+        .as_deref()
+        .map(AllowedHosts::parse)
+        .transpose()?;
+    let mut view = None;
+    if let Some(name) = name {
+        view = Some(state.credentials.rename(&caller, &row, name).await?);
+    }
+    if access {
+        view = Some(
+            state
+                .credentials
+                .update_access(&caller, &row, body.shared, hosts)
+                .await?,
+        );
+    }
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// `POST /v1/credentials/{id}/transfer`: an admin moves a credential to another user of the org.

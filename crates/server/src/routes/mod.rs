@@ -26,7 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/v1/credentials/{id}", "GET, HEAD, PATCH, DELETE")
                 .route(get().to(credentials::get))
-                .route(web::patch().to(credentials::rename))
+                .route(web::patch().to(credentials::update))
                 .route(web::delete().to(credentials::delete)),
         )
         .service(
