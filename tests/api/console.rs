@@ -350,6 +350,20 @@ async fn add_rename_and_remove_accounts_in_the_console() {
         )
         .await;
     assert_eq!(ws.status, 201, "{}", ws.json);
+    let list = browser.get("/console/credentials").await;
+    assert!(list.body.contains("1 web service<"), "{}", list.body);
+    assert!(list.body.contains("until "), "the mTLS expiry is listed");
+    let api = app.call("GET", "/v1/credentials", &alice.token, None).await;
+    let counts: Vec<_> = api.json["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["used_by_count"].clone())
+        .collect();
+    assert!(
+        counts.contains(&json!(1)) && counts.contains(&json!(0)),
+        "{counts:?}"
+    );
     let page = browser.get(&format!("/console/credentials/{id}")).await;
     assert!(page.body.contains("nightly-export") && page.body.contains("will stop working"));
     let kept = browser

@@ -208,8 +208,17 @@ impl Credentials {
             .store
             .list_credentials(&caller.org_id, &caller.user_id, caller.is_admin())
             .await?;
+        let counts: std::collections::HashMap<String, i64> = self
+            .store
+            .credential_use_counts(&caller.org_id)
+            .await?
+            .into_iter()
+            .collect();
         rows.into_iter()
-            .map(|row| CredentialView::from_row(row, None))
+            .map(|row| {
+                let count = counts.get(&row.id).copied().unwrap_or(0);
+                CredentialView::from_row(row, None, usize::try_from(count).unwrap_or(0))
+            })
             .collect()
     }
 
@@ -286,6 +295,7 @@ impl Credentials {
         Ok(rows.into_iter().map(AuditView::from).collect())
     }
 
+    /// `with_users: false` only for a credential just created, which nothing uses yet.
     async fn view(&self, id: &str, with_users: bool) -> Result<CredentialView, CredentialError> {
         let row = self
             .store
@@ -297,7 +307,7 @@ impl Credentials {
         } else {
             None
         };
-        CredentialView::from_row(row, users)
+        CredentialView::from_row(row, users, 0)
     }
 }
 

@@ -49,6 +49,9 @@ pub struct CredentialView {
     pub secret_version: i64,
     pub created_at: String,
     pub updated_at: String,
+    /// How many web services use it (in a list and alone).
+    pub used_by_count: usize,
+    /// Which web services use it (when shown alone).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub used_by: Option<Vec<UsedBy>>,
 }
@@ -57,6 +60,7 @@ impl CredentialView {
     pub(crate) fn from_row(
         row: CredentialRow,
         users: Option<Vec<WebServiceRef>>,
+        used_by_count: usize,
     ) -> Result<Self, CredentialError> {
         let settings: StoredSettings = from_json(&row.settings)?;
         let mtls = row
@@ -88,6 +92,7 @@ impl CredentialView {
             secret_version: row.secret_version,
             created_at: rfc3339(row.created_at),
             updated_at: rfc3339(row.updated_at),
+            used_by_count: users.as_ref().map_or(used_by_count, Vec::len),
             used_by: users.map(|users| {
                 users
                     .into_iter()

@@ -333,6 +333,17 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(id).fetch_all(pool).await?))
     }
 
+    /// How many web services of `org_id` use each of its credentials (those used by none are
+    /// left out).
+    pub async fn credential_use_counts(
+        &self,
+        org_id: &str,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let sql = "SELECT credential_id, COUNT(*) FROM web_services WHERE org_id = $1 \
+                   AND credential_id IS NOT NULL GROUP BY credential_id";
+        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(org_id).fetch_all(pool).await?))
+    }
+
     /// Deletes the credential (secrets cascade) unless a web service uses it and `force` is
     /// false; with `force`, the web services are unlinked in the same transaction. The foreign
     /// key (ON DELETE RESTRICT) decides, so a reference added concurrently by another replica

@@ -107,7 +107,6 @@ async fn detail_page(
     let can_manage = is_owner || caller.role == Role::Admin;
     let allowed_hosts = view.allowed_hosts.join(", ");
     let allowed_hosts_lines = view.allowed_hosts.join("\n");
-    let mtls_expiry = view.mtls.as_ref().map(|m| m.not_after.clone());
     let used_by = view
         .used_by
         .clone()
@@ -126,7 +125,6 @@ async fn detail_page(
             row: CredentialRow::from(view),
             allowed_hosts,
             allowed_hosts_lines,
-            mtls_expiry,
             used_by,
             can_manage,
             is_owner,

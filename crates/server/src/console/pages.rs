@@ -63,7 +63,6 @@ pub(super) struct Credential<'a> {
     pub row: CredentialRow,
     pub allowed_hosts: String,
     pub allowed_hosts_lines: String,
-    pub mtls_expiry: Option<String>,
     pub used_by: Vec<String>,
     pub can_manage: bool,
     pub is_owner: bool,
@@ -87,6 +86,19 @@ pub(super) struct CredentialRow {
     pub shared: bool,
     pub status: &'static str,
     pub status_class: &'static str,
+    pub used_by: usize,
+    /// When the mTLS certificate expires, if there is one.
+    pub mtls_expiry: Option<String>,
+    /// It expires within 30 days (or has).
+    pub mtls_expires_soon: bool,
+}
+
+/// Whether an RFC 3339 time is less than 30 days away (or past).
+fn within_30_days(at: &str) -> bool {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::parse(at, &Rfc3339)
+        .map(|at| at - time::OffsetDateTime::now_utc() < time::Duration::days(30))
+        .unwrap_or(false)
 }
 
 impl From<CredentialView> for CredentialRow {
@@ -97,7 +109,11 @@ impl From<CredentialView> for CredentialRow {
             Status::PendingAuthorization => ("waiting for authorization", "waiting"),
             Status::ReauthorizationRequired => ("needs reconnecting", "attention"),
         };
+        let mtls_expiry = view.mtls.as_ref().map(|m| m.not_after.clone());
         Self {
+            used_by: view.used_by_count,
+            mtls_expires_soon: mtls_expiry.as_deref().is_some_and(within_30_days),
+            mtls_expiry,
             id: view.id,
             name: view.name,
             kind: match view.kind {

@@ -176,19 +176,15 @@ pub async fn update(
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let (row, body): (_, PatchBody) = with_right(&state, &caller, &id, Need::See, body).await?;
+    // Whoever may change anything here may rename (owner, admin): checked before the body
+    // is read; the owner-only fields are checked once the body says it has them.
+    let (row, body): (_, PatchBody) = with_right(&state, &caller, &id, Need::Manage, body).await?;
     let access = body.shared.is_some() || body.allowed_hosts.is_some();
     if body.name.is_none() && !access {
         return Err(ApiError::invalid(
             None,
             "nothing to change: give `name`, `shared` or `allowed_hosts`",
         ));
-    }
-    if body.name.is_some() {
-        state
-            .credentials
-            .require(&caller, &id, Need::Manage)
-            .await?;
     }
     if access {
         state
