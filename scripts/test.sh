@@ -29,6 +29,13 @@ if [ ! -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ]; then
   $sudo_cmd apt-get install -y faketime >/dev/null 2>&1 ||
     { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y faketime >/dev/null; }
 fi
+# The console's browser tests drive headless Chromium through chromedriver.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "== installing chromium and chromium-driver (Debian packages)"
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get install -y chromium chromium-driver >/dev/null 2>&1 ||
+    { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y chromium chromium-driver >/dev/null; }
+fi
 export KEYWAY_TEST_DATABASE_URL="${KEYWAY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
 # Every database and schema a test makes is named with this run's prefix (kwt_<epoch>_), so

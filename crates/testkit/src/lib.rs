@@ -12,3 +12,4 @@ pub mod db;
 pub mod fuzz;
 pub mod process;
 pub mod upstream;
+pub mod webdriver;
