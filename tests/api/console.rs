@@ -273,7 +273,13 @@ async fn add_rename_and_remove_accounts_in_the_console() {
         )
         .await;
     assert_eq!(basic.status, 303, "{}", basic.body);
-    let legacy = browser.get(&basic.location.unwrap()).await;
+    let legacy_page = basic.location.unwrap();
+    let legacy_id = legacy_page
+        .strip_prefix("/console/credentials/")
+        .and_then(|rest| rest.strip_suffix("?done=added"))
+        .unwrap()
+        .to_owned();
+    let legacy = browser.get(&legacy_page).await;
     assert!(
         legacy.body.contains("mTLS certificate expires"),
         "{}",
@@ -388,6 +394,37 @@ async fn add_rename_and_remove_accounts_in_the_console() {
         .call("GET", &format!("/v1/credentials/{id}"), &alice.token, None)
         .await;
     assert_eq!(gone.status, 404);
+
+    // The audit page: this person's events, filterable by account; another org's are not.
+    let audit = browser.get("/console/audit").await;
+    assert_eq!(audit.status, 200);
+    assert_console_headers(&audit);
+    for action in [
+        "credential.create",
+        "credential.rename",
+        "credential.access",
+        "credential.delete",
+    ] {
+        assert!(audit.body.contains(action), "{action}: {}", audit.body);
+    }
+    let filtered = browser
+        .get(&format!("/console/audit?credential_id={legacy_id}"))
+        .await;
+    assert!(
+        filtered.body.contains("credential.create"),
+        "{}",
+        filtered.body
+    );
+    assert!(
+        !filtered.body.contains("credential.rename"),
+        "only Legacy's events"
+    );
+    let theirs = bobs.get("/console/audit").await;
+    assert!(
+        !theirs.body.contains("credential.rename"),
+        "{}",
+        theirs.body
+    );
 
     for typed in [&key, &key2, &user, &password, &leaf.key_pem] {
         assert!(

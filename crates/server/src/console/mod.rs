@@ -4,6 +4,7 @@
 
 mod accounts;
 mod add;
+mod audit;
 mod cookies;
 mod pages;
 
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/link", web::get().to(link_page))
             .route("/link", web::post().to(login_with_link))
             .route("/logout", web::post().to(logout))
+            .route("/audit", web::get().to(audit::audit))
             .route("/credentials", web::get().to(accounts::list))
             .route("/credentials/new", web::get().to(add::new_form))
             .route("/credentials/new", web::post().to(add::create))

@@ -71,6 +71,30 @@ pub(super) struct Credential<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "console/audit.html")]
+pub(super) struct Audit<'a> {
+    pub title: &'a str,
+    pub user: &'a str,
+    pub org: &'a str,
+    pub csrf: &'a str,
+    pub is_admin: bool,
+    /// (credential ID, name) of the accounts to filter by.
+    pub choices: Vec<(String, String)>,
+    pub selected: &'a str,
+    pub events: Vec<AuditLine>,
+    pub older: Option<i64>,
+}
+
+/// One event as the audit page shows it.
+pub(super) struct AuditLine {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub credential: String,
+    pub outcome: String,
+}
+
+#[derive(Template)]
 #[template(path = "console/message.html")]
 pub(super) struct Message<'a> {
     pub title: &'a str,
