@@ -60,9 +60,7 @@ pub(super) async fn list(
         StatusCode::OK,
         &pages::Credentials {
             title: "Accounts",
-            user: &caller.user_name,
-            org: &caller.org_slug,
-            csrf: &csrf,
+            frame: pages::Frame::new(&caller, &csrf),
             notice: notice(&req),
             rows: views.into_iter().map(CredentialRow::from).collect(),
         },
@@ -118,9 +116,7 @@ async fn detail_page(
         status,
         &pages::Credential {
             title: "Account",
-            user: &caller.user_name,
-            org: &caller.org_slug,
-            csrf,
+            frame: pages::Frame::new(caller, csrf),
             id,
             row: CredentialRow::from(view),
             allowed_hosts,

@@ -168,9 +168,7 @@ fn new_page(
         status,
         &pages::NewCredential {
             title: "Add an account",
-            user: &caller.user_name,
-            org: &caller.org_slug,
-            csrf,
+            frame: pages::Frame::new(caller, csrf),
             kind: kind.as_str(),
             problem,
             form: kept,

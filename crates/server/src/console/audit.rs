@@ -68,9 +68,7 @@ pub(super) async fn audit(
         StatusCode::OK,
         &pages::Audit {
             title: "Audit log",
-            user: &caller.user_name,
-            org: &caller.org_slug,
-            csrf: &csrf,
+            frame: pages::Frame::new(&caller, &csrf),
             is_admin: caller.is_admin(),
             choices,
             selected: &query.credential_id,

@@ -12,6 +12,24 @@ use keyway_model::Status;
 pub(super) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; \
      img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/// What every signed-in page shows around its content: who is signed in, and the session's
+/// CSRF token for its forms (sign-out included).
+pub(super) struct Frame<'a> {
+    pub user: &'a str,
+    pub org: &'a str,
+    pub csrf: &'a str,
+}
+
+impl<'a> Frame<'a> {
+    pub fn new(caller: &'a keyway_model::Caller, csrf: &'a str) -> Self {
+        Self {
+            user: &caller.user_name,
+            org: &caller.org_slug,
+            csrf,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "console/login.html")]
 pub(super) struct Login<'a> {
@@ -32,9 +50,7 @@ pub(super) struct Link<'a> {
 #[template(path = "console/credentials.html")]
 pub(super) struct Credentials<'a> {
     pub title: &'a str,
-    pub user: &'a str,
-    pub org: &'a str,
-    pub csrf: &'a str,
+    pub frame: Frame<'a>,
     pub notice: Option<&'a str>,
     pub rows: Vec<CredentialRow>,
 }
@@ -43,9 +59,7 @@ pub(super) struct Credentials<'a> {
 #[template(path = "console/new_credential.html")]
 pub(super) struct NewCredential<'a> {
     pub title: &'a str,
-    pub user: &'a str,
-    pub org: &'a str,
-    pub csrf: &'a str,
+    pub frame: Frame<'a>,
     pub kind: &'a str,
     pub problem: Option<&'a str>,
     /// What was typed, secrets left out: a page never shows a secret back.
@@ -56,9 +70,7 @@ pub(super) struct NewCredential<'a> {
 #[template(path = "console/credential.html")]
 pub(super) struct Credential<'a> {
     pub title: &'a str,
-    pub user: &'a str,
-    pub org: &'a str,
-    pub csrf: &'a str,
+    pub frame: Frame<'a>,
     pub id: &'a str,
     pub row: CredentialRow,
     pub allowed_hosts: String,
@@ -74,9 +86,7 @@ pub(super) struct Credential<'a> {
 #[template(path = "console/audit.html")]
 pub(super) struct Audit<'a> {
     pub title: &'a str,
-    pub user: &'a str,
-    pub org: &'a str,
-    pub csrf: &'a str,
+    pub frame: Frame<'a>,
     pub is_admin: bool,
     /// (credential ID, name) of the accounts to filter by.
     pub choices: Vec<(String, String)>,
