@@ -286,6 +286,49 @@ async fn add_rename_and_remove_accounts_in_the_console() {
         legacy.body
     );
 
+    // Replace the secrets: the key keeps its header, the Basic account its mTLS identity.
+    let key3 = secret("console-api-key-3");
+    let page = browser.get(&format!("/console/credentials/{id}")).await;
+    let csrf = page.field("csrf").unwrap();
+    let replaced = browser
+        .post(
+            &format!("/console/credentials/{id}/secret"),
+            &[("csrf", &csrf), ("api_key", &key3)],
+        )
+        .await;
+    assert_eq!(replaced.status, 303, "{}", replaced.body);
+    let api = app
+        .call("GET", &format!("/v1/credentials/{id}"), &alice.token, None)
+        .await;
+    assert_eq!(api.json["secret_version"], 2, "{}", api.json);
+    assert_eq!(api.json["api_key"]["header_name"], "X-API-TOKEN");
+    let password2 = secret("console-password-2");
+    let replaced = browser
+        .post(
+            &format!("/console/credentials/{legacy_id}/secret"),
+            &[
+                ("csrf", &csrf),
+                ("username", "legacy-user"),
+                ("password", &password2),
+            ],
+        )
+        .await;
+    assert_eq!(replaced.status, 303, "{}", replaced.body);
+    let api = app
+        .call(
+            "GET",
+            &format!("/v1/credentials/{legacy_id}"),
+            &alice.token,
+            None,
+        )
+        .await;
+    assert_eq!(api.json["secret_version"], 2);
+    assert!(
+        api.json["mtls"].is_object(),
+        "the mTLS identity was kept: {}",
+        api.json
+    );
+
     // Rename.
     let page = browser.get(&format!("/console/credentials/{id}")).await;
     let csrf = page.field("csrf").unwrap();
@@ -426,12 +469,28 @@ async fn add_rename_and_remove_accounts_in_the_console() {
         theirs.body
     );
 
-    for typed in [&key, &key2, &user, &password, &leaf.key_pem] {
+    for typed in [
+        &key,
+        &key2,
+        &key3,
+        &user,
+        &password,
+        &password2,
+        &leaf.key_pem,
+    ] {
         assert!(
             !browser.pages().contains(typed.as_str()),
             "a page showed a secret"
         );
     }
-    app.assert_secrets_kept(&[&key, &key2, &user, &password])
-        .await;
+    let typed = [
+        &key,
+        &key2,
+        &key3,
+        &user,
+        &password,
+        &password2,
+        &leaf.key_pem,
+    ];
+    app.assert_secrets_kept(&typed.map(String::as_str)).await;
 }

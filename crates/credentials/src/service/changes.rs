@@ -155,6 +155,38 @@ impl Credentials {
         self.view(&row.id, true).await
     }
 
+    /// [`Credentials::replace_secret`], keeping the current mTLS identity when `input` has
+    /// none: someone replacing a password should not have to paste the private key again.
+    /// An identity that no longer validates (its certificate expired) must be replaced.
+    pub async fn replace_secret_keeping_identity(
+        &self,
+        caller: &Caller,
+        row: &CredentialRow,
+        mut input: SecretInput,
+    ) -> Result<CredentialView, CredentialError> {
+        if input.mtls.is_none() {
+            if let Some(identity) = self.resolve_unchecked(&row.id).await?.mtls {
+                let current = keyway_model::mtls::MtlsInput {
+                    certificate_pem: identity.certificate_pem,
+                    private_key_pem: identity.private_key_pem,
+                    ca_certificate_pem: identity.ca_certificate_pem,
+                };
+                let kept = keyway_model::mtls::validate(&current, time::OffsetDateTime::now_utc())
+                    .map_err(|e| {
+                        keyway_model::ParseError::new(
+                            "mtls",
+                            format!(
+                                "the current mTLS identity can no longer be used ({}); give a new one",
+                                e.reason()
+                            ),
+                        )
+                    })?;
+                input.mtls = Some(kept);
+            }
+        }
+        self.replace_secret(caller, row, input).await
+    }
+
     pub async fn delete(
         &self,
         caller: &Caller,

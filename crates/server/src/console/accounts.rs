@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use keyway_credentials::console as sessions;
 use keyway_credentials::{CredentialError, Need};
-use keyway_model::{AllowedHosts, Caller, CredentialName, Role};
+use keyway_model::{AllowedHosts, ApiKeyPlacement, Caller, CredentialName, Role};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
@@ -41,6 +41,7 @@ fn notice(req: &HttpRequest) -> Option<&'static str> {
         "renamed" => Some("The account was renamed."),
         "removed" => Some("The account was removed."),
         "access" => Some("Sharing and allowed hosts were saved."),
+        "secret" => Some("The secret was replaced."),
         _ => None,
     }
 }
@@ -192,6 +193,47 @@ pub(super) async fn access(
     }
     .await;
     after_change(&state, &caller, &csrf, &id, outcome.map(|_| "access")).await
+}
+
+/// Replaces an API key or a Basic account's secret; the key's placement and, unless a new one
+/// is given, the mTLS identity stay as they are.
+pub(super) async fn replace_secret(
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    let posted: super::add::NewForm = form(&body)?;
+    let (caller, csrf) = signed_in_post(&req, &state, &posted.csrf).await?;
+    let outcome: Result<_, ApiError> = async {
+        let row = state
+            .credentials
+            .require(&caller, &id, Need::ReplaceSecret)
+            .await?;
+        let placement = state.credentials.get(&caller, &id).await?.api_key;
+        let mut body = posted.into_body(row.kind);
+        // The key goes where it went before, exactly (an empty prefix stays empty).
+        match placement {
+            Some(ApiKeyPlacement::Header {
+                header_name,
+                prefix,
+            }) => {
+                (body.header_name, body.prefix, body.query_param) =
+                    (Some(header_name), Some(prefix), None);
+            }
+            Some(ApiKeyPlacement::Query { query_param }) => {
+                (body.header_name, body.prefix, body.query_param) = (None, None, Some(query_param));
+            }
+            None => {}
+        }
+        let input = crate::routes::credentials::body::secret_input(row.kind, body)?;
+        Ok(state
+            .credentials
+            .replace_secret_keeping_identity(&caller, &row, input)
+            .await?)
+    }
+    .await;
+    after_change(&state, &caller, &csrf, &id, outcome.map(|_| "secret")).await
 }
 
 #[derive(Deserialize)]

@@ -31,11 +31,13 @@ pub(crate) struct Kept {
     pub ca_certificate_pem: String,
 }
 
-/// The add form as posted.
+/// The add form as posted (the replace-secret form posts a part of it).
 #[derive(Deserialize)]
-struct NewForm {
-    csrf: String,
+pub(super) struct NewForm {
+    pub(super) csrf: String,
+    #[serde(default)]
     kind: String,
+    #[serde(default)]
     name: String,
     shared: Option<String>,
     #[serde(default)]
@@ -74,7 +76,7 @@ impl NewForm {
     }
 
     /// The API's body for the same account.
-    fn into_body(self, kind: Kind) -> CredentialBody {
+    pub(super) fn into_body(self, kind: Kind) -> CredentialBody {
         let given = |text: String| (!text.trim().is_empty()).then_some(text);
         let by_query = self.placement == "query";
         let private_key = self

@@ -44,6 +44,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/credentials/{id}", web::get().to(accounts::detail))
             .route("/credentials/{id}/rename", web::post().to(accounts::rename))
             .route("/credentials/{id}/access", web::post().to(accounts::access))
+            .route(
+                "/credentials/{id}/secret",
+                web::post().to(accounts::replace_secret),
+            )
             .route("/credentials/{id}/remove", web::post().to(accounts::remove))
             .default_service(web::to(not_found)),
     );

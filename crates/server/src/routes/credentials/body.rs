@@ -49,7 +49,7 @@ pub(super) fn parse_kind(raw: &str) -> Result<Kind, ApiError> {
 }
 
 /// The kind's secret fields and optional mTLS material, validated.
-pub(super) fn secret_input(kind: Kind, mut body: CredentialBody) -> Result<SecretInput, ApiError> {
+pub(crate) fn secret_input(kind: Kind, mut body: CredentialBody) -> Result<SecretInput, ApiError> {
     if kind != Kind::Oauth2 {
         refuse_fields(&[("client_secret", body.client_secret.is_some())], kind)?;
         refuse_fields(&oauth_settings_fields(&body), kind)?;
