@@ -91,7 +91,8 @@ both_backends! {
         let cases = [
             ("PATCH", format!("/v1/credentials/{id}"), json!({"name": ""}), "name"),
             ("PATCH", format!("/v1/credentials/{id}"), json!({"name": "x".repeat(201)}), "name"),
-            ("PATCH", format!("/v1/credentials/{id}"), json!({"name": "ok", "shared": true}), "shared"),
+            ("PATCH", format!("/v1/credentials/{id}"), json!({"name": "ok", "kind": "api_key"}), "kind"),
+            ("PATCH", format!("/v1/credentials/{id}"), json!({"name": "ok", "allowed_hosts": ["bad host"]}), "allowed_hosts"),
             ("PUT", format!("/v1/credentials/{id}/secret"), json!({"api_key": "k"}), "api_key"),
             ("PUT", format!("/v1/credentials/{id}/secret"), json!({"username": "u"}), "password"),
             ("PUT", format!("/v1/credentials/{id}/secret"), json!({"kind": "api_key", "api_key": "k"}), "kind"),
