@@ -168,6 +168,17 @@ crate::both_backends! {
         assert_eq!(list.status, 200);
         app.sql("UPDATE console_sessions SET expires_at = 1", &[]).await;
         assert_eq!(bobs.get("/console/credentials").await.status, 303);
+
+        // Ended sessions and spent links do not pile up: the next sign-in clears them away.
+        link(&app, &alice.id).await;
+        app.sql("UPDATE login_links SET expires_at = 1", &[]).await;
+        let ended = "SELECT COUNT(*) FROM console_sessions WHERE expires_at = 1";
+        assert_eq!(app.count(ended).await, 1);
+        assert_eq!(app.count("SELECT COUNT(*) FROM login_links").await, 1);
+        sign_in_with_token(&bobs, &bob.token).await;
+        assert_eq!(app.count(ended).await, 0);
+        assert_eq!(app.count("SELECT COUNT(*) FROM console_sessions").await, 1);
+        assert_eq!(app.count("SELECT COUNT(*) FROM login_links").await, 0);
     }
 }
 

@@ -382,6 +382,34 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Runs a query that returns one integer against this app's database.
+    pub async fn count(&self, query: &str) -> i64 {
+        match self.db {
+            Db::Sqlite => {
+                let url = format!("sqlite://{}", self.sqlite_path.as_ref().unwrap().display());
+                let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+                let n = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
+                pool.close().await;
+                n
+            }
+            Db::Postgres => {
+                let pool = sqlx::PgPool::connect(&pg_url()).await.unwrap();
+                let mut tx = pool.begin().await.unwrap();
+                let schema = self.pg_schema.as_ref().unwrap();
+                sqlx::query(&format!("SET LOCAL search_path TO {schema}"))
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                let n = sqlx::query_scalar(query).fetch_one(&mut *tx).await.unwrap();
+                tx.commit().await.unwrap();
+                pool.close().await;
+                n
+            }
+        }
+    }
+}
+
 pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }

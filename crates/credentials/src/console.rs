@@ -56,11 +56,20 @@ pub async fn use_login_link(store: &Store, link: &str) -> Result<Option<String>,
     }
 }
 
-/// Starts a session for `user_id` and returns its secret (the cookie value).
+/// Ended sessions and used links removed per sign-in, at most.
+const PRUNE_BATCH: i64 = 100;
+
+/// Starts a session for `user_id` and returns its secret (the cookie value). Each sign-in
+/// also clears away a bounded batch of ended sessions and spent links.
 pub async fn start_session(store: &Store, user_id: &str) -> Result<SecretString, StoreError> {
     let secret = new_secret();
     let digest = digest(secret.expose_secret()).unwrap_or_default();
     let now = now_ms();
+    let idle_since = now.saturating_sub(ms(IDLE_TIMEOUT));
+    if let Err(err) = store.prune_console(now, idle_since, PRUNE_BATCH).await {
+        // Leftover rows are harmless (they cannot sign anyone in); the sign-in goes on.
+        tracing::warn!(error = %err, "ended console sessions could not be pruned");
+    }
     store
         .create_session(
             &digest,

@@ -107,6 +107,38 @@ impl Store {
         Ok(())
     }
 
+    /// Removes up to `batch` sessions that have ended (expired, or idle since `idle_since`)
+    /// and as many sign-in links that were used or expired, so ended ones do not pile up.
+    /// Bounded, so it never holds the database for long. The number of rows removed.
+    pub async fn prune_console(
+        &self,
+        now: i64,
+        idle_since: i64,
+        batch: i64,
+    ) -> Result<u64, StoreError> {
+        let sessions = "DELETE FROM console_sessions WHERE digest IN (SELECT digest FROM \
+                        console_sessions WHERE expires_at <= $1 OR last_seen_at <= $2 LIMIT $3)";
+        let links = "DELETE FROM login_links WHERE digest IN (SELECT digest FROM login_links \
+                     WHERE used_at IS NOT NULL OR expires_at <= $1 LIMIT $2)";
+        let removed = on_pool!(self, pool => {
+            let a = sqlx::query(sessions)
+                .bind(now)
+                .bind(idle_since)
+                .bind(batch)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            let b = sqlx::query(links)
+                .bind(now)
+                .bind(batch)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            a + b
+        });
+        Ok(removed)
+    }
+
     pub async fn delete_session(&self, digest: &[u8]) -> Result<(), StoreError> {
         let sql = "DELETE FROM console_sessions WHERE digest = $1";
         on_pool!(self, pool => {
