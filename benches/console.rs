@@ -45,7 +45,7 @@ async fn setup() -> Setup {
             .unwrap();
         assert_eq!(res.status(), 201);
     }
-    let session = keyway_credentials::console::start_session(&store, &user.id)
+    let session = keyway_credentials::console::start_session(&store, &user.id, None)
         .await
         .unwrap();
     Setup {

@@ -157,23 +157,13 @@ impl Settings {
         }
     }
 
-    /// The public URL, or `http://{address}` of the bound listener when none is set (so a
-    /// changed `listen`, or port 0, needs no second setting).
-    pub fn public_url_for(&self, address: std::net::SocketAddr) -> String {
+    /// The public URL, or `http://{address}` when none is set: the bound listener's address
+    /// for the server (so a changed `listen`, or port 0, needs no second setting), the
+    /// configured `listen` for the CLI's links.
+    pub fn public_url_for(&self, address: &dyn std::fmt::Display) -> String {
         let url = self.public_url.trim().trim_end_matches('/');
         if url.is_empty() {
             format!("http://{address}")
-        } else {
-            url.to_owned()
-        }
-    }
-
-    /// The public URL as configured, or `http://{listen}` (for links the CLI prints, without a
-    /// bound listener).
-    pub fn public_url_configured(&self) -> String {
-        let url = self.public_url.trim().trim_end_matches('/');
-        if url.is_empty() {
-            format!("http://{}", self.listen)
         } else {
             url.to_owned()
         }

@@ -80,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
             let link = keyway_credentials::console::create_login_link(&store, &user.id).await?;
             println!(
                 "{}/console/link?token={}",
-                settings.public_url_configured(),
+                settings.public_url_for(&settings.listen),
                 link.expose_secret()
             );
             eprintln!("the link signs {} in once, within 10 minutes", user.name);

@@ -58,7 +58,7 @@ impl Application {
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let address = listener.local_addr()?;
-        let public_url = settings.public_url_for(address);
+        let public_url = settings.public_url_for(&address);
         let cache_ttl = Duration::from_millis(settings.cache_ttl_ms);
         let credentials = Credentials::with_cache_ttl(store.clone(), keyring.clone(), cache_ttl);
         let metrics = Metrics::new()?;

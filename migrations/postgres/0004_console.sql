@@ -7,7 +7,9 @@ CREATE TABLE console_sessions (
     created_at    BIGINT NOT NULL,
     last_seen_at  BIGINT NOT NULL,
     -- The absolute end (7 days after sign-in); the idle end is last_seen_at + 8 hours.
-    expires_at    BIGINT NOT NULL
+    expires_at    BIGINT NOT NULL,
+    -- Signed in with this API token: the session ends when the token is revoked or expires.
+    token_id      TEXT REFERENCES api_tokens (id) ON DELETE CASCADE
 );
 CREATE INDEX console_sessions_user ON console_sessions (user_id);
 

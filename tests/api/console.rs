@@ -71,6 +71,13 @@ async fn sign_in_with_a_token_see_your_accounts_and_sign_out() {
     assert_eq!(wrong.status, 401);
     assert!(wrong.body.contains("not valid"));
 
+    // A form past the console's 16 KiB limit is refused before it is read whole.
+    let huge = "x".repeat(20 * 1024);
+    let too_big = browser
+        .post("/console/login", &[("csrf", &csrf), ("token", &huge)])
+        .await;
+    assert_eq!(too_big.status, 413, "{}", too_big.body);
+
     let list = sign_in_with_token(&browser, &alice.token).await;
     assert_eq!(list.status, 200, "{}", list.body);
     assert_console_headers(&list);
@@ -110,6 +117,15 @@ async fn sign_in_with_a_token_see_your_accounts_and_sign_out() {
         .await
         .unwrap();
     assert_eq!(stolen.status(), 303);
+}
+
+/// The ID of an account the console just added, from where it sent the browser.
+fn added_id(location: &str) -> String {
+    location
+        .strip_prefix("/console/credentials/")
+        .and_then(|rest| rest.strip_suffix("?done=added"))
+        .unwrap()
+        .to_owned()
 }
 
 async fn link(app: &TestApp, user_id: &str) -> String {
@@ -214,11 +230,7 @@ async fn add_rename_and_remove_accounts_in_the_console() {
         .await;
     assert_eq!(added.status, 303, "{}", added.body);
     let location = added.location.unwrap();
-    let id = location
-        .strip_prefix("/console/credentials/")
-        .and_then(|rest| rest.strip_suffix("?done=added"))
-        .unwrap()
-        .to_owned();
+    let id = added_id(&location);
     let shown = browser.get(&location).await;
     assert!(shown.body.contains("Survey") && shown.body.contains("was added"));
     let api = app
@@ -285,11 +297,7 @@ async fn add_rename_and_remove_accounts_in_the_console() {
         .await;
     assert_eq!(basic.status, 303, "{}", basic.body);
     let legacy_page = basic.location.unwrap();
-    let legacy_id = legacy_page
-        .strip_prefix("/console/credentials/")
-        .and_then(|rest| rest.strip_suffix("?done=added"))
-        .unwrap()
-        .to_owned();
+    let legacy_id = added_id(&legacy_page);
     let legacy = browser.get(&legacy_page).await;
     assert!(
         legacy.body.contains("mTLS certificate expires"),
@@ -504,4 +512,25 @@ async fn add_rename_and_remove_accounts_in_the_console() {
         &leaf.key_pem,
     ];
     app.assert_secrets_kept(&typed.map(String::as_str)).await;
+}
+
+crate::both_backends! {
+    async fn a_session_started_with_a_token_ends_with_it(app) {
+        let alice = app.user("acme", "alice", false).await;
+        let browser = Browser::new(&app.address);
+        assert_eq!(sign_in_with_token(&browser, &alice.token).await.status, 200);
+        // Revoking the token (or its expiry) ends the session it started: a token cannot
+        // be turned into a session that outlives it.
+        app.sql("UPDATE api_tokens SET revoked_at = 1", &[]).await;
+        let after = browser.get("/console/credentials").await;
+        assert_eq!((after.status, after.location.as_deref()), (303, Some("/console/login")));
+        app.sql("UPDATE api_tokens SET revoked_at = NULL, expires_at = 1", &[]).await;
+        assert_eq!(browser.get("/console/credentials").await.status, 303);
+        // A session from a sign-in link is not tied to any token.
+        let link = link(&app, &alice.id).await;
+        let csrf = browser.get(&format!("/console/link?token={link}")).await.field("csrf").unwrap();
+        let used = browser.post("/console/link", &[("csrf", &csrf), ("link", &link)]).await;
+        assert_eq!(used.status, 303);
+        assert_eq!(browser.get("/console/credentials").await.status, 200);
+    }
 }

@@ -348,13 +348,34 @@ impl TestApp {
     }
 }
 
+/// A direct connection to a test app's database (its SQLite file, or its PostgreSQL schema).
+enum Direct {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
 impl TestApp {
-    /// Runs one statement directly against this app's database (to set up what the API cannot yet).
-    pub async fn sql(&self, statement: &str, binds: &[&str]) {
+    async fn direct(&self) -> Direct {
         match self.db {
             Db::Sqlite => {
                 let url = format!("sqlite://{}", self.sqlite_path.as_ref().unwrap().display());
-                let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+                Direct::Sqlite(sqlx::SqlitePool::connect(&url).await.unwrap())
+            }
+            Db::Postgres => {
+                use std::str::FromStr;
+                let schema = self.pg_schema.as_ref().unwrap();
+                let options = sqlx::postgres::PgConnectOptions::from_str(&pg_url())
+                    .unwrap()
+                    .options([("search_path", schema.as_str())]);
+                Direct::Postgres(sqlx::PgPool::connect_with(options).await.unwrap())
+            }
+        }
+    }
+
+    /// Runs one statement directly against this app's database (to set up what the API cannot yet).
+    pub async fn sql(&self, statement: &str, binds: &[&str]) {
+        match self.direct().await {
+            Direct::Sqlite(pool) => {
                 let mut q = sqlx::query(statement);
                 for b in binds {
                     q = q.bind(*b);
@@ -362,47 +383,27 @@ impl TestApp {
                 q.execute(&pool).await.unwrap();
                 pool.close().await;
             }
-            Db::Postgres => {
-                let pool = sqlx::PgPool::connect(&pg_url()).await.unwrap();
-                let mut tx = pool.begin().await.unwrap();
-                let schema = self.pg_schema.as_ref().unwrap();
-                sqlx::query(&format!("SET LOCAL search_path TO {schema}"))
-                    .execute(&mut *tx)
-                    .await
-                    .unwrap();
+            Direct::Postgres(pool) => {
                 let mut q = sqlx::query(statement);
                 for b in binds {
                     q = q.bind(*b);
                 }
-                q.execute(&mut *tx).await.unwrap();
-                tx.commit().await.unwrap();
+                q.execute(&pool).await.unwrap();
                 pool.close().await;
             }
         }
     }
-}
 
-impl TestApp {
     /// Runs a query that returns one integer against this app's database.
     pub async fn count(&self, query: &str) -> i64 {
-        match self.db {
-            Db::Sqlite => {
-                let url = format!("sqlite://{}", self.sqlite_path.as_ref().unwrap().display());
-                let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        match self.direct().await {
+            Direct::Sqlite(pool) => {
                 let n = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
                 pool.close().await;
                 n
             }
-            Db::Postgres => {
-                let pool = sqlx::PgPool::connect(&pg_url()).await.unwrap();
-                let mut tx = pool.begin().await.unwrap();
-                let schema = self.pg_schema.as_ref().unwrap();
-                sqlx::query(&format!("SET LOCAL search_path TO {schema}"))
-                    .execute(&mut *tx)
-                    .await
-                    .unwrap();
-                let n = sqlx::query_scalar(query).fetch_one(&mut *tx).await.unwrap();
-                tx.commit().await.unwrap();
+            Direct::Postgres(pool) => {
+                let n = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
                 pool.close().await;
                 n
             }

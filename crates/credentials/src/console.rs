@@ -23,8 +23,8 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// 256 random bits as lowercase hex.
-fn new_secret() -> SecretString {
+/// 256 random bits as lowercase hex (session and link secrets, the sign-in forms' CSRF value).
+pub fn new_secret() -> SecretString {
     let mut bytes = Zeroizing::new([0u8; 32]);
     rand::rngs::OsRng.fill_bytes(bytes.as_mut());
     SecretString::from(hex::encode(bytes.as_ref()))
@@ -59,9 +59,15 @@ pub async fn use_login_link(store: &Store, link: &str) -> Result<Option<String>,
 /// Ended sessions and used links removed per sign-in, at most.
 const PRUNE_BATCH: i64 = 100;
 
-/// Starts a session for `user_id` and returns its secret (the cookie value). Each sign-in
-/// also clears away a bounded batch of ended sessions and spent links.
-pub async fn start_session(store: &Store, user_id: &str) -> Result<SecretString, StoreError> {
+/// Starts a session for `user_id` and returns its secret (the cookie value). A session
+/// started with an API token (`token_id`) ends when that token is revoked or expires: a
+/// token must not turn into a longer-lived session. Each sign-in also clears away a bounded
+/// batch of ended sessions and spent links.
+pub async fn start_session(
+    store: &Store,
+    user_id: &str,
+    token_id: Option<&str>,
+) -> Result<SecretString, StoreError> {
     let secret = new_secret();
     let digest = digest(secret.expose_secret()).unwrap_or_default();
     let now = now_ms();
@@ -74,6 +80,7 @@ pub async fn start_session(store: &Store, user_id: &str) -> Result<SecretString,
         .create_session(
             &digest,
             user_id,
+            token_id,
             now,
             now.saturating_add(ms(ABSOLUTE_TIMEOUT)),
         )
@@ -125,8 +132,13 @@ pub fn csrf_token(session: &str) -> String {
 
 /// Whether `given` is the session's CSRF token; constant time.
 pub fn csrf_matches(session: &str, given: &str) -> bool {
+    same_secret(&csrf_token(session), given)
+}
+
+/// Whether two secret values are equal (and not empty); constant time.
+pub fn same_secret(expected: &str, given: &str) -> bool {
     use subtle::ConstantTimeEq;
-    bool::from(csrf_token(session).as_bytes().ct_eq(given.as_bytes()))
+    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
 }
 
 #[cfg(test)]

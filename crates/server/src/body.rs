@@ -81,21 +81,35 @@ impl JsonBody {
 /// Reads at most `limit` bytes and parses them as `T`.
 async fn read_json<T: DeserializeOwned>(
     req: &HttpRequest,
-    mut payload: dev::Payload,
+    payload: dev::Payload,
     limit: usize,
 ) -> Result<T, ApiError> {
-    let declared = req
-        .headers()
+    check_json_media_type(req, declared_length(req))?;
+    parse_json(&read_limited(req, payload, limit).await?)
+}
+
+fn declared_length(req: &HttpRequest) -> Option<usize> {
+    req.headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+        .and_then(|v| v.parse::<usize>().ok())
+}
+
+/// Reads a whole request body of at most `limit` bytes, which must arrive within
+/// [`READ_TIMEOUT`], into a buffer wiped when dropped (a body may carry secrets). Used for the
+/// API's JSON bodies and the console's forms.
+pub(crate) async fn read_limited(
+    req: &HttpRequest,
+    mut payload: dev::Payload,
+    limit: usize,
+) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+    let declared = declared_length(req);
     if declared.is_some_and(|len| len > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    check_json_media_type(req, declared)?;
-    // The body may carry secrets: wipe the buffer when done. It starts small and grows by
-    // copying into a new wiped-on-drop buffer (a plain `Vec` would leave the old copy in freed
-    // memory), so a client that announces a large body and sends nothing holds little memory.
+    // It starts small and grows by copying into a new wiped-on-drop buffer (a plain `Vec`
+    // would leave the old copy in freed memory), so a client that announces a large body and
+    // sends nothing holds little memory.
     let mut body = Zeroizing::new(Vec::with_capacity(declared.unwrap_or(1024).min(INITIAL)));
     let read = async {
         while let Some(chunk) = payload.next().await {
@@ -122,7 +136,7 @@ async fn read_json<T: DeserializeOwned>(
         .map_err(|_| ApiError::RequestTimeout {
             seconds: READ_TIMEOUT.as_secs(),
         })??;
-    parse_json(&body)
+    Ok(body)
 }
 
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {

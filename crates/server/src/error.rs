@@ -177,14 +177,12 @@ impl From<ParseError> for ApiError {
     }
 }
 
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        self.describe().0
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let storage = self.storage();
-        let message = if let Some(why) = storage {
+impl ApiError {
+    /// What a caller is told, logging what they are not: a storage failure (with its cause
+    /// chain, as a warning) or an internal error (as an error). The API's JSON error and the
+    /// console's error page both say this.
+    pub(crate) fn public_message(&self) -> String {
+        if let Some(why) = self.storage() {
             tracing::warn!(error = %Chain(self), reason = why.reason(), "storage unavailable");
             match why {
                 Unavailable::Unreachable => "the database cannot be reached; nothing was changed; try again shortly",
@@ -198,7 +196,18 @@ impl ResponseError for ApiError {
             "an internal error occurred; it has been logged".to_owned()
         } else {
             self.to_string()
-        };
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.describe().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let storage = self.storage();
+        let message = self.public_message();
         let mut body = self.details();
         if let Some(why) = storage {
             body.insert("reason".into(), json!(why.reason()));

@@ -51,30 +51,34 @@ impl Store {
             .await?))
     }
 
+    /// A session for `user_id`; `token_id` when it was started with an API token, whose end
+    /// (revocation, expiry) then ends the session too.
     pub async fn create_session(
         &self,
         digest: &[u8],
         user_id: &str,
+        token_id: Option<&str>,
         now: i64,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        let sql =
-            "INSERT INTO console_sessions (digest, user_id, created_at, last_seen_at, expires_at) \
-                   VALUES ($1, $2, $3, $3, $4)";
+        let sql = "INSERT INTO console_sessions \
+                   (digest, user_id, created_at, last_seen_at, expires_at, token_id) \
+                   VALUES ($1, $2, $3, $3, $4, $5)";
         on_pool!(self, pool => {
             sqlx::query(sql)
-            .bind(digest)
-            .bind(user_id)
-            .bind(now)
-            .bind(expires_at)
-            .execute(pool)
-            .await?;
+                .bind(digest)
+                .bind(user_id)
+                .bind(now)
+                .bind(expires_at)
+                .bind(token_id)
+                .execute(pool)
+                .await?;
         });
         Ok(())
     }
 
     /// The person behind a session that has neither expired nor been idle since
-    /// `idle_since`, and whose user is active.
+    /// `idle_since`, whose user is active, and whose sign-in token (if any) still works.
     pub async fn session_caller(
         &self,
         digest: &[u8],
@@ -85,7 +89,9 @@ impl Store {
                    o.slug AS org_slug, s.last_seen_at FROM console_sessions s \
                    JOIN users u ON u.id = s.user_id JOIN orgs o ON o.id = u.org_id \
                    WHERE s.digest = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
-                   AND u.disabled_at IS NULL";
+                   AND u.disabled_at IS NULL AND (s.token_id IS NULL OR EXISTS (SELECT 1 FROM \
+                   api_tokens t WHERE t.id = s.token_id AND t.revoked_at IS NULL \
+                   AND (t.expires_at IS NULL OR t.expires_at > $2)))";
         Ok(on_pool!(self, pool => sqlx::query_as(sql)
             .bind(digest)
             .bind(now)

@@ -140,7 +140,7 @@ struct RenameForm {
 pub(super) async fn rename(
     req: HttpRequest,
     id: web::Path<String>,
-    body: web::Bytes,
+    body: super::FormBody,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
     let posted: RenameForm = form(&body)?;
@@ -168,7 +168,7 @@ struct AccessForm {
 pub(super) async fn access(
     req: HttpRequest,
     id: web::Path<String>,
-    body: web::Bytes,
+    body: super::FormBody,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
     let posted: AccessForm = form(&body)?;
@@ -200,7 +200,7 @@ pub(super) async fn access(
 pub(super) async fn replace_secret(
     req: HttpRequest,
     id: web::Path<String>,
-    body: web::Bytes,
+    body: super::FormBody,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
     let posted: super::add::NewForm = form(&body)?;
@@ -245,7 +245,7 @@ struct RemoveForm {
 pub(super) async fn remove(
     req: HttpRequest,
     id: web::Path<String>,
-    body: web::Bytes,
+    body: super::FormBody,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
     let posted: RemoveForm = form(&body)?;

@@ -180,7 +180,7 @@ fn new_page(
 
 pub(super) async fn create(
     req: HttpRequest,
-    body: web::Bytes,
+    body: super::FormBody,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
     let posted: NewForm = form(&body)?;

@@ -3,7 +3,6 @@
 
 use actix_web::http::header::COOKIE;
 use actix_web::HttpRequest;
-use rand::RngCore;
 use secrecy::SecretString;
 
 pub(super) const SESSION_COOKIE: &str = "keyway_session";
@@ -18,13 +17,6 @@ pub(super) fn cookie(req: &HttpRequest, name: &str) -> Option<SecretString> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(key, value)| *key == name && !value.is_empty())
         .map(|(_, value)| SecretString::from(value.to_owned()))
-}
-
-/// 256 random bits as hex, for the sign-in forms' CSRF cookie.
-pub(super) fn new_value() -> SecretString {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    SecretString::from(hex::encode(bytes))
 }
 
 /// A `Set-Cookie` value being built.

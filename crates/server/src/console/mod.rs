@@ -28,7 +28,6 @@ const FORM_LIMIT: usize = 16 * 1024;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/console")
-            .app_data(web::PayloadConfig::new(FORM_LIMIT))
             .route("", web::get().to(home))
             .route("/", web::get().to(home))
             .route("/assets/console.css", web::get().to(stylesheet))
@@ -55,7 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Why a console request got no page of its own.
 #[derive(Debug, thiserror::Error)]
-enum ConsoleError {
+pub(super) enum ConsoleError {
     #[error("not signed in")]
     SignIn,
     #[error("the form's CSRF token is missing or wrong")]
@@ -87,20 +86,44 @@ impl ResponseError for ConsoleError {
             ConsoleError::SignIn => return see_other("/console/login"),
             ConsoleError::Csrf => (
                 "Form expired",
-                "This form did not come from this Keyway page, or it has expired. Go back, reload the page and try again.",
+                "This form did not come from this Keyway page, or it has expired. Go back, reload the page and try again.".to_owned(),
             ),
-            ConsoleError::BadForm => ("Form not understood", "The form could not be read."),
-            ConsoleError::Api(api) if api.status_code() == StatusCode::SERVICE_UNAVAILABLE => (
-                "Storage unavailable",
-                "Keyway cannot reach its storage right now; nothing was changed. Try again shortly.",
-            ),
-            ConsoleError::Api(api) => {
-                // The API's error response logs the cause chain; the page says nothing of it.
-                let _ = api.error_response();
-                ("Something went wrong", "Keyway could not complete this request; nothing was changed.")
-            }
+            ConsoleError::BadForm => ("Form not understood", "The form could not be read.".to_owned()),
+            // The API's own words (its causes logged, never shown).
+            ConsoleError::Api(api) => ("Request refused", api.public_message()),
         };
-        page(self.status_code(), &pages::Message { title, message })
+        page(
+            self.status_code(),
+            &pages::Message {
+                title,
+                message: &message,
+            },
+        )
+    }
+}
+
+/// A console form's body: at most [`FORM_LIMIT`] bytes, arriving within the API's body
+/// timeout, in a buffer wiped when dropped (forms carry passwords and keys).
+struct FormBody(zeroize::Zeroizing<Vec<u8>>);
+
+impl std::ops::Deref for FormBody {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl actix_web::FromRequest for FormBody {
+    type Error = ConsoleError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, ConsoleError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let (req, payload) = (req.clone(), payload.take());
+        Box::pin(async move {
+            Ok(FormBody(
+                crate::body::read_limited(&req, payload, FORM_LIMIT).await?,
+            ))
+        })
     }
 }
 
@@ -130,10 +153,8 @@ fn form<T: DeserializeOwned>(body: &[u8]) -> Result<T, ConsoleError> {
 /// The sign-in forms' CSRF check: the form must carry the value of the short-lived cookie
 /// its page set (a site cannot set this origin's cookies, so it cannot forge the pair).
 fn check_login_csrf(req: &HttpRequest, given: &str) -> Result<(), ConsoleError> {
-    use subtle::ConstantTimeEq;
     let expected = cookie(req, LOGIN_COOKIE).ok_or(ConsoleError::Csrf)?;
-    let expected = expected.expose_secret().as_bytes();
-    if !expected.is_empty() && bool::from(expected.ct_eq(given.as_bytes())) {
+    if sessions::same_secret(expected.expose_secret(), given) {
         Ok(())
     } else {
         Err(ConsoleError::Csrf)
@@ -146,7 +167,7 @@ fn sign_in_page(
     status: StatusCode,
     render: impl Fn(&str) -> HttpResponse,
 ) -> HttpResponse {
-    let csrf = cookies::new_value();
+    let csrf = sessions::new_secret();
     let mut response = render(csrf.expose_secret());
     response.head_mut().status = status;
     let set = Cookie::login(csrf.expose_secret(), state.secure_cookies()).header();
@@ -205,13 +226,18 @@ struct TokenForm {
 
 async fn login_with_token(
     req: HttpRequest,
-    body: web::Bytes,
+    body: FormBody,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
     let form: TokenForm = form(&body)?;
     check_login_csrf(&req, &form.csrf)?;
-    match crate::auth::caller_of_token(&state, form.token.expose_secret().trim()).await {
-        Ok(caller) => start_session(&state, &caller.user_id).await,
+    let token = form.token.expose_secret().trim();
+    match crate::auth::caller_of_token(&state, token).await {
+        Ok(caller) => {
+            // The session lives no longer than the token it was started with.
+            let token_id = keyway_credentials::tokens::parse(token).map(|(id, _)| id);
+            start_session(&state, &caller.user_id, token_id).await
+        }
         Err(ApiError::Unauthenticated) => Ok(login_form(
             &state,
             StatusCode::UNAUTHORIZED,
@@ -253,13 +279,13 @@ struct LinkForm {
 
 async fn login_with_link(
     req: HttpRequest,
-    body: web::Bytes,
+    body: FormBody,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
     let form: LinkForm = form(&body)?;
     check_login_csrf(&req, &form.csrf)?;
     match sessions::use_login_link(state.credentials.store(), form.link.expose_secret()).await? {
-        Some(user_id) => start_session(&state, &user_id).await,
+        Some(user_id) => start_session(&state, &user_id, None).await,
         None => Ok(page(
             StatusCode::BAD_REQUEST,
             &pages::Message {
@@ -270,8 +296,12 @@ async fn login_with_link(
     }
 }
 
-async fn start_session(state: &AppState, user_id: &str) -> Result<HttpResponse, ConsoleError> {
-    let session = sessions::start_session(state.credentials.store(), user_id).await?;
+async fn start_session(
+    state: &AppState,
+    user_id: &str,
+    token_id: Option<&str>,
+) -> Result<HttpResponse, ConsoleError> {
+    let session = sessions::start_session(state.credentials.store(), user_id, token_id).await?;
     let secure = state.secure_cookies();
     Ok(HttpResponse::SeeOther()
         .insert_header((LOCATION, "/console/credentials"))
@@ -291,7 +321,7 @@ struct CsrfForm {
 
 async fn logout(
     req: HttpRequest,
-    body: web::Bytes,
+    body: FormBody,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (_, session) = signed_in(&req, &state).await?;
