@@ -8,7 +8,7 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 
 /// Signs in with `token` through the sign-in page; returns the page after the redirect.
-async fn sign_in_with_token(browser: &Browser, token: &str) -> Page {
+pub(crate) async fn sign_in_with_token(browser: &Browser, token: &str) -> Page {
     let login = browser.get("/console/login").await;
     assert_eq!(login.status, 200);
     let csrf = login.field("csrf").unwrap();
@@ -20,7 +20,7 @@ async fn sign_in_with_token(browser: &Browser, token: &str) -> Page {
     browser.get("/console/credentials").await
 }
 
-fn assert_console_headers(page: &Page) {
+pub(crate) fn assert_console_headers(page: &Page) {
     let csp = page.csp.as_deref().expect("every console page has a CSP");
     assert!(csp.contains("default-src 'none'"), "{csp}");
     assert!(!csp.contains("unsafe-inline"), "{csp}");

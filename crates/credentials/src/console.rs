@@ -130,6 +130,16 @@ pub fn csrf_token(session: &str) -> String {
     hex::encode(hasher.finalize())
 }
 
+/// What ties an OAuth connection started in the console to the browser session that started
+/// it: a digest of the session secret under its own label (the state row keeps this, so it
+/// neither reveals the session nor matches its stored digest).
+pub fn browser_binding(session: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"keyway-console-oauth-binding:");
+    hasher.update(session.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
 /// Whether `given` is the session's CSRF token; constant time.
 pub fn csrf_matches(session: &str, given: &str) -> bool {
     same_secret(&csrf_token(session), given)
@@ -157,5 +167,16 @@ mod tests {
         assert!(!csrf_matches(b.expose_secret(), &token));
         assert!(!csrf_matches(a.expose_secret(), ""));
         assert!(!token.contains(a.expose_secret()));
+    }
+
+    #[test]
+    fn a_browser_binding_is_per_session_and_unlike_its_other_digests() {
+        let a = new_secret();
+        let binding = browser_binding(a.expose_secret());
+        assert_eq!(binding, browser_binding(a.expose_secret()));
+        assert_ne!(binding, browser_binding(new_secret().expose_secret()));
+        assert_ne!(binding, csrf_token(a.expose_secret()));
+        let stored = digest(a.expose_secret()).map(hex::encode);
+        assert_ne!(Some(binding), stored);
     }
 }

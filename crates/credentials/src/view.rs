@@ -45,6 +45,11 @@ pub struct CredentialView {
     pub client_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extras: Option<serde_json::Map<String, serde_json::Value>>,
+    /// OAuth 2.0: the authorization server's authorization endpoint. Kept out of the API's
+    /// answer (there `authorize_url` is the URL that starts a connection); the console's
+    /// Connect form needs its origin in its Content-Security-Policy.
+    #[serde(skip)]
+    pub authorization_endpoint: Option<String>,
     pub mtls: Option<MtlsSummary>,
     pub secret_version: i64,
     pub created_at: String,
@@ -75,6 +80,7 @@ impl CredentialView {
             grant_type: oauth.as_ref().map(|o| o.grant_type),
             client_id: oauth.as_ref().map(|o| o.client_id.clone()),
             scopes: oauth.as_ref().map(|o| o.scopes.clone()),
+            authorization_endpoint: oauth.as_ref().and_then(|o| o.authorize_url.clone()),
             extras: oauth.map(|o| o.extras).filter(|extras| !extras.is_empty()),
             allowed_hosts: from_json(&row.allowed_hosts)?,
             id: row.id,

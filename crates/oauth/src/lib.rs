@@ -14,6 +14,7 @@ pub use catalog::{Catalog, CatalogError, Preset};
 pub use error::OAuthError;
 pub use keyway_model::oauth::{ClientAuth, GrantType, OAuthSettings};
 pub use service::{
-    Connected, NewOAuthCredential, OAuth, OAuthConfig, RedirectError, RedirectParams,
+    Connected, NewOAuthCredential, OAuth, OAuthConfig, RedirectError, RedirectParams, Redirected,
+    Start,
 };
 pub use settings::OAuthInput;

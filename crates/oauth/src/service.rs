@@ -70,12 +70,26 @@ pub struct NewOAuthCredential {
     pub client_secret: Option<SecretString>,
     pub mtls: Option<ValidatedMtls>,
     pub oauth: OAuthInput,
+    /// For the authorization code grant: whether to start the authorization now, and who
+    /// may complete it.
+    pub start: Start,
+}
+
+/// Who may complete the authorization a new credential starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// Whoever holds the URL: the API hands it to its caller.
+    Anyone,
+    /// Only the console browser session with this binding.
+    InBrowser(String),
+    /// Nobody yet: the console's Connect button starts it.
+    Later,
 }
 
 mod connect;
 mod revoke;
 
-pub use connect::{Connected, RedirectError, RedirectParams};
+pub use connect::{Connected, RedirectError, RedirectParams, Redirected};
 
 impl OAuth {
     pub fn new(
@@ -92,6 +106,11 @@ impl OAuth {
             config,
             holder: uuid::Uuid::new_v4().to_string(),
         }
+    }
+
+    /// The provider presets.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     pub fn redirect_uri(&self) -> String {
@@ -178,7 +197,13 @@ impl OAuth {
         };
         let view = self.credentials.create(caller, input).await?;
         let url = match grant_type {
-            GrantType::AuthorizationCode => Some(self.start(caller, &view.id).await?),
+            GrantType::AuthorizationCode => match new.start {
+                Start::Anyone => Some(self.start(caller, &view.id, None).await?),
+                Start::InBrowser(binding) => {
+                    Some(self.start(caller, &view.id, Some(binding)).await?)
+                }
+                Start::Later => None,
+            },
             GrantType::ClientCredentials => None,
         };
         Ok((view, url))

@@ -17,6 +17,8 @@ pub struct OAuthStateRow {
     pub verifier_ciphertext: Vec<u8>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// Started in the console: the digest that ties it to that browser session.
+    pub browser_binding: Option<String>,
 }
 
 /// New tokens for a credential, written in one transaction.
@@ -34,8 +36,8 @@ impl Store {
     pub async fn insert_oauth_state(&self, row: &OAuthStateRow) -> Result<(), StoreError> {
         let sql =
             "INSERT INTO oauth_states (state_digest, credential_id, issuer, verifier_key_id, \
-                   verifier_wrapped, verifier_ciphertext, created_at, expires_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+                   verifier_wrapped, verifier_ciphertext, created_at, expires_at, browser_binding) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
         on_pool!(self, pool => {
             // Old, never-completed requests are dropped on the way.
             sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
@@ -51,6 +53,7 @@ impl Store {
                 .bind(&row.verifier_ciphertext)
                 .bind(row.created_at)
                 .bind(row.expires_at)
+                .bind(&row.browser_binding)
                 .execute(pool)
                 .await?;
         });
@@ -64,7 +67,7 @@ impl Store {
     ) -> Result<Option<OAuthStateRow>, StoreError> {
         let sql = "DELETE FROM oauth_states WHERE state_digest = $1 RETURNING state_digest, \
                    credential_id, issuer, verifier_key_id, verifier_wrapped, verifier_ciphertext, \
-                   created_at, expires_at";
+                   created_at, expires_at, browser_binding";
         Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(digest).fetch_optional(pool).await?))
     }
 

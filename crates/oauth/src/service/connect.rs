@@ -10,6 +10,15 @@ pub struct Connected {
     pub provider: String,
 }
 
+/// A redirect's result, and where the browser goes with it.
+#[derive(Debug)]
+pub struct Redirected {
+    /// The credential, when the connection was started in the console by this same browser
+    /// session: the result is shown on its page there.
+    pub console_credential: Option<String>,
+    pub outcome: Result<Connected, RedirectError>,
+}
+
 /// Why a redirect was refused; the page says so and nothing changes.
 #[derive(Debug, thiserror::Error)]
 pub enum RedirectError {
@@ -19,6 +28,8 @@ pub enum RedirectError {
     UnknownState,
     #[error("this authorization request expired: start the connection again from Keyway")]
     Expired,
+    #[error("this connection was started in another browser session, so it was refused (nobody can connect their account on your behalf, nor you yours on theirs): start the connection again from the console")]
+    OtherSession,
     #[error("the provider refused the authorization ({error}){}", .description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     Provider {
         error: String,
@@ -51,7 +62,13 @@ pub struct RedirectParams {
 impl OAuth {
     /// `POST /v1/credentials/{id}/authorize`: a fresh authorization URL (the owner connects
     /// again).
-    pub async fn reconnect_url(&self, caller: &Caller, id: &str) -> Result<String, OAuthError> {
+    /// `browser_binding`: started in the console, tied to that browser session.
+    pub async fn reconnect_url(
+        &self,
+        caller: &Caller,
+        id: &str,
+        browser_binding: Option<String>,
+    ) -> Result<String, OAuthError> {
         let row = self
             .credentials
             .require(caller, id, Need::ReplaceSecret)
@@ -59,10 +76,15 @@ impl OAuth {
         if row.kind != Kind::Oauth2 {
             return Err(OAuthError::NotAuthorizationCode);
         }
-        self.start(caller, id).await
+        self.start(caller, id, browser_binding).await
     }
 
-    pub(super) async fn start(&self, caller: &Caller, id: &str) -> Result<String, OAuthError> {
+    pub(super) async fn start(
+        &self,
+        caller: &Caller,
+        id: &str,
+        browser_binding: Option<String>,
+    ) -> Result<String, OAuthError> {
         let resolved = self.credentials.resolve_unchecked(id).await?;
         let (settings, secret) = settings_of(&resolved.material)?;
         if settings.grant_type != GrantType::AuthorizationCode {
@@ -93,6 +115,7 @@ impl OAuth {
                 verifier_ciphertext: sealed.ciphertext,
                 created_at: now,
                 expires_at: now + millis(self.config.state_ttl),
+                browser_binding,
             })
             .await
             .map_err(|e| OAuthError::Credential(e.into()))?;
@@ -102,18 +125,66 @@ impl OAuth {
         Ok(url.to_string())
     }
 
-    /// `GET /oauth-client-service/redirect`: checks the state (known, unused, unexpired),
-    /// the issuer, then exchanges the code and stores the tokens.
+    /// `GET /oauth-client-service/redirect`: checks the state (known, unused, unexpired,
+    /// and, when started in the console, arriving in the same browser session), the issuer,
+    /// then exchanges the code and stores the tokens. `browser_binding`: that of the console
+    /// session the arriving browser is signed in with, if any.
     #[tracing::instrument(skip_all)]
-    pub async fn complete(&self, params: RedirectParams) -> Result<Connected, RedirectError> {
-        let state = params.state.ok_or(RedirectError::MissingState)?;
-        let row = self
-            .credentials
+    pub async fn complete(
+        &self,
+        params: RedirectParams,
+        browser_binding: Option<&str>,
+    ) -> Redirected {
+        let row = match self.take_state(params.state.as_deref()).await {
+            Ok(row) => row,
+            Err(err) => {
+                return Redirected {
+                    console_credential: None,
+                    outcome: Err(err),
+                }
+            }
+        };
+        match (&row.browser_binding, browser_binding) {
+            (None, _) => Redirected {
+                console_credential: None,
+                outcome: self.finish(row, params).await,
+            },
+            (Some(expected), Some(given))
+                if keyway_credentials::console::same_secret(expected, given) =>
+            {
+                Redirected {
+                    console_credential: Some(row.credential_id.clone()),
+                    outcome: self.finish(row, params).await,
+                }
+            }
+            // The state is spent either way, so a tricked victim's visit also ends the
+            // attacker's attempt.
+            (Some(_), _) => {
+                tracing::warn!(credential_id = %row.credential_id, "OAuth redirect arrived in another browser session; refused");
+                Redirected {
+                    console_credential: None,
+                    outcome: Err(RedirectError::OtherSession),
+                }
+            }
+        }
+    }
+
+    /// The state row, taken so that it is used once.
+    async fn take_state(&self, state: Option<&str>) -> Result<OAuthStateRow, RedirectError> {
+        let state = state.ok_or(RedirectError::MissingState)?;
+        self.credentials
             .store()
-            .take_oauth_state(&digest(&state))
+            .take_oauth_state(&digest(state))
             .await
             .map_err(|e| internal("taking the state", &e))?
-            .ok_or(RedirectError::UnknownState)?;
+            .ok_or(RedirectError::UnknownState)
+    }
+
+    async fn finish(
+        &self,
+        row: OAuthStateRow,
+        params: RedirectParams,
+    ) -> Result<Connected, RedirectError> {
         if row.expires_at < client::now_ms() {
             return Err(RedirectError::Expired);
         }

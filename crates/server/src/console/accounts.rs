@@ -42,6 +42,8 @@ fn notice(req: &HttpRequest) -> Option<&'static str> {
         "removed" => Some("The account was removed."),
         "access" => Some("Sharing and allowed hosts were saved."),
         "secret" => Some("The secret was replaced."),
+        "connected" => Some("The account is connected."),
+        "added-connect" => Some("The account was added. Register the redirect URL below with the provider, then connect it."),
         _ => None,
     }
 }
@@ -87,7 +89,7 @@ pub(super) async fn detail(
     .await
 }
 
-async fn detail_page(
+pub(super) async fn detail_page(
     state: &AppState,
     caller: &Caller,
     csrf: &str,
@@ -113,7 +115,14 @@ async fn detail_page(
         .into_iter()
         .map(|w| w.name)
         .collect();
-    Ok(page(
+    let oauth = oauth_facts(state, &view, is_owner);
+    // The Connect form's answer redirects to the authorization server.
+    let origin = oauth
+        .as_ref()
+        .and(view.authorization_endpoint.as_deref())
+        .and_then(|endpoint| url::Url::parse(endpoint).ok())
+        .map(|endpoint| endpoint.origin());
+    Ok(pages::page_posting_to(
         status,
         &pages::Credential {
             title: "Account",
@@ -125,10 +134,45 @@ async fn detail_page(
             used_by,
             can_manage,
             is_owner,
+            oauth,
             notice,
             problem,
         },
+        origin.as_ref(),
     ))
+}
+
+fn oauth_facts(
+    state: &AppState,
+    view: &keyway_credentials::CredentialView,
+    is_owner: bool,
+) -> Option<pages::OAuthFacts> {
+    let grant = view.grant_type?;
+    let authorization_code = grant == keyway_oauth::GrantType::AuthorizationCode;
+    let provider = view.provider.clone().unwrap_or_default();
+    let provider = state
+        .oauth
+        .catalog()
+        .get(&provider)
+        .map_or(provider, |preset| preset.display_name.clone());
+    Some(pages::OAuthFacts {
+        provider,
+        grant: if authorization_code {
+            "authorization code"
+        } else {
+            "client credentials"
+        },
+        client_id: view.client_id.clone().unwrap_or_default(),
+        scopes: view.scopes.clone().unwrap_or_default().join(" "),
+        redirect_uri: authorization_code.then(|| state.oauth.redirect_uri()),
+        connect: (authorization_code && is_owner).then_some(
+            if view.status == keyway_model::Status::PendingAuthorization {
+                "Connect"
+            } else {
+                "Reconnect"
+            },
+        ),
+    })
 }
 
 #[derive(Deserialize)]
@@ -267,7 +311,7 @@ pub(super) async fn remove(
 
 /// After a change: back to the account's page with a notice, or the page again with the
 /// reason it was refused (a missing or another org's account is the 404 page).
-async fn after_change(
+pub(super) async fn after_change(
     state: &AppState,
     caller: &Caller,
     csrf: &str,

@@ -1,6 +1,6 @@
-//! Adding an API-key or Basic account, optionally with an mTLS identity, through the same
-//! path as `POST /v1/credentials`. A refused form comes back with the reason and what was
-//! typed, never with a secret.
+//! Adding an API-key, Basic or OAuth 2.0 account, optionally with an mTLS identity, through
+//! the same paths as `POST /v1/credentials`. A refused form comes back with the reason and
+//! what was typed, never with a secret.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -29,6 +29,14 @@ pub(crate) struct Kept {
     pub query_param: String,
     pub certificate_pem: String,
     pub ca_certificate_pem: String,
+    pub provider: String,
+    pub grant_type: String,
+    pub client_id: String,
+    pub scopes: String,
+    pub authorize_url: String,
+    pub token_url: String,
+    pub revoke_url: String,
+    pub client_auth: String,
 }
 
 /// The add form as posted (the replace-secret form posts a part of it).
@@ -58,6 +66,23 @@ pub(super) struct NewForm {
     private_key_pem: Option<SecretString>,
     #[serde(default)]
     ca_certificate_pem: String,
+    #[serde(default)]
+    provider: String,
+    #[serde(default)]
+    grant_type: String,
+    #[serde(default)]
+    client_id: String,
+    client_secret: Option<SecretString>,
+    #[serde(default)]
+    scopes: String,
+    #[serde(default)]
+    authorize_url: String,
+    #[serde(default)]
+    token_url: String,
+    #[serde(default)]
+    revoke_url: String,
+    #[serde(default)]
+    client_auth: String,
 }
 
 impl NewForm {
@@ -72,6 +97,14 @@ impl NewForm {
             query_param: self.query_param.clone(),
             certificate_pem: self.certificate_pem.clone(),
             ca_certificate_pem: self.ca_certificate_pem.clone(),
+            provider: self.provider.clone(),
+            grant_type: self.grant_type.clone(),
+            client_id: self.client_id.clone(),
+            scopes: self.scopes.clone(),
+            authorize_url: self.authorize_url.clone(),
+            token_url: self.token_url.clone(),
+            revoke_url: self.revoke_url.clone(),
+            client_auth: self.client_auth.clone(),
         }
     }
 
@@ -90,20 +123,39 @@ impl NewForm {
                 ca_certificate_pem: given(self.ca_certificate_pem),
             }),
         };
+        let hosts: Vec<String> = self
+            .allowed_hosts
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(str::to_owned)
+            .collect();
         let mut body = CredentialBody {
             shared: Some(self.shared.is_some()),
-            allowed_hosts: Some(
-                self.allowed_hosts
-                    .lines()
-                    .map(str::trim)
-                    .filter(|line| !line.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-            ),
+            // OAuth 2.0: none typed means the preset's hosts, as in the API.
+            allowed_hosts: (kind != Kind::Oauth2 || !hosts.is_empty()).then_some(hosts),
             mtls,
             ..CredentialBody::default()
         };
         match kind {
+            Kind::Oauth2 => {
+                // The select always posts a method; a preset brings its own.
+                if self.provider == "custom" {
+                    body.client_auth = given(self.client_auth);
+                }
+                body.provider = given(self.provider);
+                body.grant_type = given(self.grant_type);
+                body.client_id = given(self.client_id);
+                body.client_secret = self
+                    .client_secret
+                    .filter(|s| !s.expose_secret().trim().is_empty());
+                let scopes: Vec<String> =
+                    self.scopes.split_whitespace().map(str::to_owned).collect();
+                body.scopes = (!scopes.is_empty()).then_some(scopes);
+                body.authorize_url = given(self.authorize_url);
+                body.token_url = given(self.token_url);
+                body.revoke_url = given(self.revoke_url);
+            }
             Kind::ApiKey => {
                 body.api_key = self.api_key;
                 if by_query {
@@ -123,12 +175,8 @@ impl NewForm {
     }
 }
 
-/// The kinds the add form offers (OAuth 2.0 connects through its own flow).
 fn form_kind(raw: &str) -> Option<Kind> {
-    match Kind::parse(raw)? {
-        Kind::Oauth2 => None,
-        kind => Some(kind),
-    }
+    Kind::parse(raw)
 }
 
 #[derive(Deserialize)]
@@ -149,6 +197,7 @@ pub(super) async fn new_form(
         .unwrap_or(Kind::ApiKey);
     let csrf = sessions::csrf_token(session.expose_secret());
     Ok(new_page(
+        &state,
         &caller,
         &csrf,
         kind,
@@ -159,6 +208,7 @@ pub(super) async fn new_form(
 }
 
 fn new_page(
+    state: &AppState,
     caller: &Caller,
     csrf: &str,
     kind: Kind,
@@ -174,6 +224,13 @@ fn new_page(
             kind: kind.as_str(),
             problem,
             form: kept,
+            presets: state
+                .oauth
+                .catalog()
+                .iter()
+                .map(|(name, preset)| (name.to_owned(), preset.display_name.clone()))
+                .collect(),
+            redirect_uri: state.oauth.redirect_uri(),
         },
     )
 }
@@ -188,18 +245,13 @@ pub(super) async fn create(
     let kind = form_kind(&posted.kind).ok_or(ConsoleError::BadForm)?;
     let kept = posted.kept();
     let outcome = match CredentialName::parse(&posted.name) {
-        Ok(name) => {
-            let body = posted.into_body(kind);
-            crate::routes::credentials::create_with_secret(&state, &caller, name, kind, body).await
-        }
+        Ok(name) => add(&state, &caller, name, kind, posted.into_body(kind)).await,
         Err(err) => Err(err.into()),
     };
     match outcome {
-        Ok(view) => Ok(see_other(&format!(
-            "/console/credentials/{}?done=added",
-            view.id
-        ))),
+        Ok((id, done)) => Ok(see_other(&format!("/console/credentials/{id}?done={done}"))),
         Err(err) if err.status_code().is_client_error() => Ok(new_page(
+            &state,
             &caller,
             &csrf,
             kind,
@@ -209,4 +261,27 @@ pub(super) async fn create(
         )),
         Err(err) => Err(err.into()),
     }
+}
+
+/// Adds the account; the ID and the notice for its page. An OAuth 2.0 account with the
+/// authorization code grant waits for its Connect button (the person registers the redirect
+/// URL first); client credentials fetch their first token now and fail here if it is refused.
+async fn add(
+    state: &AppState,
+    caller: &Caller,
+    name: CredentialName,
+    kind: Kind,
+    body: CredentialBody,
+) -> Result<(String, &'static str), crate::error::ApiError> {
+    use crate::routes::credentials::{create_oauth, create_with_secret};
+    if kind != Kind::Oauth2 {
+        let view = create_with_secret(state, caller, name, kind, body).await?;
+        return Ok((view.id, "added"));
+    }
+    let (view, _) = create_oauth(state, caller, name, body, keyway_oauth::Start::Later).await?;
+    let done = match view.status {
+        keyway_model::Status::PendingAuthorization => "added-connect",
+        _ => "added",
+    };
+    Ok((view.id, done))
 }

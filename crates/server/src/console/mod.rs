@@ -5,8 +5,11 @@
 mod accounts;
 mod add;
 mod audit;
+mod connect;
 mod cookies;
 mod pages;
+
+pub(crate) use connect::{browser_binding, finished as connect_finished};
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use actix_web::http::StatusCode;
@@ -31,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("", web::get().to(home))
             .route("/", web::get().to(home))
             .route("/assets/console.css", web::get().to(stylesheet))
+            .route("/assets/console.js", web::get().to(script))
             .route("/login", web::get().to(login_page))
             .route("/login", web::post().to(login_with_token))
             .route("/link", web::get().to(link_page))
@@ -48,6 +52,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::post().to(accounts::replace_secret),
             )
             .route("/credentials/{id}/remove", web::post().to(accounts::remove))
+            .route(
+                "/credentials/{id}/connect",
+                web::post().to(connect::connect),
+            )
             .default_service(web::to(not_found)),
     );
 }
@@ -192,6 +200,15 @@ async fn stylesheet() -> HttpResponse {
         .insert_header((CACHE_CONTROL, "public, max-age=3600"))
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .body(include_str!("../../assets/console.css"))
+}
+
+/// Progressive enhancement only (copy buttons, confirmations): every page works without it.
+async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/javascript; charset=utf-8"))
+        .insert_header((CACHE_CONTROL, "public, max-age=3600"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(include_str!("../../assets/console.js"))
 }
 
 async fn login_page(

@@ -8,9 +8,12 @@ use askama::Template;
 use keyway_credentials::CredentialView;
 use keyway_model::Status;
 
-/// No inline script or style anywhere: styles come from the console's own stylesheet.
-pub(super) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; \
-     img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// No inline script or style anywhere: styles and the one script come from the console
+/// itself. Forms post only here, except a Connect form's redirect to its provider (see
+/// [`page_posting_to`]).
+pub(super) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; \
+     frame-ancestors 'none'";
 
 /// What every signed-in page shows around its content: who is signed in, and the session's
 /// CSRF token for its forms (sign-out included).
@@ -64,6 +67,9 @@ pub(super) struct NewCredential<'a> {
     pub problem: Option<&'a str>,
     /// What was typed, secrets left out: a page never shows a secret back.
     pub form: &'a super::add::Kept,
+    /// (name, display name) of the OAuth 2.0 provider presets.
+    pub presets: Vec<(String, String)>,
+    pub redirect_uri: String,
 }
 
 #[derive(Template)]
@@ -78,8 +84,21 @@ pub(super) struct Credential<'a> {
     pub used_by: Vec<String>,
     pub can_manage: bool,
     pub is_owner: bool,
+    pub oauth: Option<OAuthFacts>,
     pub notice: Option<&'a str>,
     pub problem: Option<&'a str>,
+}
+
+/// What an OAuth 2.0 account's page shows about its connection.
+pub(super) struct OAuthFacts {
+    pub provider: String,
+    pub grant: &'static str,
+    pub client_id: String,
+    pub scopes: String,
+    /// The redirect URL to register (authorization code grant).
+    pub redirect_uri: Option<String>,
+    /// "Connect" or "Reconnect", when the person may start a connection.
+    pub connect: Option<&'static str>,
 }
 
 #[derive(Template)]
@@ -176,6 +195,28 @@ pub(super) fn page(status: StatusCode, template: &impl Template) -> HttpResponse
             )
         }
     }
+}
+
+/// A page whose forms may also lead to `origin`: Chromium applies `form-action` to the
+/// redirects that follow a form post, and a Connect form's answer redirects to the provider.
+pub(super) fn page_posting_to(
+    status: StatusCode,
+    template: &impl Template,
+    origin: Option<&url::Origin>,
+) -> HttpResponse {
+    let mut response = page(status, template);
+    if let Some(origin) = origin.filter(|o| o.is_tuple()) {
+        let policy = CONTENT_SECURITY_POLICY.replace(
+            "form-action 'self'",
+            &format!("form-action 'self' {}", origin.ascii_serialization()),
+        );
+        if let Ok(value) = policy.parse() {
+            response
+                .headers_mut()
+                .insert(actix_web::http::header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
+    response
 }
 
 pub(super) fn html(status: StatusCode, body: String) -> HttpResponse {

@@ -6,7 +6,7 @@ use keyway_credentials::{Material, Need, NewCredentialInput, SecretInput};
 use keyway_model::mtls::{self, MtlsInput};
 use keyway_model::Caller;
 use keyway_model::{AllowedHosts, ApiKeyPlacement, CredentialName, Kind, ParseError};
-use keyway_oauth::{NewOAuthCredential, OAuthInput};
+use keyway_oauth::{NewOAuthCredential, OAuthInput, Start};
 use keyway_store::CredentialRow;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -55,7 +55,13 @@ pub async fn create(
     let name = CredentialName::parse(&required(body.name.take(), "name")?)?;
     let kind = parse_kind(&required(body.kind.take(), "kind")?)?;
     if kind == Kind::Oauth2 {
-        return create_oauth(&state, &caller, name, body).await;
+        let (view, authorize_url) =
+            create_oauth(&state, &caller, name, body, Start::Anyone).await?;
+        let mut json = serde_json::to_value(&view).map_err(|e| ApiError::Internal(Box::new(e)))?;
+        if let Some(url) = authorize_url {
+            json["authorize_url"] = json!(url);
+        }
+        return Ok(super::created(format!("/v1/credentials/{}", view.id), json));
     }
     let view = create_with_secret(&state, &caller, name, kind, body).await?;
     Ok(super::created(format!("/v1/credentials/{}", view.id), view))
@@ -82,14 +88,16 @@ pub(crate) async fn create_with_secret(
     Ok(state.credentials.create(caller, input).await?)
 }
 
-/// An OAuth credential: `authorize_url` comes back for the authorization code grant; the
-/// client credentials grant fetches its first token before anything is stored.
-async fn create_oauth(
+/// An OAuth credential, with the URL to send the person to for the authorization code grant;
+/// the client credentials grant fetches its first token before anything is stored. The API
+/// and the console (which passes its browser session's binding) both come this way.
+pub(crate) async fn create_oauth(
     state: &AppState,
     caller: &keyway_model::Caller,
     name: CredentialName,
     mut body: CredentialBody,
-) -> Result<HttpResponse, ApiError> {
+    start: Start,
+) -> Result<(keyway_credentials::CredentialView, Option<String>), ApiError> {
     refuse_non_oauth_fields(&body)?;
     let allowed_hosts = body
         .allowed_hosts
@@ -120,13 +128,9 @@ async fn create_oauth(
             token_params: body.token_params,
             client_auth: body.client_auth,
         },
+        start,
     };
-    let (view, authorize_url) = state.oauth.create(caller, new).await?;
-    let mut json = serde_json::to_value(&view).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    if let Some(url) = authorize_url {
-        json["authorize_url"] = json!(url);
-    }
-    Ok(super::created(format!("/v1/credentials/{}", view.id), json))
+    Ok(state.oauth.create(caller, new).await?)
 }
 
 /// `POST /v1/credentials/{id}/authorize`: a fresh URL to connect the account again.
@@ -135,7 +139,7 @@ pub async fn reconnect(
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let url = state.oauth.reconnect_url(&caller, &id).await?;
+    let url = state.oauth.reconnect_url(&caller, &id, None).await?;
     Ok(HttpResponse::Ok().json(json!({ "authorize_url": url })))
 }
 

@@ -26,7 +26,14 @@ pub async fn redirect(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
             "The provider's redirect could not be read.",
         );
     };
-    match state.oauth.complete(params).await {
+    // A connection started in the console completes only in the browser session that
+    // started it; the console's session cookie says which one this is.
+    let binding = crate::console::browser_binding(&req);
+    let redirected = state.oauth.complete(params, binding.as_deref()).await;
+    if let Some(id) = &redirected.console_credential {
+        return crate::console::connect_finished(&req, &state, id, redirected.outcome).await;
+    }
+    match redirected.outcome {
         Ok(connected) => page(
             StatusCode::OK,
             "Account connected",
