@@ -11,6 +11,7 @@ mod bad_input;
 mod connections;
 mod console;
 mod console_oauth;
+mod console_services;
 mod credentials;
 mod destinations;
 mod dispatch;

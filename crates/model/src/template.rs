@@ -173,7 +173,8 @@ pub enum HeaderError {
     Overflow(Overflow),
 }
 
-fn placeholders(template: &str) -> impl Iterator<Item = &str> {
+/// The keys of the `${...}` placeholders in `template`, in order, as a run looks them up.
+pub fn placeholders(template: &str) -> impl Iterator<Item = &str> {
     let mut rest = template;
     std::iter::from_fn(move || {
         let start = rest.find("${")?;
@@ -215,6 +216,13 @@ fn push_escaped(out: &mut String, value: &str, escape: Escape) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_are_listed_as_rendering_finds_them() {
+        let found: Vec<&str> = placeholders("a${x}b${e://Field/Email}${}${unclosed").collect();
+        assert_eq!(found, ["x", "e://Field/Email", ""]);
+        assert_eq!(placeholders("none here").count(), 0);
+    }
 
     fn ctx() -> Context {
         let mut c = Context::default();

@@ -17,6 +17,7 @@ mod secrets;
 
 use definition::{invalid, parse_name, view, write, Parsed};
 use secrets::refuse_stored_secrets;
+pub use secrets::{is_literal_secret_header, url_without_literal_secrets};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

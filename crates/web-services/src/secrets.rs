@@ -8,12 +8,7 @@ use super::*;
 /// query parameters and the URL's user-info. A value made only of placeholders is fine (it is
 /// filled per run), and so is a bare scheme such as `Bearer ` before one.
 pub(super) fn refuse_stored_secrets(request: &RequestDefinition) -> Result<(), WebServiceError> {
-    let empty = Context::default();
-    let literal = |template: &str| {
-        Renderer::new(&empty)
-            .render(template, Escape::Text)
-            .into_owned()
-    };
+    let literal = literal_text;
     for header in &request.headers {
         let value = literal(&header.value);
         if is_secret_header(&header.name) && holds_secret(&value) {
@@ -47,6 +42,74 @@ pub(super) fn refuse_stored_secrets(request: &RequestDefinition) -> Result<(), W
         }
     }
     Ok(())
+}
+
+/// Whether a header, as written, holds a literal secret that [`refuse_stored_secrets`]
+/// refuses.
+pub fn is_literal_secret_header(name: &str, value: &str) -> bool {
+    is_secret_header(name) && holds_secret(&literal_text(value))
+}
+
+/// The URL, as written, without the literal secrets [`refuse_stored_secrets`] refuses: user
+/// info taken out, secret-like query parameters left empty. `None` when it had none. For
+/// showing a refused or imported definition back without its secrets; placeholders stay.
+pub fn url_without_literal_secrets(url: &str) -> Option<String> {
+    let mut changed = false;
+    let (before_fragment, fragment) = match url.split_once('#') {
+        Some((head, tail)) => (head, Some(tail)),
+        None => (url, None),
+    };
+    let (base, query) = match before_fragment.split_once('?') {
+        Some((head, tail)) => (head, Some(tail)),
+        None => (before_fragment, None),
+    };
+    let mut out = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(end);
+            match authority.rsplit_once('@') {
+                Some((_, host)) => {
+                    changed = true;
+                    format!("{scheme}://{host}{path}")
+                }
+                None => base.to_owned(),
+            }
+        }
+        None => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, value)) => {
+                    let decoded: String = form_urlencoded::parse(name.as_bytes())
+                        .map(|(k, _)| k.into_owned())
+                        .collect();
+                    if is_secret_param(&decoded) && holds_secret(&literal_text(value)) {
+                        changed = true;
+                        format!("{name}=")
+                    } else {
+                        pair.to_owned()
+                    }
+                }
+                None => pair.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
+    }
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    changed.then_some(out)
+}
+
+/// `text` with its placeholders taken out.
+fn literal_text(text: &str) -> String {
+    Renderer::new(&Context::default())
+        .render(text, Escape::Text)
+        .into_owned()
 }
 
 fn stored_secret(field: &'static str, message: String) -> WebServiceError {
@@ -102,6 +165,23 @@ fn holds_secret(literal: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn literal_secrets_are_taken_out_of_urls_and_found_in_headers() {
+        assert_eq!(
+            url_without_literal_secrets("https://u:p@h.test/x?api_key=S&q=${q}&token=${t}#f")
+                .as_deref(),
+            Some("https://h.test/x?api_key=&q=${q}&token=${t}#f")
+        );
+        assert_eq!(url_without_literal_secrets("https://h.test/x?q=1"), None);
+        assert!(is_literal_secret_header("X-API-Key", "S3cr3t"));
+        assert!(!is_literal_secret_header("X-API-Key", "${key}"));
+        assert!(!is_literal_secret_header(
+            "Authorization",
+            "Bearer ${token}"
+        ));
+        assert!(!is_literal_secret_header("Accept", "application/json"));
+    }
 
     #[test]
     fn secret_like_names() {

@@ -1,6 +1,7 @@
 //! The web console: server-rendered pages on the same services, and so the same rights, as
-//! the API. This part signs people in (a one-time link or an API token) and out, and lists
-//! the accounts they can see.
+//! the API. This part signs people in (a one-time link or an API token) and out and routes
+//! the pages: accounts (`accounts`, `add`, `connect`), web services (`services`, `trial`) and
+//! the audit log.
 
 mod accounts;
 mod add;
@@ -8,6 +9,8 @@ mod audit;
 mod connect;
 mod cookies;
 mod pages;
+mod services;
+mod trial;
 
 pub(crate) use connect::{browser_binding, finished as connect_finished};
 
@@ -27,6 +30,8 @@ use pages::page;
 
 /// Largest console form body.
 const FORM_LIMIT: usize = 16 * 1024;
+/// Largest web-service form: a request body of up to 1 MiB, URL-encoded.
+const DEFINITION_FORM_LIMIT: usize = 3 * 1024 * 1024 + 64 * 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -55,6 +60,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(
                 "/credentials/{id}/connect",
                 web::post().to(connect::connect),
+            )
+            .route("/web-services", web::get().to(services::list))
+            .route("/web-services/new", web::get().to(services::new_form))
+            .route("/web-services/new", web::post().to(services::create))
+            .route("/web-services/import", web::post().to(trial::import_new))
+            .route("/web-services/{id}", web::get().to(services::detail))
+            .route("/web-services/{id}", web::post().to(services::save))
+            .route(
+                "/web-services/{id}/import",
+                web::post().to(trial::import_over),
+            )
+            .route("/web-services/{id}/test", web::post().to(trial::test))
+            .route(
+                "/web-services/{id}/remove",
+                web::post().to(services::remove),
             )
             .default_service(web::to(not_found)),
     );
@@ -110,18 +130,18 @@ impl ResponseError for ConsoleError {
     }
 }
 
-/// A console form's body: at most [`FORM_LIMIT`] bytes, arriving within the API's body
-/// timeout, in a buffer wiped when dropped (forms carry passwords and keys).
-struct FormBody(zeroize::Zeroizing<Vec<u8>>);
+/// A console form's body: at most `LIMIT` bytes, arriving within the API's body timeout, in a
+/// buffer wiped when dropped (forms carry passwords and keys).
+struct FormBody<const LIMIT: usize = FORM_LIMIT>(zeroize::Zeroizing<Vec<u8>>);
 
-impl std::ops::Deref for FormBody {
+impl<const LIMIT: usize> std::ops::Deref for FormBody<LIMIT> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         &self.0
     }
 }
 
-impl actix_web::FromRequest for FormBody {
+impl<const LIMIT: usize> actix_web::FromRequest for FormBody<LIMIT> {
     type Error = ConsoleError;
     type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, ConsoleError>>>>;
 
@@ -129,7 +149,7 @@ impl actix_web::FromRequest for FormBody {
         let (req, payload) = (req.clone(), payload.take());
         Box::pin(async move {
             Ok(FormBody(
-                crate::body::read_limited(&req, payload, FORM_LIMIT).await?,
+                crate::body::read_limited(&req, payload, LIMIT).await?,
             ))
         })
     }

@@ -114,6 +114,98 @@ pub(super) struct Audit<'a> {
     pub older: Option<i64>,
 }
 
+#[derive(Template)]
+#[template(path = "console/web_services.html")]
+pub(super) struct WebServices<'a> {
+    pub title: &'a str,
+    pub frame: Frame<'a>,
+    pub notice: Option<&'a str>,
+    pub rows: Vec<ServiceRow>,
+}
+
+/// One web service as the list shows it.
+pub(super) struct ServiceRow {
+    pub id: String,
+    pub name: String,
+    pub method: String,
+    pub url: String,
+    pub owner: String,
+    /// The account that signs it, if any.
+    pub credential: Option<String>,
+    pub credential_removed: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/web_service.html")]
+pub(super) struct WebService<'a> {
+    pub title: &'a str,
+    pub frame: Frame<'a>,
+    /// `None`: not saved yet.
+    pub id: Option<&'a str>,
+    pub form: &'a super::services::DefinitionForm,
+    pub methods: &'static [&'static str],
+    /// (ID, name) of the accounts the person may bind.
+    pub credentials: Vec<(String, String)>,
+    pub can_change: bool,
+    pub credential_removed: bool,
+    /// The saved definition's placeholders, with the values last typed for them.
+    pub test_values: Vec<(String, String)>,
+    pub extras: super::services::Extras,
+}
+
+/// What a test run showed: the upstream's answer, or Keyway's own refusal explained.
+pub(crate) struct TestOutcome {
+    pub status: Option<u16>,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub truncated: bool,
+    pub duration_ms: u64,
+    pub attempts: u32,
+    /// Keyway's error code and message.
+    pub error: Option<(&'static str, String)>,
+}
+
+impl TestOutcome {
+    pub fn answered(result: keyway_dispatch::CallResult, shown: usize) -> Self {
+        let body = match (&result.json, result.body, result.body_base64) {
+            (Some(json), _, _) => serde_json::to_string_pretty(json).unwrap_or_default(),
+            (None, Some(text), _) => text,
+            (None, None, Some(_)) => "(binary body, not shown)".to_owned(),
+            (None, None, None) => String::new(),
+        };
+        let truncated = body.len() > shown;
+        let mut end = shown.min(body.len());
+        while !body.is_char_boundary(end) {
+            end -= 1;
+        }
+        Self {
+            status: Some(result.status),
+            headers: result
+                .headers
+                .into_iter()
+                .map(|h| (h.name, h.value))
+                .collect(),
+            body: body[..end].to_owned(),
+            truncated,
+            duration_ms: result.duration_ms,
+            attempts: result.attempts,
+            error: None,
+        }
+    }
+
+    pub fn refused(err: &crate::error::ApiError) -> Self {
+        Self {
+            status: None,
+            headers: Vec::new(),
+            body: String::new(),
+            truncated: false,
+            duration_ms: 0,
+            attempts: 0,
+            error: Some((err.code(), err.public_message())),
+        }
+    }
+}
+
 /// One event as the audit page shows it.
 pub(super) struct AuditLine {
     pub at: String,
