@@ -10,6 +10,7 @@ mod aiming;
 mod bad_input;
 mod connections;
 mod console;
+mod console_mtls;
 mod console_oauth;
 mod console_services;
 mod credentials;

@@ -116,6 +116,7 @@ pub(super) async fn detail_page(
         .map(|w| w.name)
         .collect();
     let oauth = oauth_facts(state, &view, is_owner);
+    let mtls = view.mtls.clone();
     // The Connect form's answer redirects to the authorization server.
     let origin = oauth
         .as_ref()
@@ -135,6 +136,7 @@ pub(super) async fn detail_page(
             can_manage,
             is_owner,
             oauth,
+            mtls,
             notice,
             problem,
         },
@@ -244,7 +246,7 @@ pub(super) async fn access(
 pub(super) async fn replace_secret(
     req: HttpRequest,
     id: web::Path<String>,
-    body: super::FormBody,
+    body: super::FormBody<{ super::add::ACCOUNT_FORM_LIMIT }>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
     let posted: super::add::NewForm = form(&body)?;

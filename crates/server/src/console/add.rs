@@ -235,9 +235,49 @@ fn new_page(
     )
 }
 
+/// The add and replace-secret forms: PEM chains, keys and CA certificates, pasted or as files.
+pub(super) const ACCOUNT_FORM_LIMIT: usize = 64 * 1024;
+
+/// `POST /console/credentials/check-mtls` (from the page's script): the validated subject,
+/// issuer, expiry and fingerprint of the mTLS identity in the form, before it is saved, or
+/// why it is refused. Nothing is stored.
+pub(super) async fn check_mtls(
+    req: HttpRequest,
+    body: super::FormBody<ACCOUNT_FORM_LIMIT>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    let posted: NewForm = form(&body)?;
+    signed_in_post(&req, &state, &posted.csrf).await?;
+    let kind = form_kind(&posted.kind).unwrap_or(Kind::Basic);
+    let body = posted.into_body(kind);
+    let (status, answer) = match crate::routes::credentials::body::validated_mtls(&body) {
+        Ok(Some(valid)) => {
+            let s = valid.summary;
+            (
+                StatusCode::OK,
+                serde_json::json!({
+                    "subject": s.subject, "issuer": s.issuer, "not_after": s.not_after,
+                    "sha256_fingerprint": s.sha256_fingerprint, "key_type": s.key_type,
+                }),
+            )
+        }
+        Ok(None) => (
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({"error": "give a client certificate and its private key first"}),
+        ),
+        Err(err) => (
+            err.status_code(),
+            serde_json::json!({"error": err.public_message()}),
+        ),
+    };
+    Ok(HttpResponse::build(status)
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(answer))
+}
+
 pub(super) async fn create(
     req: HttpRequest,
-    body: super::FormBody,
+    body: super::FormBody<ACCOUNT_FORM_LIMIT>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
     let posted: NewForm = form(&body)?;

@@ -8,6 +8,7 @@ mod add;
 mod audit;
 mod connect;
 mod cookies;
+mod multipart;
 mod pages;
 mod services;
 mod trial;
@@ -49,6 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/credentials", web::get().to(accounts::list))
             .route("/credentials/new", web::get().to(add::new_form))
             .route("/credentials/new", web::post().to(add::create))
+            .route("/credentials/check-mtls", web::post().to(add::check_mtls))
             .route("/credentials/{id}", web::get().to(accounts::detail))
             .route("/credentials/{id}/rename", web::post().to(accounts::rename))
             .route("/credentials/{id}/access", web::post().to(accounts::access))
@@ -148,9 +150,15 @@ impl<const LIMIT: usize> actix_web::FromRequest for FormBody<LIMIT> {
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
         let (req, payload) = (req.clone(), payload.take());
         Box::pin(async move {
-            Ok(FormBody(
-                crate::body::read_limited(&req, payload, LIMIT).await?,
-            ))
+            let body = crate::body::read_limited(&req, payload, LIMIT).await?;
+            let content_type = req
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            match multipart::boundary(content_type) {
+                Some(boundary) => Ok(FormBody(multipart::to_urlencoded(body, &boundary).await?)),
+                None => Ok(FormBody(body)),
+            }
         })
     }
 }

@@ -12,8 +12,8 @@ use keyway_model::Status;
 /// itself. Forms post only here, except a Connect form's redirect to its provider (see
 /// [`page_posting_to`]).
 pub(super) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; \
-     frame-ancestors 'none'";
+     connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; \
+     base-uri 'none'; frame-ancestors 'none'";
 
 /// What every signed-in page shows around its content: who is signed in, and the session's
 /// CSRF token for its forms (sign-out included).
@@ -85,6 +85,7 @@ pub(super) struct Credential<'a> {
     pub can_manage: bool,
     pub is_owner: bool,
     pub oauth: Option<OAuthFacts>,
+    pub mtls: Option<keyway_model::mtls::MtlsSummary>,
     pub notice: Option<&'a str>,
     pub problem: Option<&'a str>,
 }

@@ -130,7 +130,7 @@ fn oauth_settings_fields(body: &CredentialBody) -> [(&'static str, bool); 10] {
 }
 
 /// The body's mTLS material, checked now (an expired certificate is refused).
-pub(super) fn validated_mtls(
+pub(crate) fn validated_mtls(
     body: &CredentialBody,
 ) -> Result<Option<mtls::ValidatedMtls>, ApiError> {
     Ok(body
