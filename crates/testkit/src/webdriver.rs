@@ -162,6 +162,33 @@ impl Chromium {
         self.command("POST", &path, json!({})).await;
     }
 
+    /// Chooses the local file `path` in the file input `css` names.
+    pub async fn upload(&self, css: &str, path: &std::path::Path) {
+        self.fill(css, path.to_str().unwrap()).await;
+    }
+
+    /// Runs `script` in the page (WebDriver's script injection, which a page's CSP does not
+    /// govern) and returns its result: for what a person cannot do with clicks, such as
+    /// sending a form that lacks its CSRF field.
+    pub async fn execute(&self, script: &str) -> Value {
+        self.command(
+            "POST",
+            &self.session_path("/execute/sync"),
+            json!({"script": script, "args": []}),
+        )
+        .await
+    }
+
+    /// Sets the window's size in CSS pixels.
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.command(
+            "POST",
+            &self.session_path("/window/rect"),
+            json!({"width": width, "height": height}),
+        )
+        .await;
+    }
+
     /// Forgets every cookie (as a new browser would).
     pub async fn clear_cookies(&self) {
         self.command("DELETE", &self.session_path("/cookie"), Value::Null)
