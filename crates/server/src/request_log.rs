@@ -67,5 +67,14 @@ pub async fn observe(
         res.headers_mut()
             .insert(HeaderName::from_static("x-request-id"), value);
     }
+    // Console pages say how long the server took to build them (a browser's developer tools
+    // show it; the page budget's benchmark reads it). The API's answers do not carry it.
+    if res.request().path().starts_with("/console") {
+        let timing = format!("app;dur={:.3}", elapsed.as_secs_f64() * 1000.0);
+        if let Ok(value) = HeaderValue::from_str(&timing) {
+            res.headers_mut()
+                .insert(HeaderName::from_static("server-timing"), value);
+        }
+    }
     Ok(res)
 }
