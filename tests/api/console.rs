@@ -534,3 +534,42 @@ crate::both_backends! {
         assert_eq!(browser.get("/console/credentials").await.status, 200);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_lists_come_in_pages_of_100() {
+    let app = spawn_app(Db::Sqlite).await;
+    let alice = app.user("acme", "alice", false).await;
+    for n in 0..105 {
+        app.credential(
+            &alice.token,
+            json!({"name": format!("account {n:03}"), "kind": "api_key", "api_key": "k"}),
+        )
+        .await;
+    }
+    let browser = Browser::new(&app.address);
+    let first = sign_in_with_token(&browser, &alice.token).await;
+    let rows = |body: &str| body.matches("<a href=\"/console/credentials/").count();
+    assert_eq!(rows(&first.body), 100);
+    assert!(
+        first.body.contains("Page 1 of 2 (105 in all)"),
+        "{}",
+        first.body
+    );
+    assert!(first.body.contains("href=\"?page=2\">Next"));
+    let second = browser.get("/console/credentials?page=2").await;
+    assert_eq!(rows(&second.body), 5);
+    assert!(second.body.contains("href=\"?page=1\">Previous") && !second.body.contains(">Next<"));
+    // Past the end or not a number: the nearest page, never an error or an empty page.
+    assert_eq!(
+        rows(&browser.get("/console/credentials?page=99").await.body),
+        5
+    );
+    assert_eq!(
+        rows(&browser.get("/console/credentials?page=x").await.body),
+        100
+    );
+    assert!(
+        first.body.len() < 60 * 1024,
+        "a page stays within its weight budget"
+    );
+}

@@ -150,6 +150,25 @@ crate::both_backends! {
         assert_eq!(done.status, 200, "{}", done.body);
         assert!(done.body.contains("connected"));
 
+        // The owner replaces the client secret; the connection and its settings stay.
+        let page = browser.get(&format!("/console/credentials/{id}")).await;
+        assert!(page.body.contains("New client secret"));
+        let before = app.call("GET", &format!("/v1/credentials/{id}"), &alice.token, None).await.json["secret_version"].as_i64().unwrap();
+        let rotated = crate::helpers::secret("rotated-client-secret");
+        let replaced = browser
+            .post(&format!("/console/credentials/{id}/secret"), &[("csrf", &page.field("csrf").unwrap()), ("client_secret", &rotated)])
+            .await;
+        assert_eq!(replaced.status, 303, "{}", replaced.body);
+        let api = app.call("GET", &format!("/v1/credentials/{id}"), &alice.token, None).await;
+        assert_eq!((api.json["secret_version"].as_i64(), api.json["status"].as_str()), (Some(before + 1), Some("connected")), "{}", api.json);
+        assert_eq!(api.json["client_id"], client.client_id.as_str());
+        app.assert_secrets_kept(&[&rotated]).await;
+        // The provider now gets the new secret (which it does not know) when the code is
+        // exchanged: so the stored one really changed.
+        let landing = server.browse(&press_connect(&browser, &id).await, &redirect_uri(&app)).await;
+        let failed = browser.get(&local(&app, &landing)).await;
+        assert!(failed.body.contains("invalid_client"), "{}", failed.body);
+
         // The client secret was typed into two forms and shown in no page.
         for shown in [client.client_secret.as_str(), alice.token.as_str()] {
             assert!(!browser.pages().contains(shown) && !other.pages().contains(shown));

@@ -242,13 +242,16 @@ impl OAuth {
 
 impl OAuth {
     /// Replaces an OAuth credential's client secret (and mTLS identity); its settings and
-    /// the connection's tokens stay as they are.
+    /// the connection's tokens stay as they are. `keep_identity`: without a new mTLS
+    /// identity, keep the current one (the console's edit form) instead of dropping it (the
+    /// API's replace).
     pub async fn replace_client_secret(
         &self,
         caller: &Caller,
         row: &CredentialRow,
         client_secret: SecretString,
         mtls: Option<ValidatedMtls>,
+        keep_identity: bool,
     ) -> Result<CredentialView, OAuthError> {
         let current = self.credentials.resolve_unchecked(&row.id).await?;
         let Material::OAuth2 { oauth, .. } = current.material else {
@@ -264,7 +267,13 @@ impl OAuth {
             },
             mtls,
         };
-        Ok(self.credentials.replace_secret(caller, row, input).await?)
+        Ok(if keep_identity {
+            self.credentials
+                .replace_secret_keeping_identity(caller, row, input)
+                .await?
+        } else {
+            self.credentials.replace_secret(caller, row, input).await?
+        })
     }
 }
 

@@ -59,13 +59,20 @@ pub(super) async fn list(
         .await
         .map_err(ApiError::from)?;
     let csrf = sessions::csrf_token(session.expose_secret());
+    let (pager, shown) = pages::Pager::new(req.query_string(), views.len());
     Ok(page(
         StatusCode::OK,
         &pages::Credentials {
             title: "Accounts",
             frame: pages::Frame::new(&caller, &csrf),
             notice: notice(&req),
-            rows: views.into_iter().map(CredentialRow::from).collect(),
+            rows: views
+                .into_iter()
+                .skip(shown.start)
+                .take(shown.len())
+                .map(CredentialRow::from)
+                .collect(),
+            pager,
         },
     ))
 }
@@ -241,8 +248,8 @@ pub(super) async fn access(
     after_change(&state, &caller, &csrf, &id, outcome.map(|_| "access")).await
 }
 
-/// Replaces an API key or a Basic account's secret; the key's placement and, unless a new one
-/// is given, the mTLS identity stay as they are.
+/// Replaces an API key, a Basic account's secret or an OAuth client secret; the key's
+/// placement, the OAuth settings and, unless a new one is given, the mTLS identity stay.
 pub(super) async fn replace_secret(
     req: HttpRequest,
     id: web::Path<String>,
@@ -256,8 +263,20 @@ pub(super) async fn replace_secret(
             .credentials
             .require(&caller, &id, Need::ReplaceSecret)
             .await?;
-        let placement = state.credentials.get(&caller, &id).await?.api_key;
         let mut body = posted.into_body(row.kind);
+        if row.kind == keyway_model::Kind::Oauth2 {
+            // Only the client secret (and optionally the identity): the settings stay.
+            (body.provider, body.grant_type, body.client_id, body.scopes) =
+                (None, None, None, None);
+            (body.authorize_url, body.token_url, body.revoke_url) = (None, None, None);
+            (body.client_auth, body.allowed_hosts, body.shared) = (None, None, None);
+            let (client_secret, mtls) = crate::routes::credentials::body::oauth_secret_input(body)?;
+            return Ok(state
+                .oauth
+                .replace_client_secret(&caller, &row, client_secret, mtls, true)
+                .await?);
+        }
+        let placement = state.credentials.get(&caller, &id).await?.api_key;
         // The key goes where it went before, exactly (an empty prefix stays empty).
         match placement {
             Some(ApiKeyPlacement::Header {

@@ -56,6 +56,44 @@ pub(super) struct Credentials<'a> {
     pub frame: Frame<'a>,
     pub notice: Option<&'a str>,
     pub rows: Vec<CredentialRow>,
+    pub pager: Pager,
+}
+
+/// Rows a list page shows at most: it keeps a page under its weight budget in any org.
+pub(super) const LIST_PAGE: usize = 100;
+
+/// Where a list page is among its pages (1-based).
+pub(super) struct Pager {
+    pub page: usize,
+    pub pages: usize,
+    pub total: usize,
+}
+
+impl Pager {
+    /// The page asked for in `?page=N` (clamped), and the range of rows it shows.
+    pub fn new(query: &str, total: usize) -> (Self, std::ops::Range<usize>) {
+        #[derive(serde::Deserialize)]
+        struct Query {
+            page: Option<usize>,
+        }
+        let asked = serde_urlencoded::from_str::<Query>(query)
+            .ok()
+            .and_then(|q| q.page)
+            .unwrap_or(1);
+        let pages = total.div_ceil(LIST_PAGE).max(1);
+        let page = asked.clamp(1, pages);
+        let start = (page - 1) * LIST_PAGE;
+        let pager = Self { page, pages, total };
+        (pager, start..(start + LIST_PAGE).min(total))
+    }
+
+    pub fn previous(&self) -> Option<usize> {
+        (self.page > 1).then(|| self.page - 1)
+    }
+
+    pub fn next(&self) -> Option<usize> {
+        (self.page < self.pages).then(|| self.page + 1)
+    }
 }
 
 #[derive(Template)]
@@ -122,6 +160,7 @@ pub(super) struct WebServices<'a> {
     pub frame: Frame<'a>,
     pub notice: Option<&'a str>,
     pub rows: Vec<ServiceRow>,
+    pub pager: Pager,
 }
 
 /// One web service as the list shows it.

@@ -258,8 +258,11 @@ pub(super) async fn list(
         .into_iter()
         .map(|v| (v.id, v.name))
         .collect();
+    let (pager, shown) = pages::Pager::new(req.query_string(), views.len());
     let rows = views
         .into_iter()
+        .skip(shown.start)
+        .take(shown.len())
         .map(|v| pages::ServiceRow {
             credential: v.request.credential_id.as_ref().map(|id| {
                 names
@@ -283,6 +286,7 @@ pub(super) async fn list(
             frame: pages::Frame::new(&caller, &csrf),
             notice: notice(&req),
             rows,
+            pager,
         },
     ))
 }

@@ -270,7 +270,7 @@ pub async fn replace_secret(
         let (client_secret, mtls) = oauth_secret_input(body)?;
         state
             .oauth
-            .replace_client_secret(&caller, &row, client_secret, mtls)
+            .replace_client_secret(&caller, &row, client_secret, mtls, false)
             .await?
     } else {
         let input = secret_input(kind, body)?;

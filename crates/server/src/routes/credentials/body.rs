@@ -91,7 +91,7 @@ pub(crate) fn secret_input(kind: Kind, mut body: CredentialBody) -> Result<Secre
 
 /// For `PUT .../secret` on an OAuth credential: only `client_secret` (and `mtls`) change;
 /// the connection's settings are fixed at creation and its tokens stay.
-pub(super) fn oauth_secret_input(
+pub(crate) fn oauth_secret_input(
     mut body: CredentialBody,
 ) -> Result<(SecretString, Option<mtls::ValidatedMtls>), ApiError> {
     refuse_non_oauth_fields(&body)?;
