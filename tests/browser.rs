@@ -115,12 +115,23 @@ async fn a_person_signs_in_and_adds_an_account_in_chromium() {
     server.assert_kept(&key);
     server.assert_kept(&token);
 
-    // A phone's width: the pages stay usable at 360 px (nothing wider than the screen).
+    // A phone's width: the pages stay usable at 360 px (nothing wider than the screen), and
+    // every control on them has a label (or, for a button, its text).
     browser.resize(360, 740).await;
+    browser
+        .open(&format!("{}/console/credentials", server.base()))
+        .await;
+    browser.click("td a").await;
+    let account = browser.wait_for_url("/console/credentials/").await;
+    let account = account.trim_start_matches(server.base()).to_owned();
     for path in [
         "/console/credentials",
+        "/console/credentials/new?kind=api_key",
+        "/console/credentials/new?kind=basic",
         "/console/credentials/new?kind=oauth2",
+        account.as_str(),
         "/console/web-services/new",
+        "/console/audit",
     ] {
         browser.open(&format!("{}{path}", server.base())).await;
         browser.wait_for_url(path).await;
@@ -129,6 +140,18 @@ async fn a_person_signs_in_and_adds_an_account_in_chromium() {
             .execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
             .await;
         assert_eq!(overflow.as_i64(), Some(0), "{path} is wider than 360 px");
+        let unlabelled = browser
+            .execute(
+                "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]\
+                   .filter(e => e.tagName === 'BUTTON' ? !e.textContent.trim() : !(e.labels && e.labels.length))\
+                   .map(e => e.outerHTML)",
+            )
+            .await;
+        assert_eq!(
+            unlabelled,
+            serde_json::json!([]),
+            "{path} has controls without a label"
+        );
     }
     browser
         .open(&format!("{}/console/credentials", server.base()))
