@@ -149,6 +149,8 @@ crate::both_backends! {
         let done = nobody.get(&local(&app, &landing)).await;
         assert_eq!(done.status, 200, "{}", done.body);
         assert!(done.body.contains("connected"));
+        let csp = done.csp.unwrap();
+        assert!(csp.contains("default-src 'none'") && !csp.contains("unsafe-inline"), "{csp}");
 
         // The owner replaces the client secret; the connection and its settings stay.
         let page = browser.get(&format!("/console/credentials/{id}")).await;

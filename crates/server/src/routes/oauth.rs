@@ -1,5 +1,5 @@
 //! The OAuth catalog endpoint and the redirect endpoint with its HTML pages (no scripts, no
-//! third-party resources, no referrer).
+//! inline styles, no third-party resources, no referrer).
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::http::StatusCode;
@@ -58,8 +58,8 @@ fn page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title} · Keyway</title>\
-         <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem}}</style>\
-         </head><body><h1>{title}</h1><p>{}</p></body></html>\n",
+         <link rel=\"stylesheet\" href=\"/console/assets/console.css\">\
+         </head><body><main><h1>{title}</h1><p>{}</p></main></body></html>\n",
         escape(message),
         title = escape(title),
     );
@@ -68,7 +68,7 @@ fn page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
         .insert_header(("Referrer-Policy", "no-referrer"))
         .insert_header((
             "Content-Security-Policy",
-            "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
         ))
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .insert_header((CACHE_CONTROL, "no-store"))
