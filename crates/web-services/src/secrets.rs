@@ -44,13 +44,13 @@ pub(super) fn refuse_stored_secrets(request: &RequestDefinition) -> Result<(), W
     Ok(())
 }
 
-/// Whether a header, as written, holds a literal secret that [`refuse_stored_secrets`]
+/// Whether a header, as written, holds a literal secret that saving a web service
 /// refuses.
 pub fn is_literal_secret_header(name: &str, value: &str) -> bool {
     is_secret_header(name) && holds_secret(&literal_text(value))
 }
 
-/// The URL, as written, without the literal secrets [`refuse_stored_secrets`] refuses: user
+/// The URL, as written, without the literal secrets saving a web service refuses: user
 /// info taken out, secret-like query parameters left empty. `None` when it had none. For
 /// showing a refused or imported definition back without its secrets; placeholders stay.
 pub fn url_without_literal_secrets(url: &str) -> Option<String> {
