@@ -28,24 +28,22 @@ pub(super) async fn signed_in_post(
     Ok((caller, sessions::csrf_token(session.expose_secret())))
 }
 
-#[derive(Deserialize)]
-struct Done {
-    done: Option<String>,
-}
+/// The notices of an account's page and the list.
+const NOTICES: &[(&str, &str)] = &[
+    ("added", "The account was added."),
+    ("renamed", "The account was renamed."),
+    ("removed", "The account was removed."),
+    ("access", "Sharing and allowed hosts were saved."),
+    ("secret", "The secret was replaced."),
+    ("connected", "The account is connected."),
+    (
+        "added-connect",
+        "The account was added. Register the redirect URL below with the provider, then connect it.",
+    ),
+];
 
-/// Fixed notices after a redirect (never text taken from the URL).
 fn notice(req: &HttpRequest) -> Option<&'static str> {
-    let done: Done = serde_urlencoded::from_str(req.query_string()).ok()?;
-    match done.done.as_deref()? {
-        "added" => Some("The account was added."),
-        "renamed" => Some("The account was renamed."),
-        "removed" => Some("The account was removed."),
-        "access" => Some("Sharing and allowed hosts were saved."),
-        "secret" => Some("The secret was replaced."),
-        "connected" => Some("The account is connected."),
-        "added-connect" => Some("The account was added. Register the redirect URL below with the provider, then connect it."),
-        _ => None,
-    }
+    super::notice(req, NOTICES)
 }
 
 pub(super) async fn list(

@@ -182,6 +182,21 @@ async fn signed_in(
     Ok((caller, session))
 }
 
+/// The fixed notice a page shows after a redirect named it in `?done=`: `notices` maps each
+/// code to its text, so no text from the URL ever reaches a page.
+fn notice(req: &HttpRequest, notices: &[(&str, &'static str)]) -> Option<&'static str> {
+    #[derive(Deserialize)]
+    struct Done {
+        done: Option<String>,
+    }
+    let done: Done = serde_urlencoded::from_str(req.query_string()).ok()?;
+    let code = done.done?;
+    notices
+        .iter()
+        .find(|(known, _)| *known == code)
+        .map(|(_, text)| *text)
+}
+
 fn form<T: DeserializeOwned>(body: &[u8]) -> Result<T, ConsoleError> {
     serde_urlencoded::from_bytes(body).map_err(|_| ConsoleError::BadForm)
 }

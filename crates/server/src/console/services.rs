@@ -227,16 +227,30 @@ async fn usable_credentials(
 }
 
 fn notice(req: &HttpRequest) -> Option<&'static str> {
-    #[derive(Deserialize)]
-    struct Done {
-        done: Option<String>,
-    }
-    let done: Done = serde_urlencoded::from_str(req.query_string()).ok()?;
-    match done.done.as_deref()? {
-        "added" => Some("The web service was saved. Test it below."),
-        "saved" => Some("The web service was saved."),
-        "removed" => Some("The web service was removed."),
-        _ => None,
+    super::notice(
+        req,
+        &[
+            ("added", "The web service was saved. Test it below."),
+            ("saved", "The web service was saved."),
+            ("removed", "The web service was removed."),
+        ],
+    )
+}
+
+/// A saved web service's definition as its form shows it; `None` when the caller's org has
+/// no such web service (the 404 page).
+pub(super) async fn saved_form(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Option<DefinitionForm>, ConsoleError> {
+    match state.web_services.get(caller, id).await {
+        Ok(view) => Ok(Some(DefinitionForm::from_definition(
+            &view.name,
+            &view.request,
+        ))),
+        Err(WebServiceError::NotFound) => Ok(None),
+        Err(other) => Err(ApiError::from(other).into()),
     }
 }
 
@@ -320,12 +334,9 @@ pub(super) async fn detail(
 ) -> Result<HttpResponse, ConsoleError> {
     let (caller, session) = signed_in(&req, &state).await?;
     let csrf = sessions::csrf_token(session.expose_secret());
-    let view = match state.web_services.get(&caller, &id).await {
-        Ok(view) => view,
-        Err(WebServiceError::NotFound) => return Ok(pages::not_found()),
-        Err(other) => return Err(ApiError::from(other).into()),
+    let Some(definition) = saved_form(&state, &caller, &id).await? else {
+        return Ok(pages::not_found());
     };
-    let definition = DefinitionForm::from_definition(&view.name, &view.request);
     let extras = Extras {
         notice: notice(&req),
         ..Extras::default()
@@ -463,9 +474,8 @@ pub(super) async fn remove(
         Ok(()) => Ok(see_other("/console/web-services?done=removed")),
         Err(err) => {
             let err = ApiError::from(err);
-            let current = match state.web_services.get(&caller, &id).await {
-                Ok(view) => DefinitionForm::from_definition(&view.name, &view.request),
-                Err(_) => return Ok(pages::not_found()),
+            let Some(current) = saved_form(&state, &caller, &id).await? else {
+                return Ok(pages::not_found());
             };
             refused(&state, &caller, &csrf, Some(&id), current, err).await
         }

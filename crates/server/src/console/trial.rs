@@ -6,7 +6,6 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use keyway_curl::{CurlError, ImportOptions};
 use keyway_dispatch::Context;
-use keyway_web_services::WebServiceError;
 use serde::Deserialize;
 
 use super::accounts::signed_in_post;
@@ -158,10 +157,8 @@ pub(super) async fn test(
         Ok(result) => TestOutcome::answered(result, SHOWN_BODY),
         Err(err) => TestOutcome::refused(&err),
     };
-    let current = match state.web_services.get(&caller, &id).await {
-        Ok(view) => DefinitionForm::from_definition(&view.name, &view.request),
-        Err(WebServiceError::NotFound) => return Ok(pages::not_found()),
-        Err(other) => return Err(ApiError::from(other).into()),
+    let Some(current) = super::services::saved_form(&state, &caller, &id).await? else {
+        return Ok(pages::not_found());
     };
     let extras = Extras {
         test: Some(outcome),
