@@ -58,3 +58,4 @@ echo "== cargo fmt" && cargo fmt --all -- --check
 echo "== cargo clippy" && cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo doc" && RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 echo "== cargo test" && cargo test --workspace --locked
+bash scripts/openapi-check.sh

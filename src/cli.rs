@@ -61,6 +61,8 @@ pub(crate) enum Command {
     /// Work with curl commands (offline: no server, database or key needed).
     #[command(subcommand)]
     Curl(CurlCommand),
+    /// Print the API's OpenAPI 3.1 document (offline), as `GET /openapi.json` serves it.
+    Openapi,
 }
 
 #[derive(Subcommand)]

@@ -155,6 +155,10 @@ async fn main() -> anyhow::Result<()> {
             command,
             drop_unsupported,
         }) => curl_import(command, drop_unsupported),
+        Command::Openapi => {
+            print!("{}", keyway_server::openapi::document());
+            Ok(())
+        }
     }
 }
 

@@ -33,7 +33,7 @@ pub struct ImportOptions {
 }
 
 /// A successful import.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Import {
     pub request: RequestDefinition,
     /// Unsupported options left out, as written, in order (only with `drop_unsupported`).

@@ -54,7 +54,7 @@ pub const MAX_URL_BYTES: usize = 8 * 1024;
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// The contract's call result: whatever the upstream answered.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CallResult {
     pub status: u16,
     pub headers: Vec<Header>,

@@ -64,7 +64,7 @@ impl fmt::Display for CredentialName {
 }
 
 /// How a credential signs a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Basic,
@@ -92,7 +92,7 @@ impl Kind {
 }
 
 /// Lifecycle of a credential as the API reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Active,
@@ -124,7 +124,7 @@ impl Status {
 }
 
 /// Where an API key goes on the outgoing call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "in", rename_all = "snake_case")]
 pub enum ApiKeyPlacement {
     /// `{header_name}: {prefix}{key}`.

@@ -19,12 +19,13 @@ use time::OffsetDateTime;
 pub use error::MtlsError;
 
 /// mTLS material as submitted with a credential, before any checks.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MtlsInput {
     /// The certificate chain as PEM, leaf certificate first.
     pub certificate_pem: String,
     /// The private key as PEM: PKCS#8, PKCS#1 (RSA) or SEC1 (EC).
+    #[schema(value_type = String)]
     pub private_key_pem: SecretString,
     /// A private CA to trust for calls made with this credential.
     #[serde(default)]
@@ -67,7 +68,7 @@ pub struct ValidatedMtls {
 }
 
 /// Facts about the leaf certificate, safe to show and to store in clear.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MtlsSummary {
     pub subject: String,
     pub issuer: String,

@@ -4,7 +4,7 @@ use crate::ParseError;
 use serde::{Deserialize, Serialize};
 
 /// One header of a request definition, in the order it was given.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Header {
     pub name: String,
@@ -21,7 +21,7 @@ impl Header {
 }
 
 /// The four body types Keyway sends; the type also decides how piped values are escaped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ContentType {
     Json,
@@ -85,17 +85,20 @@ impl ContentType {
 }
 
 /// A request definition as a client sends it, before checks.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestInput {
+    /// One of `GET HEAD POST PUT PATCH DELETE OPTIONS` (default: POST with a body, else GET).
     #[serde(default)]
     pub method: Option<String>,
+    /// May hold `${...}` placeholders.
     pub url: String,
     #[serde(default)]
     pub headers: Vec<Header>,
     #[serde(default)]
     pub body: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<ContentType>)]
     pub content_type: Option<String>,
     #[serde(default)]
     pub credential_id: Option<String>,
@@ -105,7 +108,7 @@ pub struct RequestInput {
 
 /// A checked request definition. The URL may still hold `${...}` placeholders; it is parsed
 /// in full when a call fills them in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RequestDefinition {
     pub method: String,
     pub url: String,

@@ -152,6 +152,14 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "the request body is not valid UTF-8",
         ));
     }
+    // serde would also build a struct from an array of its fields in order; the API's bodies
+    // are objects, and `[null, null]` must not pass for an empty one.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::invalid(
+            None,
+            "the request body must be a JSON object",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(describe)?;
     de.end().map_err(|e| {

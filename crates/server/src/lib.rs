@@ -7,6 +7,7 @@ mod console;
 pub mod error;
 mod error_map;
 pub mod metrics;
+pub mod openapi;
 mod request_log;
 mod routes;
 pub mod startup;

@@ -19,8 +19,9 @@ use definition::{invalid, parse_name, view, write, Parsed};
 use secrets::refuse_stored_secrets;
 pub use secrets::{is_literal_secret_header, url_without_literal_secrets};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Items", "curl": "curl -H 'Accept: application/json' 'http://127.0.0.1:9/items?q=${query}'"}))]
 pub struct WebServiceInput {
     /// Required on create; a replace without it keeps the name.
     #[serde(default)]
@@ -36,7 +37,7 @@ pub struct WebServiceInput {
     pub credential_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WebServiceView {
     pub id: String,
     pub name: String,

@@ -19,6 +19,11 @@ struct AuditParams {
     before: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/v1/audit", operation_id = "list_audit_events", tag = "audit", security(("bearer" = [])),
+    params(("credential_id" = Option<String>, Query, description = "Only this credential's events"),
+           ("limit" = Option<i64>, Query, description = "At most this many (1 to 1000, default 100)"),
+           ("before" = Option<i64>, Query, description = "Events older than this event ID (the previous page's `next_before`)")),
+    responses((status = 200, description = "Events, newest first", body = crate::openapi::AuditPage), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,

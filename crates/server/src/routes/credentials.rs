@@ -26,7 +26,7 @@ use body::{
     validated_mtls, CredentialBody,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PatchBody {
     name: Option<String>,
@@ -34,7 +34,7 @@ struct PatchBody {
     allowed_hosts: Option<Vec<String>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TransferBody {
     owner: String,
@@ -46,6 +46,20 @@ struct DeleteParams {
     force: bool,
 }
 
+#[utoipa::path(post, path = "/v1/credentials", operation_id = "create_credential", tag = "credentials", security(("bearer" = [])),
+    request_body = CredentialBody,
+    responses(
+        (status = 201, description = "Added; for the authorization code grant, `authorize_url` is where to send the person", body = crate::openapi::CreatedCredential,
+            links(
+                ("get" = (operation_id = "get_credential", parameters(("id" = "$response.body#/id")))),
+                ("update" = (operation_id = "update_credential", parameters(("id" = "$response.body#/id")))),
+                ("delete" = (operation_id = "delete_credential", parameters(("id" = "$response.body#/id")))),
+                ("transfer" = (operation_id = "transfer_credential", parameters(("id" = "$response.body#/id")))),
+                ("secret" = (operation_id = "replace_credential_secret", parameters(("id" = "$response.body#/id")))),
+                ("authorize" = (operation_id = "reconnect_credential", parameters(("id" = "$response.body#/id")))),
+                ("audit" = (operation_id = "list_audit_events", parameters(("credential_id" = "$response.body#/id")))),
+            )),
+        (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn create(
     body: JsonBody,
     state: web::Data<AppState>,
@@ -134,6 +148,8 @@ pub(crate) async fn create_oauth(
 }
 
 /// `POST /v1/credentials/{id}/authorize`: a fresh URL to connect the account again.
+#[utoipa::path(post, path = "/v1/credentials/{id}/authorize", operation_id = "reconnect_credential", tag = "oauth", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
+    responses((status = 200, description = "A fresh URL to connect the account again", body = crate::openapi::AuthorizeUrl), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn reconnect(
     id: web::Path<String>,
     state: web::Data<AppState>,
@@ -143,6 +159,8 @@ pub async fn reconnect(
     Ok(HttpResponse::Ok().json(json!({ "authorize_url": url })))
 }
 
+#[utoipa::path(get, path = "/v1/credentials", operation_id = "list_credentials", tag = "credentials", security(("bearer" = [])),
+    responses((status = 200, description = "The credentials the caller can see", body = crate::openapi::CredentialList), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
@@ -151,6 +169,8 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(json!({ "credentials": credentials })))
 }
 
+#[utoipa::path(get, path = "/v1/credentials/{id}", operation_id = "get_credential", tag = "credentials", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
+    responses((status = 200, description = "The credential, with the web services that use it", body = keyway_credentials::CredentialView), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn get(
     id: web::Path<String>,
     state: web::Data<AppState>,
@@ -174,6 +194,9 @@ async fn with_right<B: DeserializeOwned>(
 
 /// `PATCH /v1/credentials/{id}`: rename (owner or admin), and change sharing and allowed
 /// hosts (owner only). The rights a body needs are checked before its values are.
+#[utoipa::path(patch, path = "/v1/credentials/{id}", operation_id = "update_credential", tag = "credentials", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
+    request_body = PatchBody,
+    responses((status = 200, description = "Renamed, or sharing and allowed hosts changed (owner only)", body = keyway_credentials::CredentialView), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn update(
     id: web::Path<String>,
     body: JsonBody,
@@ -222,6 +245,9 @@ pub async fn update(
 }
 
 /// `POST /v1/credentials/{id}/transfer`: an admin moves a credential to another user of the org.
+#[utoipa::path(post, path = "/v1/credentials/{id}/transfer", operation_id = "transfer_credential", tag = "credentials", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
+    request_body = TransferBody,
+    responses((status = 200, description = "Moved to another user of the org (admin)", body = keyway_credentials::CredentialView), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn transfer(
     id: web::Path<String>,
     body: JsonBody,
@@ -234,6 +260,9 @@ pub async fn transfer(
     Ok(HttpResponse::Ok().json(moved.await?))
 }
 
+#[utoipa::path(put, path = "/v1/credentials/{id}/secret", operation_id = "replace_credential_secret", tag = "credentials", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
+    request_body = CredentialBody,
+    responses((status = 200, description = "The secret (and mTLS identity) replaced", body = keyway_credentials::CredentialView), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn replace_secret(
     id: web::Path<String>,
     body: JsonBody,
@@ -282,6 +311,10 @@ pub async fn replace_secret(
     Ok(HttpResponse::Ok().json(view))
 }
 
+#[utoipa::path(delete, path = "/v1/credentials/{id}", operation_id = "delete_credential", tag = "credentials", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The ID"),
+           ("force" = Option<bool>, Query, description = "Remove it although web services use it (they then refuse to run)")),
+    responses((status = 204, description = "Removed (an OAuth grant is revoked at the provider first)"), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn delete(
     req: HttpRequest,
     id: web::Path<String>,

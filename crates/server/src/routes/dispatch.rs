@@ -14,8 +14,9 @@ use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"context": {"survey": "SV_1"}, "strict": false}))]
 pub struct RunBody {
     #[serde(default)]
     pub context: HashMap<String, Value>,
@@ -23,8 +24,9 @@ pub struct RunBody {
     pub strict: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"request": {"method": "GET", "url": "http://127.0.0.1:9/surveys/${survey}"}, "context": {"survey": "SV_1"}}))]
 struct DispatchBody {
     request: RequestInput,
     #[serde(default)]
@@ -33,14 +35,22 @@ struct DispatchBody {
     strict: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"command": "curl -H 'Accept: application/json' https://api.example.com/v1/items -L", "drop_unsupported": true}))]
 struct ImportBody {
     command: String,
     #[serde(default)]
     drop_unsupported: bool,
 }
 
+#[utoipa::path(post, path = "/v1/dispatch", operation_id = "dispatch", tag = "dispatch", security(("bearer" = [])),
+    request_body = DispatchBody,
+    responses((status = 200, description = "What the upstream answered", body = keyway_dispatch::CallResult),
+        (status = 502, description = "The upstream could not be reached, or its TLS failed (`upstream_unreachable`, `upstream_tls_error`)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The use could not be audited, so the call was not sent (`audit_unavailable`)", body = crate::openapi::ErrorBody),
+        (status = 504, description = "The upstream did not answer in time (`upstream_timeout`)", body = crate::openapi::ErrorBody),
+        (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn dispatch(
     body: JsonBody,
     state: web::Data<AppState>,
@@ -75,6 +85,9 @@ pub async fn run_definition(
     Ok(HttpResponse::Ok().json(result))
 }
 
+#[utoipa::path(post, path = "/v1/curl/import", operation_id = "import_curl", tag = "dispatch", security(("bearer" = [])),
+    request_body = ImportBody,
+    responses((status = 200, description = "The request definition the command describes", body = keyway_curl::Import), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn curl_import(
     body: JsonBody,
     Authenticated(_caller): Authenticated,

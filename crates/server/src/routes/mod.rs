@@ -1,12 +1,12 @@
 //! Routes of the v1 API and the operational endpoints.
 
-mod audit;
+pub(crate) mod audit;
 pub(crate) mod credentials;
-mod dispatch;
-mod health;
-mod me;
-mod oauth;
-mod web_services;
+pub(crate) mod dispatch;
+pub(crate) mod health;
+pub(crate) mod me;
+pub(crate) mod oauth;
+pub(crate) mod web_services;
 
 use actix_web::{guard, web, HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
@@ -14,56 +14,72 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/healthz", GET).route(get().to(health::healthz)))
-        .service(resource("/readyz", GET).route(get().to(health::readyz)))
-        .service(resource("/metrics", GET).route(get().to(health::metrics)))
-        .service(resource("/v1/me", GET).route(get().to(me::me)))
-        .service(
-            resource("/v1/credentials", GET_POST)
-                .route(get().to(credentials::list))
-                .route(web::post().to(credentials::create)),
-        )
-        .service(
-            resource("/v1/credentials/{id}", "GET, HEAD, PATCH, DELETE")
-                .route(get().to(credentials::get))
+    for (path, allow, handlers) in table() {
+        cfg.service(handlers(resource(path, allow)));
+    }
+}
+
+/// A route's handlers, added to its resource.
+type Handlers = fn(actix_web::Resource) -> actix_web::Resource;
+
+/// Every route of the API and the operational endpoints: its path, the methods it answers
+/// (HEAD wherever GET is) and its handlers. `configure` registers exactly these, and a test
+/// compares them with the OpenAPI document, so no route can go undocumented.
+pub(crate) fn table() -> Vec<(&'static str, &'static str, Handlers)> {
+    vec![
+        ("/healthz", GET, |r| r.route(get().to(health::healthz))),
+        ("/readyz", GET, |r| r.route(get().to(health::readyz))),
+        ("/metrics", GET, |r| r.route(get().to(health::metrics))),
+        ("/openapi.json", GET, |r| {
+            r.route(get().to(crate::openapi::openapi_json))
+        }),
+        ("/v1/me", GET, |r| r.route(get().to(me::me))),
+        ("/v1/credentials", GET_POST, |r| {
+            r.route(get().to(credentials::list))
+                .route(web::post().to(credentials::create))
+        }),
+        ("/v1/credentials/{id}", "GET, HEAD, PATCH, DELETE", |r| {
+            r.route(get().to(credentials::get))
                 .route(web::patch().to(credentials::update))
-                .route(web::delete().to(credentials::delete)),
-        )
-        .service(
-            resource("/v1/credentials/{id}/authorize", POST)
-                .route(web::post().to(credentials::reconnect)),
-        )
-        .service(
-            resource("/v1/credentials/{id}/transfer", POST)
-                .route(web::post().to(credentials::transfer)),
-        )
-        .service(resource("/v1/oauth/providers", GET).route(get().to(oauth::providers)))
+                .route(web::delete().to(credentials::delete))
+        }),
+        ("/v1/credentials/{id}/authorize", POST, |r| {
+            r.route(web::post().to(credentials::reconnect))
+        }),
+        ("/v1/credentials/{id}/transfer", POST, |r| {
+            r.route(web::post().to(credentials::transfer))
+        }),
+        ("/v1/credentials/{id}/secret", "PUT", |r| {
+            r.route(web::put().to(credentials::replace_secret))
+        }),
+        ("/v1/oauth/providers", GET, |r| {
+            r.route(get().to(oauth::providers))
+        }),
         // GET only: the redirect consumes its state and code, so a HEAD (a link scanner, a
         // prefetch) must not run it and burn the connection the person is finishing.
-        .service(
-            resource("/oauth-client-service/redirect", "GET").route(web::get().to(oauth::redirect)),
-        )
-        .service(
-            resource("/v1/credentials/{id}/secret", "PUT")
-                .route(web::put().to(credentials::replace_secret)),
-        )
-        .service(
-            resource("/v1/web-services", GET_POST)
-                .route(get().to(web_services::list))
-                .route(web::post().to(web_services::create)),
-        )
-        .service(
-            resource("/v1/web-services/{id}", "GET, HEAD, PUT, DELETE")
-                .route(get().to(web_services::get))
+        ("/oauth-client-service/redirect", "GET", |r| {
+            r.route(web::get().to(oauth::redirect))
+        }),
+        ("/v1/web-services", GET_POST, |r| {
+            r.route(get().to(web_services::list))
+                .route(web::post().to(web_services::create))
+        }),
+        ("/v1/web-services/{id}", "GET, HEAD, PUT, DELETE", |r| {
+            r.route(get().to(web_services::get))
                 .route(web::put().to(web_services::replace))
-                .route(web::delete().to(web_services::delete)),
-        )
-        .service(
-            resource("/v1/web-services/{id}/run", POST).route(web::post().to(web_services::run)),
-        )
-        .service(resource("/v1/dispatch", POST).route(web::post().to(dispatch::dispatch)))
-        .service(resource("/v1/curl/import", POST).route(web::post().to(dispatch::curl_import)))
-        .service(resource("/v1/audit", GET).route(get().to(audit::list)));
+                .route(web::delete().to(web_services::delete))
+        }),
+        ("/v1/web-services/{id}/run", POST, |r| {
+            r.route(web::post().to(web_services::run))
+        }),
+        ("/v1/dispatch", POST, |r| {
+            r.route(web::post().to(dispatch::dispatch))
+        }),
+        ("/v1/curl/import", POST, |r| {
+            r.route(web::post().to(dispatch::curl_import))
+        }),
+        ("/v1/audit", GET, |r| r.route(get().to(audit::list))),
+    ]
 }
 
 const GET: &str = "GET, HEAD";

@@ -10,6 +10,8 @@ use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::AppState;
 
+#[utoipa::path(get, path = "/v1/oauth/providers", operation_id = "list_oauth_providers", tag = "oauth", security(("bearer" = [])),
+    responses((status = 200, description = "The provider presets and the redirect URI to register", body = crate::openapi::Providers), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn providers(
     state: web::Data<AppState>,
     Authenticated(_caller): Authenticated,
@@ -18,6 +20,16 @@ pub async fn providers(
 }
 
 /// `GET /oauth-client-service/redirect`: no bearer token; the state identifies the request.
+#[utoipa::path(get, path = "/oauth-client-service/redirect", operation_id = "oauth_redirect", tag = "oauth",
+    params(("state" = Option<String>, Query, description = "The state Keyway sent"),
+           ("code" = Option<String>, Query, description = "The authorization code"),
+           ("iss" = Option<String>, Query, description = "The issuer (RFC 9207)"),
+           ("error" = Option<String>, Query, description = "The provider's error"),
+           ("error_description" = Option<String>, Query, description = "The provider's explanation")),
+    responses(
+        (status = 200, description = "Connected: a page that says so", content_type = "text/html", body = String),
+        (status = 303, description = "Started in the console: back to the account's page"),
+        (status = 400, description = "Refused: a page that says why; nothing changed", content_type = "text/html", body = String)))]
 pub async fn redirect(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let Ok(params) = serde_urlencoded::from_str::<RedirectParams>(req.query_string()) else {
         return page(

@@ -7,15 +7,20 @@ use super::*;
 const MAX_SECRET_BYTES: usize = 16 * 1024;
 
 /// The body of `POST /v1/credentials` and `PUT /v1/credentials/{id}/secret`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Survey tool", "kind": "api_key", "api_key": "key-from-the-provider", "header_name": "X-API-TOKEN", "prefix": ""}))]
 pub(crate) struct CredentialBody {
     pub(crate) name: Option<String>,
+    #[schema(value_type = Option<keyway_model::Kind>)]
     pub(crate) kind: Option<String>,
     pub(crate) shared: Option<bool>,
     pub(crate) allowed_hosts: Option<Vec<String>>,
+    #[schema(value_type = Option<String>)]
     pub(crate) username: Option<SecretString>,
+    #[schema(value_type = Option<String>)]
     pub(crate) password: Option<SecretString>,
+    #[schema(value_type = Option<String>)]
     pub(crate) api_key: Option<SecretString>,
     pub(crate) header_name: Option<String>,
     pub(crate) prefix: Option<String>,
@@ -25,6 +30,7 @@ pub(crate) struct CredentialBody {
     pub(crate) provider: Option<String>,
     pub(crate) grant_type: Option<String>,
     pub(crate) client_id: Option<String>,
+    #[schema(value_type = Option<String>)]
     pub(crate) client_secret: Option<SecretString>,
     pub(crate) scopes: Option<Vec<String>>,
     pub(crate) authorize_url: Option<String>,
