@@ -132,6 +132,7 @@ async fn a_person_signs_in_and_adds_an_account_in_chromium() {
         account.as_str(),
         "/console/web-services/new",
         "/console/audit",
+        "/console/api",
     ] {
         browser.open(&format!("{}{path}", server.base())).await;
         browser.wait_for_url(path).await;

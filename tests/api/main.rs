@@ -20,6 +20,7 @@ mod hardening;
 mod keys;
 mod manners;
 mod oauth;
+mod openapi;
 mod operations;
 mod presets;
 mod recorded;

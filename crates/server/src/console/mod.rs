@@ -5,6 +5,7 @@
 
 mod accounts;
 mod add;
+mod api;
 mod audit;
 mod connect;
 mod cookies;
@@ -47,6 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/link", web::post().to(login_with_link))
             .route("/logout", web::post().to(logout))
             .route("/audit", web::get().to(audit::audit))
+            .route("/api", web::get().to(api::api))
             .route("/credentials", web::get().to(accounts::list))
             .route("/credentials/new", web::get().to(add::new_form))
             .route("/credentials/new", web::post().to(add::create))

@@ -256,6 +256,14 @@ pub(super) struct AuditLine {
 }
 
 #[derive(Template)]
+#[template(path = "console/api.html")]
+pub(super) struct Api<'a> {
+    pub title: &'a str,
+    pub frame: Frame<'a>,
+    pub operations: &'a [super::api::Operation],
+}
+
+#[derive(Template)]
 #[template(path = "console/message.html")]
 pub(super) struct Message<'a> {
     pub title: &'a str,

@@ -19,7 +19,7 @@ struct AuditParams {
     before: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/v1/audit", operation_id = "list_audit_events", tag = "audit", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/audit", operation_id = "list_audit_events", summary = "The audit log, newest first", tag = "audit", security(("bearer" = [])),
     params(("credential_id" = Option<String>, Query, description = "Only this credential's events"),
            ("limit" = Option<i64>, Query, description = "At most this many (1 to 1000, default 100)"),
            ("before" = Option<i64>, Query, description = "Events older than this event ID (the previous page's `next_before`)")),

@@ -46,7 +46,7 @@ struct DeleteParams {
     force: bool,
 }
 
-#[utoipa::path(post, path = "/v1/credentials", operation_id = "create_credential", tag = "credentials", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/credentials", operation_id = "create_credential", summary = "Add a credential (Basic, API key or OAuth 2.0, optionally with mTLS)", tag = "credentials", security(("bearer" = [])),
     request_body = CredentialBody,
     responses(
         (status = 201, description = "Added; for the authorization code grant, `authorize_url` is where to send the person", body = crate::openapi::CreatedCredential,
@@ -148,7 +148,7 @@ pub(crate) async fn create_oauth(
 }
 
 /// `POST /v1/credentials/{id}/authorize`: a fresh URL to connect the account again.
-#[utoipa::path(post, path = "/v1/credentials/{id}/authorize", operation_id = "reconnect_credential", tag = "oauth", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
+#[utoipa::path(post, path = "/v1/credentials/{id}/authorize", operation_id = "reconnect_credential", summary = "Start connecting an OAuth 2.0 account again", tag = "oauth", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
     responses((status = 200, description = "A fresh URL to connect the account again", body = crate::openapi::AuthorizeUrl), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn reconnect(
     id: web::Path<String>,
@@ -159,7 +159,7 @@ pub async fn reconnect(
     Ok(HttpResponse::Ok().json(json!({ "authorize_url": url })))
 }
 
-#[utoipa::path(get, path = "/v1/credentials", operation_id = "list_credentials", tag = "credentials", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/credentials", operation_id = "list_credentials", summary = "List the credentials the caller can see", tag = "credentials", security(("bearer" = [])),
     responses((status = 200, description = "The credentials the caller can see", body = crate::openapi::CredentialList), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -169,7 +169,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(json!({ "credentials": credentials })))
 }
 
-#[utoipa::path(get, path = "/v1/credentials/{id}", operation_id = "get_credential", tag = "credentials", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
+#[utoipa::path(get, path = "/v1/credentials/{id}", operation_id = "get_credential", summary = "Show a credential and the web services that use it", tag = "credentials", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
     responses((status = 200, description = "The credential, with the web services that use it", body = keyway_credentials::CredentialView), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn get(
     id: web::Path<String>,
@@ -194,7 +194,7 @@ async fn with_right<B: DeserializeOwned>(
 
 /// `PATCH /v1/credentials/{id}`: rename (owner or admin), and change sharing and allowed
 /// hosts (owner only). The rights a body needs are checked before its values are.
-#[utoipa::path(patch, path = "/v1/credentials/{id}", operation_id = "update_credential", tag = "credentials", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
+#[utoipa::path(patch, path = "/v1/credentials/{id}", operation_id = "update_credential", summary = "Rename a credential, or change its sharing and allowed hosts", tag = "credentials", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
     request_body = PatchBody,
     responses((status = 200, description = "Renamed, or sharing and allowed hosts changed (owner only)", body = keyway_credentials::CredentialView), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn update(
@@ -245,7 +245,7 @@ pub async fn update(
 }
 
 /// `POST /v1/credentials/{id}/transfer`: an admin moves a credential to another user of the org.
-#[utoipa::path(post, path = "/v1/credentials/{id}/transfer", operation_id = "transfer_credential", tag = "credentials", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
+#[utoipa::path(post, path = "/v1/credentials/{id}/transfer", operation_id = "transfer_credential", summary = "Move a credential to another user of the org (admin)", tag = "credentials", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
     request_body = TransferBody,
     responses((status = 200, description = "Moved to another user of the org (admin)", body = keyway_credentials::CredentialView), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn transfer(
@@ -260,7 +260,7 @@ pub async fn transfer(
     Ok(HttpResponse::Ok().json(moved.await?))
 }
 
-#[utoipa::path(put, path = "/v1/credentials/{id}/secret", operation_id = "replace_credential_secret", tag = "credentials", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
+#[utoipa::path(put, path = "/v1/credentials/{id}/secret", operation_id = "replace_credential_secret", summary = "Replace a credential's secret and mTLS identity", tag = "credentials", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
     request_body = CredentialBody,
     responses((status = 200, description = "The secret (and mTLS identity) replaced", body = keyway_credentials::CredentialView), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn replace_secret(
@@ -311,7 +311,7 @@ pub async fn replace_secret(
     Ok(HttpResponse::Ok().json(view))
 }
 
-#[utoipa::path(delete, path = "/v1/credentials/{id}", operation_id = "delete_credential", tag = "credentials", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/credentials/{id}", operation_id = "delete_credential", summary = "Remove a credential (revoking an OAuth grant first)", tag = "credentials", security(("bearer" = [])),
     params(("id" = String, Path, description = "The ID"),
            ("force" = Option<bool>, Query, description = "Remove it although web services use it (they then refuse to run)")),
     responses((status = 204, description = "Removed (an OAuth grant is revoked at the provider first)"), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]

@@ -44,7 +44,7 @@ struct ImportBody {
     drop_unsupported: bool,
 }
 
-#[utoipa::path(post, path = "/v1/dispatch", operation_id = "dispatch", tag = "dispatch", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/dispatch", operation_id = "dispatch", summary = "Run a request definition once (the \"test\" call)", tag = "dispatch", security(("bearer" = [])),
     request_body = DispatchBody,
     responses((status = 200, description = "What the upstream answered", body = keyway_dispatch::CallResult),
         (status = 502, description = "The upstream could not be reached, or its TLS failed (`upstream_unreachable`, `upstream_tls_error`)", body = crate::openapi::ErrorBody),
@@ -85,7 +85,7 @@ pub async fn run_definition(
     Ok(HttpResponse::Ok().json(result))
 }
 
-#[utoipa::path(post, path = "/v1/curl/import", operation_id = "import_curl", tag = "dispatch", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/curl/import", operation_id = "import_curl", summary = "Turn a curl command into a request definition", tag = "dispatch", security(("bearer" = [])),
     request_body = ImportBody,
     responses((status = 200, description = "The request definition the command describes", body = keyway_curl::Import), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn curl_import(

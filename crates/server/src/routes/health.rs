@@ -6,13 +6,13 @@ use serde_json::json;
 use crate::error::ApiError;
 use crate::AppState;
 
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(get, path = "/healthz", tag = "operations", summary = "Liveness: the process is up",
     responses((status = 200, description = "The process is up", body = crate::openapi::Health)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, path = "/readyz", tag = "operations", summary = "Readiness: the database answers and master keys are loaded",
     responses(
         (status = 200, description = "The database answers and master keys are loaded", body = crate::openapi::Ready),
         (status = 503, description = "Not ready (`not_ready`)", body = crate::openapi::ErrorBody),
@@ -29,7 +29,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     )
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "operations",
+#[utoipa::path(get, path = "/metrics", tag = "operations", summary = "Prometheus metrics",
     responses((status = 200, description = "Prometheus metrics", content_type = "text/plain", body = String)))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()

@@ -10,7 +10,7 @@ use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::AppState;
 
-#[utoipa::path(get, path = "/v1/oauth/providers", operation_id = "list_oauth_providers", tag = "oauth", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/oauth/providers", operation_id = "list_oauth_providers", summary = "OAuth 2.0 provider presets and the redirect URI to register", tag = "oauth", security(("bearer" = [])),
     responses((status = 200, description = "The provider presets and the redirect URI to register", body = crate::openapi::Providers), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn providers(
     state: web::Data<AppState>,
@@ -20,7 +20,7 @@ pub async fn providers(
 }
 
 /// `GET /oauth-client-service/redirect`: no bearer token; the state identifies the request.
-#[utoipa::path(get, path = "/oauth-client-service/redirect", operation_id = "oauth_redirect", tag = "oauth",
+#[utoipa::path(get, path = "/oauth-client-service/redirect", operation_id = "oauth_redirect", summary = "Where the provider sends the browser back (HTML)", tag = "oauth",
     params(("state" = Option<String>, Query, description = "The state Keyway sent"),
            ("code" = Option<String>, Query, description = "The authorization code"),
            ("iss" = Option<String>, Query, description = "The issuer (RFC 9207)"),

@@ -10,7 +10,7 @@ use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::AppState;
 
-#[utoipa::path(post, path = "/v1/web-services", operation_id = "create_web_service", tag = "web-services", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/web-services", operation_id = "create_web_service", summary = "Save a web service from a definition or a curl command", tag = "web-services", security(("bearer" = [])),
     request_body = keyway_web_services::WebServiceInput,
     responses((status = 201, description = "Saved", body = keyway_web_services::WebServiceView,
         links(
@@ -32,7 +32,7 @@ pub async fn create(
     ))
 }
 
-#[utoipa::path(get, path = "/v1/web-services", operation_id = "list_web_services", tag = "web-services", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/web-services", operation_id = "list_web_services", summary = "List the org's web services", tag = "web-services", security(("bearer" = [])),
     responses((status = 200, description = "The org's web services", body = crate::openapi::WebServiceList), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -42,7 +42,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "web_services": items })))
 }
 
-#[utoipa::path(get, path = "/v1/web-services/{id}", operation_id = "get_web_service", tag = "web-services", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
+#[utoipa::path(get, path = "/v1/web-services/{id}", operation_id = "get_web_service", summary = "Show a web service", tag = "web-services", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
     responses((status = 200, description = "The web service", body = keyway_web_services::WebServiceView), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn get(
     id: web::Path<String>,
@@ -52,7 +52,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(state.web_services.get(&caller, &id).await?))
 }
 
-#[utoipa::path(put, path = "/v1/web-services/{id}", operation_id = "replace_web_service", tag = "web-services", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
+#[utoipa::path(put, path = "/v1/web-services/{id}", operation_id = "replace_web_service", summary = "Replace or rename a web service", tag = "web-services", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
     request_body = keyway_web_services::WebServiceInput,
     responses((status = 200, description = "Replaced (or renamed)", body = keyway_web_services::WebServiceView), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn replace(
@@ -67,7 +67,7 @@ pub async fn replace(
     Ok(HttpResponse::Ok().json(state.web_services.replace(&caller, &id, input).await?))
 }
 
-#[utoipa::path(delete, path = "/v1/web-services/{id}", operation_id = "delete_web_service", tag = "web-services", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
+#[utoipa::path(delete, path = "/v1/web-services/{id}", operation_id = "delete_web_service", summary = "Remove a web service", tag = "web-services", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
     responses((status = 204, description = "Removed"), (status = "default", description = "An error, in the contract's shape", body = crate::openapi::ErrorBody)))]
 pub async fn delete(
     id: web::Path<String>,
@@ -78,7 +78,7 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(post, path = "/v1/web-services/{id}/run", operation_id = "run_web_service", tag = "web-services", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
+#[utoipa::path(post, path = "/v1/web-services/{id}/run", operation_id = "run_web_service", summary = "Run a web service with piped values", tag = "web-services", security(("bearer" = [])), params(("id" = String, Path, description = "The ID")),
     request_body = super::dispatch::RunBody,
     responses((status = 200, description = "What the upstream answered", body = keyway_dispatch::CallResult),
         (status = 502, description = "The upstream could not be reached, or its TLS failed (`upstream_unreachable`, `upstream_tls_error`)", body = crate::openapi::ErrorBody),
