@@ -50,3 +50,125 @@ async fn the_document_is_served_and_shown_in_the_console() {
     assert!(page.body.contains("<code>POST /v1/credentials</code>"));
     assert!(page.body.contains("href=\"/openapi.json\""));
 }
+
+/// POSTs a document as `content_type` to the operations listing.
+async fn list(
+    app: &crate::helpers::TestApp,
+    token: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, serde_json::Value) {
+    let res = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{}/v1/openapi/operations", app.address))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/crates/openapi/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_of_a_pasted_document() {
+    let app = spawn_app(Db::Sqlite).await;
+    let alice = app.user("acme", "alice", false).await;
+
+    let (status, json) = list(
+        &app,
+        &alice.token,
+        "application/json",
+        fixture("petstore-swagger2.json"),
+    )
+    .await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(
+        (json["version"].as_str(), json["title"].as_str()),
+        (Some("2.0"), Some("Swagger Petstore"))
+    );
+    assert_eq!(json["operations"].as_array().unwrap().len(), 4);
+    assert_eq!(json["operations"][0]["id"], "addPet");
+    let (status, json) = list(
+        &app,
+        &alice.token,
+        "application/yaml",
+        fixture("helpdesk-openapi30.yaml"),
+    )
+    .await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["operations"][1]["parameters"][0]["in"], "path");
+
+    // Refusals: each clear, quick and in the contract's shape.
+    let remote =
+        br#"{"openapi": "3.1.0", "paths": {"/a": {"$ref": "https://attacker.example/p.json#/a"}}}"#
+            .to_vec();
+    let (status, json) = list(&app, &alice.token, "application/json", remote).await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (400, Some("invalid_openapi_document")),
+        "{json}"
+    );
+    assert!(json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("never fetches"));
+    let mut laughs = String::from(
+        "openapi: 3.0.0\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
+    for i in 1..12 {
+        let p = i - 1;
+        laughs.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    let (status, json) = list(&app, &alice.token, "application/yaml", laughs.into_bytes()).await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (400, Some("invalid_openapi_document")),
+        "{json}"
+    );
+    let (status, json) = list(&app, &alice.token, "application/json", b"[1, 2".to_vec()).await;
+    assert_eq!(status, 400, "{json}");
+    let (status, json) = list(
+        &app,
+        &alice.token,
+        "text/html",
+        fixture("petstore-swagger2.json"),
+    )
+    .await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+    let (status, json) = list(
+        &app,
+        &alice.token,
+        "application/json",
+        vec![b' '; 16 * 1024 * 1024 + 1],
+    )
+    .await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (413, Some("payload_too_large"))
+    );
+    let (status, _) = list(
+        &app,
+        "kw_not_a_token",
+        "application/json",
+        fixture("petstore-swagger2.json"),
+    )
+    .await;
+    assert_eq!(status, 401);
+}

@@ -44,6 +44,20 @@ impl From<RequestError> for ApiError {
     }
 }
 
+impl From<keyway_openapi::OpenApiError> for ApiError {
+    fn from(err: keyway_openapi::OpenApiError) -> Self {
+        match err {
+            keyway_openapi::OpenApiError::TooLarge { limit } => ApiError::PayloadTooLarge { limit },
+            other => coded(
+                StatusCode::BAD_REQUEST,
+                other.code(),
+                other.to_string(),
+                Map::new(),
+            ),
+        }
+    }
+}
+
 impl From<CurlError> for ApiError {
     fn from(err: CurlError) -> Self {
         let message = err.to_string();

@@ -200,6 +200,7 @@ impl Modify for Bearer {
         routes::dispatch::dispatch,
         routes::dispatch::curl_import,
         routes::audit::list,
+        routes::openapi_docs::operations,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Bearer),

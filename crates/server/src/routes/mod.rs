@@ -6,6 +6,7 @@ pub(crate) mod dispatch;
 pub(crate) mod health;
 pub(crate) mod me;
 pub(crate) mod oauth;
+pub(crate) mod openapi_docs;
 pub(crate) mod web_services;
 
 use actix_web::{guard, web, HttpRequest, HttpResponse};
@@ -79,6 +80,9 @@ pub(crate) fn table() -> Vec<(&'static str, &'static str, Handlers)> {
             r.route(web::post().to(dispatch::curl_import))
         }),
         ("/v1/audit", GET, |r| r.route(get().to(audit::list))),
+        ("/v1/openapi/operations", POST, |r| {
+            r.route(web::post().to(openapi_docs::operations))
+        }),
     ]
 }
 

@@ -1,0 +1,230 @@
+//! Real-shaped documents (Swagger 2.0, OpenAPI 3.0 and 3.1) and hostile ones.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use keyway_openapi::{Document, OpenApiError, Operation, MAX_DOCUMENT_BYTES};
+
+fn operations(name: &str) -> Vec<Operation> {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    Document::parse(&std::fs::read(path).unwrap())
+        .unwrap()
+        .operations()
+        .unwrap()
+}
+
+fn find<'a>(ops: &'a [Operation], id: &str) -> &'a Operation {
+    ops.iter().find(|o| o.id == id).unwrap()
+}
+
+#[test]
+fn swagger_2_operations() {
+    let ops = operations("petstore-swagger2.json");
+    assert_eq!(ops.len(), 4);
+    let add = find(&ops, "addPet");
+    assert_eq!((add.method.as_str(), add.path.as_str()), ("POST", "/pet"));
+    assert_eq!(
+        add.servers,
+        [
+            "https://petstore.swagger.io/v2",
+            "http://petstore.swagger.io/v2"
+        ]
+    );
+    assert_eq!(
+        add.request_body_types,
+        ["application/json", "application/xml"]
+    );
+    let oauth = &add.security[0].schemes[0];
+    assert_eq!((oauth.kind.as_str(), oauth.scopes.len()), ("oauth2", 2));
+    assert_eq!(
+        oauth.authorization_url.as_deref(),
+        Some("https://petstore.swagger.io/oauth/authorize")
+    );
+    let get = find(&ops, "getPetById");
+    assert_eq!(get.parameters[0].name, "petId");
+    assert!(get.parameters[0].required);
+    let key = &get.security[0].schemes[0];
+    assert_eq!(
+        (
+            key.kind.as_str(),
+            key.location.as_deref(),
+            key.parameter_name.as_deref()
+        ),
+        ("apiKey", Some("header"), Some("api_key"))
+    );
+    let form = find(&ops, "updatePetWithForm");
+    assert_eq!(
+        form.request_body_types,
+        ["application/x-www-form-urlencoded"]
+    );
+    assert!(form.parameters.iter().all(|p| p.location != "formData"));
+    // No operationId: named by method and path.
+    assert!(ops.iter().any(|o| o.id == "GET /store/inventory"));
+}
+
+#[test]
+fn openapi_3_0_operations() {
+    let ops = operations("payments-openapi30.json");
+    let list = find(&ops, "GetCustomers");
+    assert_eq!(list.servers, ["https://api.payments.example.com"]);
+    let limit = &list.parameters[0];
+    assert_eq!((limit.name.as_str(), limit.required), ("limit", false));
+    assert!(list.parameters[1].required);
+    assert_eq!(
+        list.security[0].schemes[0].scheme.as_deref(),
+        Some("bearer"),
+        "the document's default"
+    );
+    let create = find(&ops, "PostCustomers");
+    assert_eq!(
+        create.request_body_types,
+        ["application/x-www-form-urlencoded"]
+    );
+    assert_eq!(create.security.len(), 2, "basic or bearer");
+    assert_eq!(
+        create.security[0].schemes[0].scheme.as_deref(),
+        Some("basic")
+    );
+    assert!(
+        find(&ops, "GetBalance").security.is_empty(),
+        "an empty list means no authentication"
+    );
+    let one = find(&ops, "GetCustomersCustomer");
+    assert_eq!(one.parameters[1].location, "header");
+}
+
+#[test]
+fn openapi_3_1_operations() {
+    let ops = operations("calendar-openapi31.json");
+    let list = find(&ops, "events.list");
+    assert_eq!(
+        list.path, "/calendars/{calendarId}/events",
+        "a path item given by reference"
+    );
+    assert_eq!(
+        list.servers,
+        ["https://events.calendar.example.com/v3"],
+        "the operation's own servers first"
+    );
+    let oauth = &list.security[0].schemes[0];
+    assert_eq!(
+        oauth.token_url.as_deref(),
+        Some("https://oauth2.example.com/token")
+    );
+    assert_eq!(oauth.scopes, ["calendar.readonly"]);
+    let key = &list.security[1].schemes[0];
+    assert_eq!(
+        (key.location.as_deref(), key.parameter_name.as_deref()),
+        (Some("query"), Some("key"))
+    );
+    let import = find(&ops, "events.import");
+    assert_eq!(
+        import.request_body_types,
+        ["application/json", "application/xml"]
+    );
+    assert_eq!(import.servers, ["https://calendar.example.com/v3"]);
+}
+
+#[test]
+fn a_yaml_document() {
+    let ops = operations("helpdesk-openapi30.yaml");
+    let create = find(&ops, "createTicket");
+    assert_eq!(
+        create.servers,
+        ["https://{subdomain}.helpdesk.example.com/api/v2"]
+    );
+    assert_eq!(create.request_body_types, ["application/xml"]);
+    assert_eq!(
+        create.security[0].schemes[0].scheme.as_deref(),
+        Some("basic")
+    );
+    let show = find(&ops, "showTicket");
+    assert_eq!(
+        show.parameters.len(),
+        2,
+        "the path's parameter and the operation's"
+    );
+    assert_eq!(show.parameters[0].name, "ticket_id");
+    assert!(!show.parameters[1].required);
+}
+
+#[test]
+fn hostile_documents_get_a_clear_refusal() {
+    let refused = |text: &str| Document::parse(text.as_bytes()).and_then(|d| d.operations());
+    assert!(matches!(refused("{not json"), Err(OpenApiError::Syntax(m)) if m.starts_with("JSON")));
+    assert!(
+        matches!(refused("openapi: [unclosed"), Err(OpenApiError::Syntax(m)) if m.starts_with("YAML"))
+    );
+    assert_eq!(refused("just some text"), Err(OpenApiError::NotOpenApi));
+    assert!(
+        matches!(Document::parse(b"\xff\xfe openapi"), Err(OpenApiError::Syntax(m)) if m.contains("UTF-8"))
+    );
+    assert_eq!(refused("{}"), Err(OpenApiError::NotOpenApi));
+    assert!(matches!(
+        refused(r#"{"openapi": "4.0.0"}"#),
+        Err(OpenApiError::UnsupportedVersion(_))
+    ));
+    assert!(matches!(
+        refused(r#"{"swagger": "1.2"}"#),
+        Err(OpenApiError::UnsupportedVersion(_))
+    ));
+    let deep = format!(
+        r#"{{"openapi": "3.0.0", "x": {}{}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    assert!(matches!(refused(&deep), Err(OpenApiError::Syntax(m)) if m.contains("recursion")));
+    let cyclic = r##"{"openapi": "3.0.0", "paths": {"/a": {"get": {"parameters": [{"$ref": "#/components/parameters/p"}]}}},
+        "components": {"parameters": {"p": {"$ref": "#/components/parameters/q"}, "q": {"$ref": "#/components/parameters/p"}}}}"##;
+    let err = refused(cyclic).unwrap_err();
+    assert!(matches!(err, OpenApiError::CyclicRef { .. }));
+    assert!(
+        err.to_string().starts_with("paths./a.get.parameters[0]"),
+        "{err}"
+    );
+    let remote = r#"{"openapi": "3.1.0", "paths": {"/a": {"$ref": "https://attacker.example/paths.json#/a"}}}"#;
+    assert!(matches!(
+        refused(remote),
+        Err(OpenApiError::RemoteRef { .. })
+    ));
+    let unknown_scheme =
+        r#"{"openapi": "3.0.0", "security": [{"nope": []}], "paths": {"/a": {"get": {}}}}"#;
+    assert!(matches!(
+        refused(unknown_scheme),
+        Err(OpenApiError::Invalid { .. })
+    ));
+    let huge = vec![b' '; MAX_DOCUMENT_BYTES + 1];
+    assert_eq!(
+        Document::parse(&huge).unwrap_err(),
+        OpenApiError::TooLarge {
+            limit: MAX_DOCUMENT_BYTES
+        }
+    );
+}
+
+#[test]
+fn random_documents_never_panic() {
+    // A fuzz loop over mutations of the fixtures: any answer but a panic is fine.
+    let mut rng = keyway_testkit::fuzz::Rng(0x9E37_79B9_7F4A_7C15);
+    let seeds: Vec<Vec<u8>> = [
+        "petstore-swagger2.json",
+        "payments-openapi30.json",
+        "calendar-openapi31.json",
+        "helpdesk-openapi30.yaml",
+    ]
+    .iter()
+    .map(|n| std::fs::read(format!("{}/tests/fixtures/{n}", env!("CARGO_MANIFEST_DIR"))).unwrap())
+    .collect();
+    for round in 0..3000 {
+        let mut doc = seeds[round % seeds.len()].clone();
+        for _ in 0..(1 + rng.below(8)) {
+            let at = rng.below(doc.len());
+            match rng.below(3) {
+                0 if !doc.is_empty() => doc[at] = b"{}[]\":,$#/ref0a&*-\n "[rng.below(19)],
+                1 if !doc.is_empty() => {
+                    doc.remove(at);
+                }
+                _ => doc.insert(at, b"{}[]\"$ref#/"[rng.below(11)]),
+            }
+        }
+        let _ = Document::parse(&doc).and_then(|d| d.operations());
+    }
+}
