@@ -172,3 +172,91 @@ async fn operations_of_a_pasted_document() {
     .await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_service_from_an_operation_runs_against_a_loopback_upstream() {
+    use crate::upstream::{Tls, Upstream};
+    use serde_json::json;
+    let app = spawn_app(Db::Sqlite).await;
+    let upstream = Upstream::start(Tls::Plain).await;
+    let alice = app.user("acme", "alice", false).await;
+    let document = String::from_utf8(fixture("payments-openapi30.json")).unwrap();
+    let server = upstream.url("http", "upstream.test", "");
+    let res = app
+        .call("POST", "/v1/web-services", &alice.token, Some(json!({
+            "name": "Customer",
+            "openapi": {"document": document, "operation": "GetCustomersCustomer", "server": server},
+        })))
+        .await;
+    assert_eq!(res.status, 201, "{}", res.json);
+    assert_eq!(
+        res.json["request"]["url"],
+        format!("{server}/v1/customers/${{customer}}")
+    );
+    let notes = &res.json["from_openapi"];
+    assert_eq!(
+        notes["placeholders"][0]["from"],
+        "path parameter `customer`"
+    );
+    assert_eq!(
+        notes["left_out"],
+        json!(["optional header parameter `Idempotency-Key`"])
+    );
+    assert_eq!(notes["credential"]["kind"], "api_key");
+    assert_eq!(notes["credential"]["prefix"], "Bearer ");
+    let id = res.json["id"].as_str().unwrap().to_owned();
+
+    let run = app
+        .call(
+            "POST",
+            &format!("/v1/web-services/{id}/run"),
+            &alice.token,
+            Some(json!({"context": {"customer": "cus 1/2"}})),
+        )
+        .await;
+    assert_eq!(run.status, 200, "{}", run.json);
+    assert_eq!(
+        upstream.requests().last().unwrap().target,
+        "/v1/customers/cus%201%2F2",
+        "the path value is percent-encoded"
+    );
+
+    // By method and path, from YAML; and an operation whose body Keyway cannot send.
+    let yaml = String::from_utf8(fixture("helpdesk-openapi30.yaml")).unwrap();
+    let res = app
+        .call("POST", "/v1/web-services", &alice.token, Some(json!({
+            "name": "Ticket", "openapi": {"document": yaml, "operation": {"method": "POST", "path": "/tickets"}},
+        })))
+        .await;
+    assert_eq!(res.status, 201, "{}", res.json);
+    assert_eq!(
+        (
+            res.json["request"]["content_type"].as_str(),
+            res.json["request"]["body"].as_str()
+        ),
+        (Some("xml"), Some("<request></request>"))
+    );
+    let calendar = String::from_utf8(fixture("calendar-openapi31.json")).unwrap();
+    let res = app
+        .call("POST", "/v1/web-services", &alice.token, Some(json!({
+            "name": "Upload", "openapi": {"document": calendar, "operation": "attachments.upload"},
+        })))
+        .await;
+    assert_eq!(
+        (res.status, res.code()),
+        (400, "unsupported_content_type"),
+        "{}",
+        res.json
+    );
+    let res = app
+        .call("POST", "/v1/web-services", &alice.token, Some(json!({
+            "name": "Both", "curl": "curl https://a.example", "openapi": {"document": "{}", "operation": "x"},
+        })))
+        .await;
+    assert_eq!(
+        (res.status, res.json["error"]["field"].as_str()),
+        (400, Some("request")),
+        "{}",
+        res.json
+    );
+}

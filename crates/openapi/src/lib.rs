@@ -2,11 +2,13 @@
 //! JSON or YAML, read within limits, their internal `$ref`s resolved (cycles and
 //! remote references refused), and their operations listed. Pure: nothing is fetched.
 
+mod build;
 mod document;
 mod operations;
 mod refs;
 mod yaml;
 
+pub use build::{Built, Filled, Selector, Suggestion};
 pub use document::{Document, Version, MAX_DOCUMENT_BYTES};
 pub use operations::{Operation, Parameter, SecurityOption, SecurityScheme};
 
@@ -29,6 +31,8 @@ pub enum OpenApiError {
     MissingRef { at: String, target: String },
     #[error("{at}: the reference {target:?} leads back to itself")]
     CyclicRef { at: String, target: String },
+    #[error("the operation's request body is {0}: Keyway sends JSON, XML, URL-encoded or plain text bodies only")]
+    UnsupportedContentType(String),
 }
 
 impl OpenApiError {
@@ -36,6 +40,7 @@ impl OpenApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::TooLarge { .. } => "payload_too_large",
+            Self::UnsupportedContentType(_) => "unsupported_content_type",
             _ => "invalid_openapi_document",
         }
     }

@@ -225,6 +225,143 @@ fn random_documents_never_panic() {
                 _ => doc.insert(at, b"{}[]\"$ref#/"[rng.below(11)]),
             }
         }
-        let _ = Document::parse(&doc).and_then(|d| d.operations());
+        if let Ok(document) = Document::parse(&doc) {
+            for op in document.operations().unwrap_or_default() {
+                let _ = document.build(
+                    &keyway_openapi::Selector::Id(op.id),
+                    Some("https://h.example"),
+                );
+            }
+        }
     }
+}
+
+fn document(name: &str) -> Document {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    Document::parse(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_request_built_from_an_operation() {
+    use keyway_openapi::Selector;
+    let payments = document("payments-openapi30.json");
+    let one = payments
+        .build(
+            &Selector::Id("GetCustomersCustomer".into()),
+            Some("http://127.0.0.1:9/"),
+        )
+        .unwrap();
+    assert_eq!(
+        (one.method.as_str(), one.url.as_str()),
+        ("GET", "http://127.0.0.1:9/v1/customers/${customer}")
+    );
+    assert_eq!(one.placeholders[0].from, "path parameter `customer`");
+    assert_eq!(
+        one.left_out,
+        ["optional header parameter `Idempotency-Key`"]
+    );
+    let bearer = one.credential.unwrap();
+    assert_eq!(
+        (
+            bearer.kind.as_str(),
+            bearer.header_name.as_deref(),
+            bearer.prefix.as_deref()
+        ),
+        ("api_key", Some("Authorization"), Some("Bearer "))
+    );
+    let list = payments
+        .build(
+            &Selector::MethodPath {
+                method: "get".into(),
+                path: "/v1/customers".into(),
+            },
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        list.url,
+        "https://api.payments.example.com/v1/customers?email=${email}"
+    );
+    assert!(list
+        .left_out
+        .contains(&"optional query parameter `limit`".to_owned()));
+    let create = payments
+        .build(&Selector::Id("PostCustomers".into()), None)
+        .unwrap();
+    assert_eq!(
+        (
+            create.content_type.as_deref(),
+            create.credential.unwrap().kind.as_str()
+        ),
+        (Some("urlencoded"), "basic")
+    );
+
+    let calendar = document("calendar-openapi31.json");
+    let import = calendar
+        .build(&Selector::Id("events.import".into()), None)
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(import.body.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"summary": "${summary}", "start": {"dateTime": "${start.dateTime}"}})
+    );
+    assert_eq!(
+        import.content_type.as_deref(),
+        Some("json"),
+        "JSON is preferred over XML"
+    );
+    assert!(import
+        .left_out
+        .contains(&"optional field `start.timeZone`".to_owned()));
+    assert!(import
+        .headers
+        .contains(&("Accept".to_owned(), "application/json".to_owned())));
+    let key = import.credential.unwrap();
+    assert_eq!(
+        (key.kind.as_str(), key.query_param.as_deref()),
+        ("api_key", Some("key"))
+    );
+    let oauth = calendar
+        .build(&Selector::Id("events.list".into()), None)
+        .unwrap()
+        .credential
+        .unwrap();
+    assert_eq!(
+        (oauth.kind.as_str(), oauth.token_url.as_deref()),
+        ("oauth2", Some("https://oauth2.example.com/token"))
+    );
+    assert_eq!(oauth.scopes, ["calendar.readonly"]);
+    let refused = calendar
+        .build(&Selector::Id("attachments.upload".into()), None)
+        .unwrap_err();
+    assert_eq!(refused.code(), "unsupported_content_type");
+    assert!(refused.to_string().contains("multipart/form-data"));
+
+    let helpdesk = document("helpdesk-openapi30.yaml");
+    let ticket = helpdesk
+        .build(&Selector::Id("createTicket".into()), None)
+        .unwrap();
+    assert_eq!(
+        ticket.url,
+        "https://${subdomain}.helpdesk.example.com/api/v2/tickets"
+    );
+    assert_eq!(
+        (ticket.content_type.as_deref(), ticket.body.as_deref()),
+        (Some("xml"), Some("<request></request>"))
+    );
+    assert!(helpdesk.build(&Selector::Id("nope".into()), None).is_err());
+    assert!(helpdesk
+        .build(&Selector::Id("createTicket".into()), Some("/relative"))
+        .is_err());
+
+    let petstore = document("petstore-swagger2.json");
+    let add = petstore
+        .build(&Selector::Id("addPet".into()), None)
+        .unwrap();
+    assert_eq!(
+        (add.body.as_deref(), add.content_type.as_deref()),
+        (Some("{}"), Some("json"))
+    );
+    assert_eq!(add.left_out, ["optional field `name`"]);
+    assert_eq!(add.credential.unwrap().kind, "oauth2");
 }

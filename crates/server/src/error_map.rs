@@ -104,6 +104,7 @@ impl From<WebServiceError> for ApiError {
             WebServiceError::Invalid(parse) => parse.into(),
             WebServiceError::Request(request) => request.into(),
             WebServiceError::Curl(curl) => curl.into(),
+            WebServiceError::OpenApi(openapi) => openapi.into(),
             WebServiceError::Credential(credential) => credential.into(),
             other @ (WebServiceError::Store(_) | WebServiceError::Corrupt(_)) => {
                 ApiError::Internal(Box::new(other))

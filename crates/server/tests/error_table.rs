@@ -11,6 +11,7 @@ use keyway_model::mtls::MtlsError;
 use keyway_model::template::{HeaderInjection, Overflow};
 use keyway_model::{ParseError, RequestError};
 use keyway_oauth::OAuthError;
+use keyway_openapi::OpenApiError;
 use keyway_server::error::ApiError;
 use keyway_store::StoreError;
 use keyway_web_services::WebServiceError;
@@ -230,6 +231,11 @@ fn web_service_errors() -> Vec<(WebServiceError, u16, &'static str)> {
             "unsupported_curl_options",
         ),
         (
+            WebServiceError::OpenApi(OpenApiError::NotOpenApi),
+            400,
+            "invalid_openapi_document",
+        ),
+        (
             WebServiceError::Credential(CredentialError::NameTaken),
             409,
             "credential_name_taken",
@@ -248,6 +254,79 @@ fn web_service_errors() -> Vec<(WebServiceError, u16, &'static str)> {
     ]
 }
 
+fn openapi_errors() -> Vec<(OpenApiError, u16, &'static str)> {
+    let at = || ("paths./a".to_owned(), "#/x".to_owned());
+    vec![
+        (
+            OpenApiError::TooLarge { limit: 1 },
+            413,
+            "payload_too_large",
+        ),
+        (
+            OpenApiError::Syntax("x".into()),
+            400,
+            "invalid_openapi_document",
+        ),
+        (OpenApiError::NotOpenApi, 400, "invalid_openapi_document"),
+        (
+            OpenApiError::UnsupportedVersion("4".into()),
+            400,
+            "invalid_openapi_document",
+        ),
+        (
+            OpenApiError::Invalid {
+                at: "a".into(),
+                message: "b".into(),
+            },
+            400,
+            "invalid_openapi_document",
+        ),
+        (
+            OpenApiError::RemoteRef {
+                at: at().0,
+                target: at().1,
+            },
+            400,
+            "invalid_openapi_document",
+        ),
+        (
+            OpenApiError::MissingRef {
+                at: at().0,
+                target: at().1,
+            },
+            400,
+            "invalid_openapi_document",
+        ),
+        (
+            OpenApiError::CyclicRef {
+                at: at().0,
+                target: at().1,
+            },
+            400,
+            "invalid_openapi_document",
+        ),
+        (
+            OpenApiError::UnsupportedContentType("multipart/form-data".into()),
+            400,
+            "unsupported_content_type",
+        ),
+    ]
+}
+
+fn openapi_variants(e: &OpenApiError) {
+    match e {
+        OpenApiError::TooLarge { .. }
+        | OpenApiError::Syntax(_)
+        | OpenApiError::NotOpenApi
+        | OpenApiError::UnsupportedVersion(_)
+        | OpenApiError::Invalid { .. }
+        | OpenApiError::RemoteRef { .. }
+        | OpenApiError::MissingRef { .. }
+        | OpenApiError::CyclicRef { .. }
+        | OpenApiError::UnsupportedContentType(_) => {}
+    }
+}
+
 fn web_service_variants(e: &WebServiceError) {
     match e {
         WebServiceError::NotFound
@@ -257,6 +336,7 @@ fn web_service_variants(e: &WebServiceError) {
         | WebServiceError::Invalid(_)
         | WebServiceError::Request(_)
         | WebServiceError::Curl(_)
+        | WebServiceError::OpenApi(_)
         | WebServiceError::Credential(_)
         | WebServiceError::Store(_)
         | WebServiceError::Corrupt(_) => {}
@@ -407,6 +487,11 @@ async fn every_error_answers_its_status_and_code() {
     for (e, status, code) in dispatch_errors() {
         dispatch_variants(&e);
         let name = format!("dispatch {e:?}");
+        cases.push((e.into(), status, code, name));
+    }
+    for (e, status, code) in openapi_errors() {
+        openapi_variants(&e);
+        let name = format!("openapi {e:?}");
         cases.push((e.into(), status, code, name));
     }
     for (e, status, code) in web_service_errors() {

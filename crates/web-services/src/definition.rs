@@ -2,6 +2,7 @@
 //! definition or a curl command) checked and stripped of stored secrets, and the view of a row.
 
 use super::*;
+use keyway_model::RequestInput;
 
 /// A checked definition, and what the check dropped or warns about.
 pub(crate) struct Parsed {
@@ -9,6 +10,7 @@ pub(crate) struct Parsed {
     pub(crate) request: RequestDefinition,
     pub(crate) dropped: Vec<String>,
     pub(crate) warnings: Vec<String>,
+    pub(crate) from_openapi: Option<keyway_openapi::Built>,
 }
 
 impl WebServices {
@@ -23,8 +25,9 @@ impl WebServices {
             (None, Some(current)) => current,
             (None, None) => return Err(invalid("name", "is required")),
         };
-        let (mut request, dropped, warnings) = match (input.request, input.curl) {
-            (Some(request), None) => {
+        let mut from_openapi = None;
+        let (mut request, dropped, warnings) = match (input.request, input.curl, input.openapi) {
+            (Some(request), None, None) => {
                 if input.drop_unsupported {
                     return Err(invalid("drop_unsupported", "only applies with `curl`"));
                 }
@@ -32,7 +35,31 @@ impl WebServices {
                     RequestDefinition::parse(request).map_err(WebServiceError::Request)?;
                 (request, Vec::new(), Vec::new())
             }
-            (None, Some(command)) => {
+            (None, None, Some(source)) => {
+                if input.drop_unsupported {
+                    return Err(invalid("drop_unsupported", "only applies with `curl`"));
+                }
+                let built = keyway_openapi::Document::parse(source.document.as_bytes())
+                    .and_then(|doc| doc.build(&source.operation, source.server.as_deref()))
+                    .map_err(WebServiceError::OpenApi)?;
+                let request = RequestDefinition::parse(RequestInput {
+                    method: Some(built.method.clone()),
+                    url: built.url.clone(),
+                    headers: built
+                        .headers
+                        .iter()
+                        .map(|(name, value)| keyway_model::Header::new(name, value))
+                        .collect(),
+                    body: built.body.clone(),
+                    content_type: built.content_type.clone(),
+                    credential_id: None,
+                    timeout_ms: None,
+                })
+                .map_err(WebServiceError::Request)?;
+                from_openapi = Some(built);
+                (request, Vec::new(), Vec::new())
+            }
+            (None, Some(command), None) => {
                 let options = ImportOptions {
                     drop_unsupported: input.drop_unsupported,
                 };
@@ -43,7 +70,7 @@ impl WebServices {
             _ => {
                 return Err(invalid(
                     "request",
-                    "give exactly one of `request` or `curl`",
+                    "give exactly one of `request`, `curl` or `openapi`",
                 ))
             }
         };
@@ -66,6 +93,7 @@ impl WebServices {
             request,
             dropped,
             warnings,
+            from_openapi,
         })
     }
 }
@@ -107,6 +135,7 @@ pub(crate) fn view(
         updated_at: rfc3339(row.updated_at),
         dropped,
         warnings,
+        from_openapi: None,
     })
 }
 

@@ -32,9 +32,25 @@ pub struct WebServiceInput {
     pub curl: Option<String>,
     #[serde(default)]
     pub drop_unsupported: bool,
-    /// With `curl`: the credential that signs the imported request.
+    /// With `curl` or `openapi`: the credential that signs the request.
     #[serde(default)]
     pub credential_id: Option<String>,
+    /// An operation of an OpenAPI document to build the request from.
+    #[serde(default)]
+    pub openapi: Option<OpenApiSource>,
+}
+
+/// Where a request definition built from an OpenAPI document comes from.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenApiSource {
+    /// The document itself (JSON or YAML text), within the API's body limit.
+    pub document: String,
+    /// The operation: its `operationId`, or `{"method", "path"}`.
+    pub operation: keyway_openapi::Selector,
+    /// The base URL to call; the operation's first server when left out.
+    #[serde(default)]
+    pub server: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -54,6 +70,10 @@ pub struct WebServiceView {
     pub dropped: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Built from an OpenAPI operation: what was filled in and from where, what was left out
+    /// or could not be mapped, and the credential its security scheme suggests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_openapi: Option<keyway_openapi::Built>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +92,8 @@ pub enum WebServiceError {
     Request(RequestError),
     #[error(transparent)]
     Curl(CurlError),
+    #[error(transparent)]
+    OpenApi(keyway_openapi::OpenApiError),
     #[error(transparent)]
     Credential(CredentialError),
     #[error("storage failed")]
@@ -160,7 +182,8 @@ impl WebServices {
     ) -> Result<WebServiceView, WebServiceError> {
         let entry = self.manageable(caller, id).await?;
         let (row, current) = (&entry.0, &entry.1);
-        let rename_only = input.request.is_none() && input.curl.is_none();
+        let rename_only =
+            input.request.is_none() && input.curl.is_none() && input.openapi.is_none();
         let parsed = if rename_only {
             if input.drop_unsupported || input.credential_id.is_some() {
                 return Err(invalid(
@@ -173,6 +196,7 @@ impl WebServices {
                 request: current.clone(),
                 dropped: Vec::new(),
                 warnings: Vec::new(),
+                from_openapi: None,
             }
         } else {
             self.parse(caller, input, Some(row.name.clone())).await?
@@ -268,7 +292,9 @@ impl WebServices {
         id: &str,
         parsed: Parsed,
     ) -> Result<WebServiceView, WebServiceError> {
-        view(self.row(id).await?, parsed.dropped, parsed.warnings)
+        let mut view = view(self.row(id).await?, parsed.dropped, parsed.warnings)?;
+        view.from_openapi = parsed.from_openapi;
+        Ok(view)
     }
 
     /// The stored row, whoever may see it.
