@@ -36,6 +36,8 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   $sudo_cmd apt-get install -y chromium chromium-driver >/dev/null 2>&1 ||
     { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y chromium chromium-driver >/dev/null; }
 fi
+# GitHub's OpenAPI description (npm @octokit/openapi, pinned), for the OpenAPI tests.
+bash scripts/fixtures.sh
 export KEYWAY_TEST_DATABASE_URL="${KEYWAY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
 # Every database and schema a test makes is named with this run's prefix (kwt_<epoch>_), so
