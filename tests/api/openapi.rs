@@ -260,3 +260,59 @@ async fn a_web_service_from_an_operation_runs_against_a_loopback_upstream() {
         res.json
     );
 }
+
+crate::both_backends! {
+    async fn a_kept_document_serves_its_org_only(app) {
+        use crate::upstream::{Tls, Upstream};
+        use serde_json::json;
+        let upstream = Upstream::start(Tls::Plain).await;
+        let alice = app.user("acme", "alice", false).await;
+        let bob = app.user("acme", "bob", false).await;
+        let eve = app.user("evil", "eve", false).await;
+        // GitHub's own description (13 MB), kept for the org.
+        let github_path = concat!(env!("CARGO_MANIFEST_DIR"), "/target/fixtures/api.github.com.json");
+        let github = std::fs::read(github_path).expect("run scripts/fixtures.sh (scripts/test.sh does)");
+        let (status, json) = list(&app, &alice.token, "application/json", github.clone()).await;
+        assert_eq!(status, 200);
+        assert!(json.get("document_id").is_none(), "kept only when asked");
+        let res = reqwest::Client::builder().no_proxy().build().unwrap()
+            .post(format!("{}/v1/openapi/operations?keep=true", app.address))
+            .bearer_auth(&alice.token).header("content-type", "application/json").body(github.clone())
+            .send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let listing: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(listing["title"], "GitHub's official OpenAPI spec + Octokit extension");
+        assert!(listing["operations"].as_array().unwrap().len() > 1000);
+        let document_id = listing["document_id"].as_str().unwrap().to_owned();
+
+        // Bob, in the same org, sets up a web service from it and runs it.
+        let server = upstream.url("http", "upstream.test", "");
+        let res = app.call("POST", "/v1/web-services", &bob.token, Some(json!({
+            "name": "Repository", "openapi": {"document_id": document_id, "operation": "repos/get", "server": server},
+        }))).await;
+        assert_eq!(res.status, 201, "{}", res.json);
+        assert_eq!(res.json["request"]["url"], format!("{server}/repos/${{owner}}/${{repo}}"));
+        let id = res.json["id"].as_str().unwrap().to_owned();
+        let run = app.call("POST", &format!("/v1/web-services/{id}/run"), &bob.token, Some(json!({"context": {"owner": "octo", "repo": "hello world"}}))).await;
+        assert_eq!(run.status, 200, "{}", run.json);
+        let seen = upstream.requests().last().unwrap().clone();
+        assert_eq!(seen.target, "/repos/octo/hello%20world");
+        assert!(seen.header("accept").unwrap().contains("json"));
+
+        // Another org cannot use it, nor tell it from a missing one.
+        let res = app.call("POST", "/v1/web-services", &eve.token, Some(json!({
+            "name": "Stolen", "openapi": {"document_id": document_id, "operation": "repos/get", "server": server},
+        }))).await;
+        assert_eq!((res.status, res.json["error"]["field"].as_str()), (404, Some("openapi.document_id")), "{}", res.json);
+        let res = app.call("POST", "/v1/web-services", &eve.token, Some(json!({
+            "name": "Missing", "openapi": {"document_id": "no-such-id", "operation": "repos/get"},
+        }))).await;
+        assert_eq!((res.status, res.json["error"]["field"].as_str()), (404, Some("openapi.document_id")));
+        // Keeping the same document again gives the same ID.
+        let again = reqwest::Client::builder().no_proxy().build().unwrap()
+            .post(format!("{}/v1/openapi/operations?keep=true", app.address))
+            .bearer_auth(&alice.token).header("content-type", "application/json").body(github)
+            .send().await.unwrap().json::<serde_json::Value>().await.unwrap();
+        assert_eq!(again["document_id"].as_str(), Some(document_id.as_str()));
+    }
+}

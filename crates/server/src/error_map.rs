@@ -95,6 +95,12 @@ impl From<WebServiceError> for ApiError {
                 message,
                 detail(&[("field", json!("credential_id"))]),
             ),
+            WebServiceError::DocumentNotFound => coded(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                message,
+                detail(&[("field", json!("openapi.document_id"))]),
+            ),
             WebServiceError::CredentialRemoved(id) => coded(
                 StatusCode::CONFLICT,
                 "credential_removed",

@@ -230,6 +230,7 @@ fn web_service_errors() -> Vec<(WebServiceError, u16, &'static str)> {
             400,
             "unsupported_curl_options",
         ),
+        (WebServiceError::DocumentNotFound, 404, "not_found"),
         (
             WebServiceError::OpenApi(OpenApiError::NotOpenApi),
             400,
@@ -332,6 +333,7 @@ fn web_service_variants(e: &WebServiceError) {
         WebServiceError::NotFound
         | WebServiceError::Forbidden
         | WebServiceError::CredentialNotFound
+        | WebServiceError::DocumentNotFound
         | WebServiceError::CredentialRemoved(_)
         | WebServiceError::Invalid(_)
         | WebServiceError::Request(_)

@@ -14,6 +14,7 @@ mod credentials;
 mod error;
 mod keys;
 mod oauth;
+mod openapi;
 mod tenancy;
 mod web_services;
 
@@ -25,6 +26,7 @@ pub use credentials::{
 pub use error::{StoreError, Unavailable};
 pub use keys::{RewrapCandidate, Rewrapped, VaultKeyRow};
 pub use oauth::{OAuthStateRow, TokenWrite};
+pub use openapi::OpenApiDocumentRow;
 pub use tenancy::{CallerRow, OrgRow, TokenRow, UserRow};
 pub use web_services::{WebServiceRow, WebServiceWrite};
 

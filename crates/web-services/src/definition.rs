@@ -39,8 +39,18 @@ impl WebServices {
                 if input.drop_unsupported {
                     return Err(invalid("drop_unsupported", "only applies with `curl`"));
                 }
-                let built = keyway_openapi::Document::parse(source.document.as_bytes())
-                    .and_then(|doc| doc.build(&source.operation, source.server.as_deref()))
+                let document = match (source.document, source.document_id) {
+                    (Some(text), None) => self.parse_document(text.as_bytes())?.1,
+                    (None, Some(id)) => self.kept_document(caller, &id).await?,
+                    _ => {
+                        return Err(invalid(
+                            "openapi",
+                            "give exactly one of `document` or `document_id`",
+                        ))
+                    }
+                };
+                let built = document
+                    .build(&source.operation, source.server.as_deref())
                     .map_err(WebServiceError::OpenApi)?;
                 let request = RequestDefinition::parse(RequestInput {
                     method: Some(built.method.clone()),

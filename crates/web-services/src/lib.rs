@@ -13,9 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod definition;
+mod documents;
 mod secrets;
 
 use definition::{invalid, parse_name, view, write, Parsed};
+pub use documents::Listing;
 use secrets::refuse_stored_secrets;
 pub use secrets::{is_literal_secret_header, url_without_literal_secrets};
 
@@ -45,7 +47,11 @@ pub struct WebServiceInput {
 #[serde(deny_unknown_fields)]
 pub struct OpenApiSource {
     /// The document itself (JSON or YAML text), within the API's body limit.
-    pub document: String,
+    #[serde(default)]
+    pub document: Option<String>,
+    /// Or a document the org keeps (`POST /v1/openapi/operations?keep=true`).
+    #[serde(default)]
+    pub document_id: Option<String>,
     /// The operation: its `operationId`, or `{"method", "path"}`.
     pub operation: keyway_openapi::Selector,
     /// The base URL to call; the operation's first server when left out.
@@ -84,6 +90,8 @@ pub enum WebServiceError {
     Forbidden,
     #[error("credential_id: no credential with this ID is visible to you")]
     CredentialNotFound,
+    #[error("openapi.document_id: your org keeps no OpenAPI document with this ID")]
+    DocumentNotFound,
     #[error("the credential of this web service was removed; bind a credential (PUT /v1/web-services/{0} with credential_id) before running it")]
     CredentialRemoved(String),
     #[error(transparent)]
@@ -116,6 +124,8 @@ pub struct WebServices {
     credentials: Credentials,
     /// Rows read for runs, briefly (see `keyway_credentials::cache`).
     rows: Arc<TtlCache<String, Arc<(WebServiceRow, RequestDefinition)>>>,
+    /// Parsed OpenAPI documents by SHA-256 (see `documents`).
+    documents: Arc<TtlCache<String, Arc<keyway_openapi::Document>>>,
 }
 
 impl WebServices {
@@ -123,6 +133,10 @@ impl WebServices {
         Self {
             credentials,
             rows: Arc::new(TtlCache::new(cache_ttl, 10_000)),
+            documents: Arc::new(TtlCache::new(
+                documents::DOCUMENT_CACHE_TTL,
+                documents::DOCUMENT_CACHE_ENTRIES,
+            )),
         }
     }
 

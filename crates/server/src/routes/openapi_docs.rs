@@ -4,11 +4,12 @@
 
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{web, HttpRequest, HttpResponse};
-use keyway_openapi::{Document, Operation, Version, MAX_DOCUMENT_BYTES};
-use serde::Serialize;
+use keyway_openapi::MAX_DOCUMENT_BYTES;
+use keyway_web_services::Listing;
 
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::AppState;
 
 /// The media types a document may be sent as.
 const MEDIA_TYPES: [&str; 6] = [
@@ -20,18 +21,16 @@ const MEDIA_TYPES: [&str; 6] = [
     "text/yaml",
 ];
 
-/// What `POST /v1/openapi/operations` answers.
-#[derive(Serialize, utoipa::ToSchema)]
-pub(crate) struct Listing {
-    #[schema(value_type = String)]
-    version: Version,
-    title: Option<String>,
-    operations: Vec<Operation>,
+#[derive(serde::Deserialize)]
+struct KeepParams {
+    #[serde(default)]
+    keep: bool,
 }
 
 #[utoipa::path(post, path = "/v1/openapi/operations", tag = "web-services", operation_id = "list_openapi_operations",
     summary = "List the operations of an OpenAPI 3.0/3.1 or Swagger 2.0 document (JSON or YAML)",
     security(("bearer" = [])),
+    params(("keep" = Option<bool>, Query, description = "Keep the document for your org and answer its `document_id`, to set up web services from it by ID")),
     request_body(description = "The document itself, up to 16 MiB; references outside it are refused, never fetched",
         content((String = "application/json"), (String = "application/yaml"))),
     responses(
@@ -40,8 +39,10 @@ pub(crate) struct Listing {
 pub async fn operations(
     req: HttpRequest,
     payload: web::Payload,
-    Authenticated(_caller): Authenticated,
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
+    let params: KeepParams = super::query(req.query_string(), "keep=true or keep=false")?;
     let media_type = req
         .headers()
         .get(CONTENT_TYPE)
@@ -52,19 +53,18 @@ pub async fn operations(
         return Err(ApiError::UnsupportedMediaType);
     }
     let body = crate::body::read_limited(&req, payload.into_inner(), MAX_DOCUMENT_BYTES).await?;
-    let listing = web::block(move || {
-        let document = Document::parse(&body)?;
-        Ok::<_, keyway_openapi::OpenApiError>(Listing {
-            version: document.version,
-            title: document
-                .root
-                .pointer("/info/title")
-                .and_then(|t| t.as_str())
-                .map(str::to_owned),
-            operations: document.operations()?,
-        })
+    // Parsing a large document is CPU work: off the async workers.
+    let parsing = state.clone();
+    let (digest, document, body) = web::block(move || {
+        let (digest, document) = parsing.web_services.parse_document(&body)?;
+        Ok::<_, keyway_web_services::WebServiceError>((digest, document, body))
     })
     .await
     .map_err(|e| ApiError::Internal(Box::new(e)))??;
+    let keep = params.keep.then_some(&body[..]);
+    let listing: Listing = state
+        .web_services
+        .listing(&caller, &digest, &document, keep)
+        .await?;
     Ok(HttpResponse::Ok().json(listing))
 }

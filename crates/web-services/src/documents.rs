@@ -1,0 +1,92 @@
+//! OpenAPI documents to build web services from: parsed once per distinct document (a small
+//! cache by SHA-256, since a large one takes a while to read), and kept for the org when
+//! asked, so its members set up several web services from one upload.
+
+use keyway_openapi::{Document, Operation, Version};
+use sha2::{Digest, Sha256};
+
+use super::*;
+
+/// How long, and how many, parsed documents a replica keeps (GitHub's takes ~70 MB parsed).
+pub(crate) const DOCUMENT_CACHE_TTL: Duration = Duration::from_secs(600);
+pub(crate) const DOCUMENT_CACHE_ENTRIES: usize = 4;
+
+/// A document's operations, as `POST /v1/openapi/operations` answers them.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Listing {
+    #[schema(value_type = String)]
+    pub version: Version,
+    pub title: Option<String>,
+    /// Set when the document was kept (`?keep=true`): give it as `openapi.document_id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document_id: Option<String>,
+    pub operations: Vec<Operation>,
+}
+
+impl WebServices {
+    /// The document these bytes hold, parsed or from the cache. CPU-bound for a large
+    /// document: call it off the async workers.
+    pub fn parse_document(&self, bytes: &[u8]) -> Result<(String, Arc<Document>), WebServiceError> {
+        let digest = hex::encode(Sha256::digest(bytes));
+        if let Some(document) = self.documents.get(&digest) {
+            return Ok((digest, document));
+        }
+        let document = Arc::new(Document::parse(bytes).map_err(WebServiceError::OpenApi)?);
+        self.documents.insert(digest.clone(), document.clone());
+        Ok((digest, document))
+    }
+
+    /// The listing of a parsed document; kept for the caller's org when `keep`.
+    pub async fn listing(
+        &self,
+        caller: &Caller,
+        digest: &str,
+        document: &Document,
+        bytes: Option<&[u8]>,
+    ) -> Result<Listing, WebServiceError> {
+        let title = document
+            .root
+            .pointer("/info/title")
+            .and_then(|t| t.as_str())
+            .map(str::to_owned);
+        let document_id = match bytes {
+            Some(bytes) => Some(
+                self.credentials
+                    .store()
+                    .keep_openapi_document(
+                        &caller.org_id,
+                        &caller.user_id,
+                        digest,
+                        title.as_deref(),
+                        bytes,
+                    )
+                    .await?,
+            ),
+            None => None,
+        };
+        Ok(Listing {
+            version: document.version,
+            title,
+            document_id,
+            operations: document.operations().map_err(WebServiceError::OpenApi)?,
+        })
+    }
+
+    /// A document the caller's org keeps.
+    pub(crate) async fn kept_document(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<Arc<Document>, WebServiceError> {
+        let row = self
+            .credentials
+            .store()
+            .openapi_document(&caller.org_id, id)
+            .await?
+            .ok_or(WebServiceError::DocumentNotFound)?;
+        if let Some(document) = self.documents.get(&row.digest) {
+            return Ok(document);
+        }
+        Ok(self.parse_document(&row.body)?.1)
+    }
+}
