@@ -370,24 +370,43 @@ fn a_request_built_from_an_operation() {
 fn swagger_2_yaml_with_a_key_in_the_query_and_a_schema_that_refers_to_itself() {
     use keyway_openapi::Selector;
     let weather = document("weather-swagger2.yaml");
-    let current = weather.build(&Selector::Id("currentWeather".into()), None).unwrap();
-    assert_eq!(current.url, "https://api.weather.example.com/data/2.5/weather?q=${q}");
+    let current = weather
+        .build(&Selector::Id("currentWeather".into()), None)
+        .unwrap();
+    assert_eq!(
+        current.url,
+        "https://api.weather.example.com/data/2.5/weather?q=${q}"
+    );
     assert_eq!(current.left_out, ["optional query parameter `units`"]);
-    assert!(current.headers.contains(&("Accept".to_owned(), "application/json".to_owned())));
+    assert!(current
+        .headers
+        .contains(&("Accept".to_owned(), "application/json".to_owned())));
     let key = current.credential.unwrap();
-    assert_eq!((key.kind.as_str(), key.query_param.as_deref()), ("api_key", Some("appid")));
-    let alert = weather.build(&Selector::Id("createAlert".into()), None).unwrap();
+    assert_eq!(
+        (key.kind.as_str(), key.query_param.as_deref()),
+        ("api_key", Some("appid"))
+    );
+    let alert = weather
+        .build(&Selector::Id("createAlert".into()), None)
+        .unwrap();
     assert_eq!(alert.content_type.as_deref(), Some("urlencoded"));
     // A region's parent is a region: the skeleton stops at its depth limit instead of looping.
-    let region = weather.build(&Selector::Id("createRegion".into()), None).unwrap();
+    let region = weather
+        .build(&Selector::Id("createRegion".into()), None)
+        .unwrap();
     let body = region.body.unwrap();
-    assert!(body.starts_with(r#"{"name":"${name}","parent":{"name":"${parent.name}""#), "{body}");
+    assert!(
+        body.starts_with(r#"{"name":"${name}","parent":{"name":"${parent.name}""#),
+        "{body}"
+    );
     assert!(body.len() < 4096, "{body}");
 }
 
 #[test]
 fn a_document_of_almost_16_mib_is_read() {
-    let mut text = String::from(r#"{"openapi": "3.0.0", "info": {"title": "big", "version": "1"}, "paths": {"#);
+    let mut text = String::from(
+        r#"{"openapi": "3.0.0", "info": {"title": "big", "version": "1"}, "paths": {"#,
+    );
     let mut n = 0;
     while text.len() < keyway_openapi::MAX_DOCUMENT_BYTES - 1024 {
         if n > 0 {
@@ -402,6 +421,9 @@ fn a_document_of_almost_16_mib_is_read() {
     text.push_str("}}");
     assert!(text.len() <= keyway_openapi::MAX_DOCUMENT_BYTES);
     // How fast is the benchmark's business (benches/github.rs); this checks it is read whole.
-    let operations = Document::parse(text.as_bytes()).unwrap().operations().unwrap();
+    let operations = Document::parse(text.as_bytes())
+        .unwrap()
+        .operations()
+        .unwrap();
     assert_eq!(operations.len(), n);
 }
