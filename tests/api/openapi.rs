@@ -316,3 +316,39 @@ crate::both_backends! {
         assert_eq!(again["document_id"].as_str(), Some(document_id.as_str()));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_take_turns_so_memory_stays_bounded() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app(Db::Sqlite).await;
+    let alice = app.user("acme", "alice", false).await;
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    // Two uploads that announce 15 MB and send a few bytes: each holds its turn while its body
+    // trickles in (until the 10 s body timeout).
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST /v1/openapi/operations HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: 15000000\r\n\r\n{{\"openapi\": ",
+            alice.token
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        slow.push(stream);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // A third waits its 5 s for a turn, then is told to try again, in the contract's shape.
+    let (status, json) = list(
+        &app,
+        &alice.token,
+        "application/json",
+        fixture("petstore-swagger2.json"),
+    )
+    .await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (503, Some("busy")),
+        "{json}"
+    );
+    drop(slow);
+}

@@ -12,4 +12,5 @@ mod request_log;
 mod routes;
 pub mod startup;
 
+pub use routes::openapi_docs::turns as document_turns;
 pub use startup::{run, AppState};

@@ -1,6 +1,7 @@
 //! `POST /v1/openapi/operations`: the operations of an OpenAPI document someone pasted (the
 //! first step of setting up web services from it). The body is the document itself, JSON or
-//! YAML, up to 16 MiB; it is parsed on the blocking pool, since a large one takes a while.
+//! YAML, up to 16 MiB; it is parsed on the blocking pool, since a large one takes a while, and
+//! at most two are read at once.
 
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -20,6 +21,26 @@ const MEDIA_TYPES: [&str; 6] = [
     "application/openapi+yaml",
     "text/yaml",
 ];
+
+/// Documents read at once: each holds up to 16 MiB of body and a few times that parsed, so
+/// concurrent uploads cannot add up past a bounded amount of memory.
+const CONCURRENT_DOCUMENTS: usize = 2;
+/// How long an upload waits for its turn before it is told to try again.
+const WAIT_FOR_TURN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The turns of one application (its `AppState::document_turns`).
+pub fn turns() -> tokio::sync::Semaphore {
+    tokio::sync::Semaphore::new(CONCURRENT_DOCUMENTS)
+}
+
+fn busy() -> ApiError {
+    ApiError::Coded {
+        status: actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+        code: "busy",
+        message: "other OpenAPI documents are being read; try again in a moment".to_owned(),
+        details: serde_json::Map::new(),
+    }
+}
 
 #[derive(serde::Deserialize)]
 struct KeepParams {
@@ -52,6 +73,11 @@ pub async fn operations(
     if !media_type.is_some_and(|t| MEDIA_TYPES.contains(&t.as_str())) {
         return Err(ApiError::UnsupportedMediaType);
     }
+    // The turn is taken before the body is read, so waiting uploads hold no memory.
+    let _turn = tokio::time::timeout(WAIT_FOR_TURN, state.document_turns.acquire())
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())?;
     let body = crate::body::read_limited(&req, payload.into_inner(), MAX_DOCUMENT_BYTES).await?;
     // Parsing a large document is CPU work: off the async workers.
     let parsing = state.clone();
