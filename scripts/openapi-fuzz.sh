@@ -20,7 +20,12 @@ for _ in $(seq 1 100); do
 done
 (cd "$DIR" && "$BIN" org create acme >/dev/null && "$BIN" user create --org acme --name fuzz --admin >/dev/null)
 TOKEN="$(cd "$DIR" && "$BIN" token create --org acme --user fuzz)"
-"$VENV/bin/schemathesis" --config-file tests/openapi/schemathesis.toml run "http://127.0.0.1:$PORT/openapi.json" \
+# From the run's own directory, so schemathesis's cache (.schemathesis/) starts empty each time
+# and the seeded run repeats exactly.
+CONFIG="$PWD/tests/openapi/schemathesis.toml"
+VENV="$(cd "$VENV" && pwd)"
+cd "$DIR"
+"$VENV/bin/schemathesis" --config-file "$CONFIG" run "http://127.0.0.1:$PORT/openapi.json" \
   -H "Authorization: Bearer $TOKEN" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection,use_after_free,ensure_resource_availability \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-100}" --seed 1 --workers 1 \
