@@ -49,6 +49,16 @@ async fn the_document_is_served_and_shown_in_the_console() {
     );
     assert!(page.body.contains("<code>POST /v1/credentials</code>"));
     assert!(page.body.contains("href=\"/openapi.json\""));
+    // It renders the shapes too: what each operation takes and answers, field by field.
+    assert!(
+        page.body
+            .contains("Takes: <a href=\"#shape-CredentialBody\">"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<section id=\"shape-CredentialView\">"));
+    assert!(page.body.contains("<code>name: string (required)</code>"));
+    assert!(page.body.len() < 60 * 1024, "{} bytes", page.body.len());
 }
 
 /// POSTs a document as `content_type` to the operations listing.

@@ -20,12 +20,76 @@ pub(super) struct Operation {
     pub tag: String,
     /// It needs a bearer token.
     pub bearer: bool,
+    /// `name (in, required)` for each parameter.
+    pub parameters: Vec<String>,
+    /// The request body's shape, if it takes one.
+    pub takes: Option<String>,
+    /// The success answer's shape, if it has one.
+    pub answers: Option<String>,
 }
 
-/// The operations, read once from the generated document (it does not change while running).
-fn operations() -> &'static [Operation] {
-    static OPERATIONS: OnceLock<Vec<Operation>> = OnceLock::new();
-    OPERATIONS.get_or_init(|| {
+/// One shape (schema) and its fields, `name: type`, required ones marked.
+pub(super) struct Shape {
+    pub name: String,
+    pub fields: Vec<String>,
+}
+
+/// The schema name a `$ref` names, or the type of an inline schema.
+fn shape_name(schema: &serde_json::Value) -> Option<String> {
+    if let Some(reference) = schema.get("$ref").and_then(|r| r.as_str()) {
+        return reference.rsplit('/').next().map(str::to_owned);
+    }
+    schema.get("type").map(|t| match t {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
+}
+
+fn shapes(doc: &serde_json::Value) -> Vec<Shape> {
+    let mut shapes = Vec::new();
+    for (name, schema) in doc["components"]["schemas"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        let fields = schema["properties"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(field, spec)| {
+                let kind = shape_name(spec)
+                    .or_else(|| {
+                        spec["oneOf"]
+                            .as_array()
+                            .and_then(|o| o.iter().find_map(shape_name).filter(|k| k != "null"))
+                    })
+                    .or_else(|| spec["enum"].as_array().map(|_| "one of a list".to_owned()))
+                    .unwrap_or_else(|| "any".to_owned());
+                let mark = if required.contains(&field.as_str()) {
+                    " (required)"
+                } else {
+                    ""
+                };
+                format!("{field}: {kind}{mark}")
+            })
+            .collect();
+        shapes.push(Shape {
+            name: name.clone(),
+            fields,
+        });
+    }
+    shapes
+}
+
+/// The operations and shapes, read once from the generated document (it does not change
+/// while running).
+fn described() -> &'static (Vec<Operation>, Vec<Shape>) {
+    static DESCRIBED: OnceLock<(Vec<Operation>, Vec<Shape>)> = OnceLock::new();
+    DESCRIBED.get_or_init(|| {
         let doc: serde_json::Value =
             serde_json::from_str(&crate::openapi::document()).unwrap_or_default();
         let mut operations = Vec::new();
@@ -37,11 +101,38 @@ fn operations() -> &'static [Operation] {
                     summary: op["summary"].as_str().unwrap_or_default().to_owned(),
                     tag: op["tags"][0].as_str().unwrap_or_default().to_owned(),
                     bearer: op.get("security").is_some(),
+                    parameters: op["parameters"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|p| {
+                            let required = if p["required"].as_bool() == Some(true) {
+                                ", required"
+                            } else {
+                                ""
+                            };
+                            format!(
+                                "{} ({}{required})",
+                                p["name"].as_str().unwrap_or_default(),
+                                p["in"].as_str().unwrap_or_default()
+                            )
+                        })
+                        .collect(),
+                    takes: op["requestBody"]["content"]
+                        .as_object()
+                        .and_then(|c| c.values().next())
+                        .and_then(|m| shape_name(&m["schema"])),
+                    answers: op["responses"]
+                        .as_object()
+                        .and_then(|r| r.iter().find(|(code, _)| code.starts_with('2')))
+                        .and_then(|(_, r)| r["content"].as_object())
+                        .and_then(|c| c.values().next())
+                        .and_then(|m| shape_name(&m["schema"])),
                 });
             }
         }
         operations.sort_by(|a, b| (&a.tag, &a.path).cmp(&(&b.tag, &b.path)));
-        operations
+        (operations, shapes(&doc))
     })
 }
 
@@ -56,7 +147,8 @@ pub(super) async fn api(
         &pages::Api {
             title: "API",
             frame: pages::Frame::new(&caller, &csrf),
-            operations: operations(),
+            operations: &described().0,
+            shapes: &described().1,
         },
     ))
 }

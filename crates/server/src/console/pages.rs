@@ -261,6 +261,7 @@ pub(super) struct Api<'a> {
     pub title: &'a str,
     pub frame: Frame<'a>,
     pub operations: &'a [super::api::Operation],
+    pub shapes: &'a [super::api::Shape],
 }
 
 #[derive(Template)]
