@@ -95,7 +95,6 @@ impl Application {
             metrics,
             body_limit: settings.body_limit_bytes,
             public_url: public_url.clone(),
-            document_turns: keyway_server::document_turns(),
         };
         Ok(Self {
             listener,

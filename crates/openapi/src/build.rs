@@ -447,16 +447,15 @@ fn filled(placeholder: &str, from: &str) -> Filled {
     }
 }
 
-/// A query parameter's name as it goes into the URL.
+/// A query parameter's name as it goes into the URL: everything but RFC 3986 unreserved
+/// characters percent-encoded, as piped values are.
 fn encode(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+    const NAME: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(name, NAME).to_string()
 }
 
 fn invalid(at: &str, message: &str) -> OpenApiError {

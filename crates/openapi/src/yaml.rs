@@ -10,10 +10,14 @@ use crate::OpenApiError;
 
 /// Deepest nesting accepted (serde_json's own limit for JSON documents).
 const MAX_DEPTH: usize = 128;
-/// Work units one document may produce: a node is one, a string one more per 32 bytes. A
-/// 16 MiB document of ordinary YAML stays far below; aliases pasting large parts over and
-/// over do not.
+/// Work units one document may produce at most: a node is one, a string one more per 32
+/// bytes. A 16 MiB document of ordinary YAML stays far below; aliases pasting large parts
+/// over and over do not.
 const BUDGET: usize = 3_000_000;
+/// The budget of a small document: a value takes at least a byte of text without aliases, so
+/// the budget follows the text's length (from this floor), and a small document full of
+/// aliases cannot make millions of values.
+const MIN_BUDGET: usize = 100_000;
 
 /// A collection being read.
 struct Open {
@@ -39,6 +43,7 @@ pub(crate) fn to_json(text: &str) -> Result<Value, OpenApiError> {
     let mut anchors: HashMap<usize, Anchored> = HashMap::new();
     let mut root: Option<Value> = None;
     let mut spent = 0usize;
+    let budget = BUDGET.min(text.len().max(MIN_BUDGET));
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| OpenApiError::Syntax(format!("YAML: {e}")))?;
         let line = span.start.line();
@@ -80,7 +85,7 @@ pub(crate) fn to_json(text: &str) -> Result<Value, OpenApiError> {
                     ));
                 }
                 // Checked before the copy is made, so a refused alias costs nothing.
-                if spent.saturating_add(anchored.cost) > BUDGET {
+                if spent.saturating_add(anchored.cost) > budget {
                     return Err(too_many(line));
                 }
                 (anchored.value.clone(), 0, anchored.cost, anchored.height)
@@ -92,7 +97,7 @@ pub(crate) fn to_json(text: &str) -> Result<Value, OpenApiError> {
             | Event::Nothing => continue,
         };
         spent = spent.saturating_add(cost);
-        if spent > BUDGET {
+        if spent > budget {
             return Err(too_many(line));
         }
         if anchor != 0 {

@@ -95,6 +95,9 @@ impl From<WebServiceError> for ApiError {
                 message,
                 detail(&[("field", json!("credential_id"))]),
             ),
+            WebServiceError::Busy => {
+                coded(StatusCode::SERVICE_UNAVAILABLE, "busy", message, Map::new())
+            }
             WebServiceError::DocumentNotFound => coded(
                 StatusCode::NOT_FOUND,
                 "not_found",

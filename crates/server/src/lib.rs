@@ -12,5 +12,4 @@ mod request_log;
 mod routes;
 pub mod startup;
 
-pub use routes::openapi_docs::turns as document_turns;
 pub use startup::{run, AppState};

@@ -216,8 +216,13 @@ impl Modify for Bearer {
 #[derive(Debug)]
 pub struct ApiDoc;
 
-/// The document as pretty JSON (the form `docs/openapi.json` holds).
-pub fn document() -> String {
+/// The document as pretty JSON (the form `docs/openapi.json` holds), generated once.
+pub fn document() -> &'static str {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(generate)
+}
+
+fn generate() -> String {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     camel_case_links(&mut doc);
     let mut json = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".to_owned());
@@ -277,7 +282,7 @@ mod tests {
     /// answers (HEAD, answered wherever GET is, is implied), and the document has no other.
     #[test]
     fn the_document_lists_every_route_and_method() {
-        let doc: serde_json::Value = serde_json::from_str(&super::document()).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(super::document()).unwrap();
         let mut documented = BTreeSet::new();
         for (path, item) in doc["paths"].as_object().unwrap() {
             for method in item.as_object().unwrap().keys() {

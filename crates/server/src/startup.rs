@@ -29,8 +29,6 @@ pub struct AppState {
     pub body_limit: usize,
     /// Where people reach Keyway (console cookies are `Secure` when it is https).
     pub public_url: String,
-    /// Turns for reading OpenAPI documents (see `routes::openapi_docs`).
-    pub document_turns: tokio::sync::Semaphore,
 }
 
 impl AppState {

@@ -231,6 +231,7 @@ fn web_service_errors() -> Vec<(WebServiceError, u16, &'static str)> {
             "unsupported_curl_options",
         ),
         (WebServiceError::DocumentNotFound, 404, "not_found"),
+        (WebServiceError::Busy, 503, "busy"),
         (
             WebServiceError::OpenApi(OpenApiError::NotOpenApi),
             400,
@@ -334,6 +335,7 @@ fn web_service_variants(e: &WebServiceError) {
         | WebServiceError::Forbidden
         | WebServiceError::CredentialNotFound
         | WebServiceError::DocumentNotFound
+        | WebServiceError::Busy
         | WebServiceError::CredentialRemoved(_)
         | WebServiceError::Invalid(_)
         | WebServiceError::Request(_)

@@ -1,6 +1,7 @@
 //! OpenAPI documents to build web services from: parsed once per distinct document (a small
-//! cache by SHA-256, since a large one takes a while to read), and kept for the org when
-//! asked, so its members set up several web services from one upload.
+//! cache by SHA-256, since a large one takes a while to read), off the async workers and at
+//! most two at a time per replica (each may hold 16 MiB and several times that parsed), and
+//! kept for the org when asked, so its members set up several web services from one upload.
 
 use keyway_openapi::{Document, Operation, Version};
 use sha2::{Digest, Sha256};
@@ -10,6 +11,13 @@ use super::*;
 /// How long, and how many, parsed documents a replica keeps (GitHub's takes ~70 MB parsed).
 pub(crate) const DOCUMENT_CACHE_TTL: Duration = Duration::from_secs(600);
 pub(crate) const DOCUMENT_CACHE_ENTRIES: usize = 4;
+/// Large documents read at once (uploads, and kept documents missing from the cache).
+pub(crate) const CONCURRENT_DOCUMENTS: usize = 2;
+/// How long a read waits for its turn before the caller is told to try again.
+const WAIT_FOR_TURN: Duration = Duration::from_secs(5);
+
+/// A turn to read a large document; give it back by dropping it.
+pub type DocumentTurn = tokio::sync::OwnedSemaphorePermit;
 
 /// A document's operations, as `POST /v1/openapi/operations` answers them.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -24,8 +32,17 @@ pub struct Listing {
 }
 
 impl WebServices {
+    /// A turn to read a large document: take it before reading the body, so waiting uploads
+    /// hold no memory. `Busy` after waiting 5 s.
+    pub async fn document_turn(&self) -> Result<DocumentTurn, WebServiceError> {
+        tokio::time::timeout(WAIT_FOR_TURN, self.turns.clone().acquire_owned())
+            .await
+            .map_err(|_| WebServiceError::Busy)?
+            .map_err(|_| WebServiceError::Busy)
+    }
+
     /// The document these bytes hold, parsed or from the cache. CPU-bound for a large
-    /// document: call it off the async workers.
+    /// document: call it on the blocking pool, holding a turn.
     pub fn parse_document(&self, bytes: &[u8]) -> Result<(String, Arc<Document>), WebServiceError> {
         let digest = hex::encode(Sha256::digest(bytes));
         if let Some(document) = self.documents.get(&digest) {
@@ -87,6 +104,11 @@ impl WebServices {
         if let Some(document) = self.documents.get(&row.digest) {
             return Ok(document);
         }
-        Ok(self.parse_document(&row.body)?.1)
+        // Up to 16 MiB to parse: a turn, and the blocking pool, as for an upload.
+        let _turn = self.document_turn().await?;
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.parse_document(&row.body).map(|(_, d)| d))
+            .await
+            .map_err(|_| WebServiceError::Busy)?
     }
 }

@@ -17,7 +17,7 @@ mod documents;
 mod secrets;
 
 use definition::{invalid, parse_name, view, write, Parsed};
-pub use documents::Listing;
+pub use documents::{DocumentTurn, Listing};
 use secrets::refuse_stored_secrets;
 pub use secrets::{is_literal_secret_header, url_without_literal_secrets};
 
@@ -92,6 +92,8 @@ pub enum WebServiceError {
     CredentialNotFound,
     #[error("openapi.document_id: your org keeps no OpenAPI document with this ID")]
     DocumentNotFound,
+    #[error("other OpenAPI documents are being read; try again in a moment")]
+    Busy,
     #[error("the credential of this web service was removed; bind a credential (PUT /v1/web-services/{0} with credential_id) before running it")]
     CredentialRemoved(String),
     #[error(transparent)]
@@ -126,6 +128,8 @@ pub struct WebServices {
     rows: Arc<TtlCache<String, Arc<(WebServiceRow, RequestDefinition)>>>,
     /// Parsed OpenAPI documents by SHA-256 (see `documents`).
     documents: Arc<TtlCache<String, Arc<keyway_openapi::Document>>>,
+    /// Turns for reading large documents (see `documents`).
+    turns: Arc<tokio::sync::Semaphore>,
 }
 
 impl WebServices {
@@ -137,6 +141,7 @@ impl WebServices {
                 documents::DOCUMENT_CACHE_TTL,
                 documents::DOCUMENT_CACHE_ENTRIES,
             )),
+            turns: Arc::new(tokio::sync::Semaphore::new(documents::CONCURRENT_DOCUMENTS)),
         }
     }
 

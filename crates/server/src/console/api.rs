@@ -91,7 +91,7 @@ fn described() -> &'static (Vec<Operation>, Vec<Shape>) {
     static DESCRIBED: OnceLock<(Vec<Operation>, Vec<Shape>)> = OnceLock::new();
     DESCRIBED.get_or_init(|| {
         let doc: serde_json::Value =
-            serde_json::from_str(&crate::openapi::document()).unwrap_or_default();
+            serde_json::from_str(crate::openapi::document()).unwrap_or_default();
         let mut operations = Vec::new();
         for (path, item) in doc["paths"].as_object().into_iter().flatten() {
             for (method, op) in item.as_object().into_iter().flatten() {

@@ -22,26 +22,6 @@ const MEDIA_TYPES: [&str; 6] = [
     "text/yaml",
 ];
 
-/// Documents read at once: each holds up to 16 MiB of body and a few times that parsed, so
-/// concurrent uploads cannot add up past a bounded amount of memory.
-const CONCURRENT_DOCUMENTS: usize = 2;
-/// How long an upload waits for its turn before it is told to try again.
-const WAIT_FOR_TURN: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// The turns of one application (its `AppState::document_turns`).
-pub fn turns() -> tokio::sync::Semaphore {
-    tokio::sync::Semaphore::new(CONCURRENT_DOCUMENTS)
-}
-
-fn busy() -> ApiError {
-    ApiError::Coded {
-        status: actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-        code: "busy",
-        message: "other OpenAPI documents are being read; try again in a moment".to_owned(),
-        details: serde_json::Map::new(),
-    }
-}
-
 #[derive(serde::Deserialize)]
 struct KeepParams {
     #[serde(default)]
@@ -74,10 +54,7 @@ pub async fn operations(
         return Err(ApiError::UnsupportedMediaType);
     }
     // The turn is taken before the body is read, so waiting uploads hold no memory.
-    let _turn = tokio::time::timeout(WAIT_FOR_TURN, state.document_turns.acquire())
-        .await
-        .map_err(|_| busy())?
-        .map_err(|_| busy())?;
+    let _turn = state.web_services.document_turn().await?;
     let body = crate::body::read_limited(&req, payload.into_inner(), MAX_DOCUMENT_BYTES).await?;
     // Parsing a large document is CPU work: off the async workers.
     let parsing = state.clone();
