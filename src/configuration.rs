@@ -36,6 +36,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "dispatch.max_request_body_bytes",
     ),
     ("KEYWAY_DISPATCH_EXTRA_CA_FILE", "dispatch.extra_ca_file"),
+    (
+        "KEYWAY_DISPATCH_PROXY_MAX_REQUEST_BYTES",
+        "dispatch.proxy_max_request_bytes",
+    ),
+    (
+        "KEYWAY_DISPATCH_PROXY_MAX_RESPONSE_BYTES",
+        "dispatch.proxy_max_response_bytes",
+    ),
     ("KEYWAY_OAUTH_PROVIDERS_FILE", "oauth.providers_file"),
     ("KEYWAY_OAUTH_STATE_TTL_SECS", "oauth.state_ttl_secs"),
     ("KEYWAY_OAUTH_REFRESH_SKEW_SECS", "oauth.refresh_skew_secs"),
@@ -73,6 +81,8 @@ pub struct OAuthSettings {
 pub struct DispatchSettings {
     pub timeout_ms: u64,
     pub max_request_body_bytes: usize,
+    pub proxy_max_request_bytes: u64,
+    pub proxy_max_response_bytes: u64,
     pub allow_networks: String,
     pub extra_ca_file: String,
 }
@@ -189,9 +199,19 @@ impl Settings {
         if d.max_request_body_bytes == 0 || d.max_request_body_bytes > most {
             bail!("dispatch.max_request_body_bytes must be between 1 and {most} (the contract's limit is 1 MiB)");
         }
+        for (name, value) in [
+            ("proxy_max_request_bytes", d.proxy_max_request_bytes),
+            ("proxy_max_response_bytes", d.proxy_max_response_bytes),
+        ] {
+            if value < 1024 {
+                bail!("dispatch.{name} must be at least 1024");
+            }
+        }
         Ok(keyway_dispatch::DispatchConfig {
             timeout: std::time::Duration::from_millis(d.timeout_ms),
             max_request_body_bytes: d.max_request_body_bytes,
+            proxy_max_request_bytes: d.proxy_max_request_bytes,
+            proxy_max_response_bytes: d.proxy_max_response_bytes,
             ..Default::default()
         })
     }

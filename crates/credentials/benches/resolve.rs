@@ -47,6 +47,7 @@ fn basic(name: &str) -> BenchResult<NewCredentialInput> {
         name: CredentialName::parse(name)?,
         shared: false,
         allowed_hosts: AllowedHosts::parse(&["api.example.com", "*.example.net"])?,
+        proxy: Default::default(),
         status: keyway_model::Status::Active,
         tokens: None,
         secret: SecretInput {
@@ -64,6 +65,7 @@ fn api_key(name: &str) -> BenchResult<NewCredentialInput> {
         name: CredentialName::parse(name)?,
         shared: true,
         allowed_hosts: AllowedHosts::parse(&["api.example.com"])?,
+        proxy: Default::default(),
         status: keyway_model::Status::Active,
         tokens: None,
         secret: SecretInput {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::cache::TtlCache;
 
-use keyway_model::{AllowedHosts, Caller, CredentialName, Status};
+use keyway_model::{AllowedHosts, Caller, CredentialName, ProxySettings, Status};
 use keyway_store::{
     AuditAction, AuditOutcome, AuditQuery, CredentialRow, DeleteOutcome, NewAuditEvent,
     NewCredential, SecretRow, SecretUpdate, Store, StoreError,
@@ -40,6 +40,8 @@ pub struct NewCredentialInput {
     pub name: CredentialName,
     pub shared: bool,
     pub allowed_hosts: AllowedHosts,
+    /// Proxy mode's base URL and response cap.
+    pub proxy: ProxySettings,
     pub secret: SecretInput,
     /// `active` for basic and API keys; OAuth credentials start `pending_authorization`, or
     /// `connected` with their first tokens.
@@ -77,6 +79,7 @@ pub enum Need {
 pub struct Resolved {
     pub row: CredentialRow,
     pub allowed_hosts: AllowedHosts,
+    pub proxy: ProxySettings,
     pub material: Material,
     pub mtls: Option<ClientIdentity>,
     /// OAuth credentials: the `tokens` field's JSON, when there are tokens.
@@ -159,6 +162,7 @@ impl Credentials {
         caller: &Caller,
         input: NewCredentialInput,
     ) -> Result<CredentialView, CredentialError> {
+        input.proxy.check_against(&input.allowed_hosts)?;
         let id = uuid::Uuid::now_v7().to_string();
         let kind = input.secret.material.kind();
         let mut secrets = input.secret.seal(&self.keyring, &caller.org_id, &id)?;
@@ -187,6 +191,7 @@ impl Credentials {
                 .map(|m| to_json(&m))
                 .transpose()?,
             token_expires_at: input.tokens.as_ref().and_then(|t| t.expires_at),
+            proxy: to_json(&input.proxy)?,
         };
         let event = audit(
             caller,

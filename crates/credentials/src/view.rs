@@ -30,6 +30,10 @@ pub struct CredentialView {
     pub shared: bool,
     pub status: keyway_model::Status,
     pub allowed_hosts: Vec<String>,
+    /// Proxy mode: where `/v1/proxy/{id}/…` goes when a call names no `Keyway-Upstream`.
+    pub proxy_base_url: Option<String>,
+    /// Proxy mode: the largest answer streamed back (the server's default when null).
+    pub max_response_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key: Option<ApiKeyPlacement>,
     pub token_expires_at: Option<String>,
@@ -75,7 +79,10 @@ impl CredentialView {
             .transpose()?
             .map(|m| m.summary);
         let oauth = settings.oauth;
+        let proxy: keyway_model::ProxySettings = from_json(&row.proxy)?;
         Ok(Self {
+            proxy_base_url: proxy.base_url.map(String::from),
+            max_response_bytes: proxy.max_response_bytes,
             provider: oauth.as_ref().map(|o| o.provider.clone()),
             grant_type: oauth.as_ref().map(|o| o.grant_type),
             client_id: oauth.as_ref().map(|o| o.client_id.clone()),

@@ -4,6 +4,7 @@
 pub mod credential;
 pub mod mtls;
 pub mod oauth;
+pub mod proxy;
 pub mod request;
 pub mod rights;
 pub mod template;
@@ -12,6 +13,7 @@ pub mod tenancy;
 pub use credential::{
     AllowedHosts, ApiKeyPlacement, CredentialName, Kind, ParseError, Status, UnknownName,
 };
+pub use proxy::{ProxyBaseUrl, ProxySettings};
 pub use request::{ContentType, Header, RequestDefinition, RequestError, RequestInput};
 pub use rights::{Access, Caller, Role};
 pub use tenancy::{OrgSlug, UserName};

@@ -67,6 +67,8 @@ pub struct NewOAuthCredential {
     pub shared: bool,
     /// `None`: the provider preset's hosts.
     pub allowed_hosts: Option<AllowedHosts>,
+    /// Proxy mode's base URL and response cap.
+    pub proxy: keyway_model::ProxySettings,
     pub client_secret: Option<SecretString>,
     pub mtls: Option<ValidatedMtls>,
     pub oauth: OAuthInput,
@@ -185,6 +187,7 @@ impl OAuth {
             name: new.name,
             shared: new.shared,
             allowed_hosts,
+            proxy: new.proxy,
             secret: SecretInput {
                 material: Material::OAuth2 {
                     client_secret: new.client_secret,

@@ -6,10 +6,10 @@ use crate::{now_ms, on_pool, Store, StoreError};
 use keyway_model::{Kind, Status};
 
 const INSERT_COLUMNS: &str = "id, org_id, owner_id, name, kind, shared, status, allowed_hosts, \
-     settings, mtls, token_expires_at, secret_version, created_at, updated_at";
+     settings, mtls, token_expires_at, proxy, secret_version, created_at, updated_at";
 /// Credential columns plus the owner's name, for `FROM credentials c JOIN users u`.
 const SELECT_COLUMNS: &str = "c.id, c.org_id, c.owner_id, u.name AS owner_name, c.name, c.kind, \
-     c.shared, c.status, c.allowed_hosts, c.settings, c.mtls, c.token_expires_at, c.secret_version, \
+     c.shared, c.status, c.allowed_hosts, c.settings, c.mtls, c.token_expires_at, c.proxy, c.secret_version, \
      c.created_at, c.updated_at FROM credentials c JOIN users u ON u.id = c.owner_id";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -31,6 +31,8 @@ pub struct CredentialRow {
     /// JSON object, never the private key.
     pub mtls: Option<String>,
     pub token_expires_at: Option<i64>,
+    /// JSON object: proxy mode's base URL and response cap, never secret.
+    pub proxy: String,
     pub secret_version: i64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -58,6 +60,7 @@ pub struct NewCredential {
     pub settings: String,
     pub mtls: Option<String>,
     pub token_expires_at: Option<i64>,
+    pub proxy: String,
 }
 
 /// A full replacement of a credential's secret material and what describes it.
@@ -108,7 +111,7 @@ impl Store {
         let now = now_ms();
         let sql = format!(
             "INSERT INTO credentials ({INSERT_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $13, $13)"
         );
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -124,6 +127,7 @@ impl Store {
                 .bind(&new.settings)
                 .bind(&new.mtls)
                 .bind(new.token_expires_at)
+                .bind(&new.proxy)
                 .bind(now)
                 .execute(&mut *tx)
                 .await
@@ -223,15 +227,17 @@ impl Store {
         id: &str,
         shared: bool,
         allowed_hosts: &str,
+        proxy: &str,
         audit: &NewAuditEvent,
     ) -> Result<bool, StoreError> {
-        let sql =
-            "UPDATE credentials SET shared = $1, allowed_hosts = $2, updated_at = $3 WHERE id = $4";
+        let sql = "UPDATE credentials SET shared = $1, allowed_hosts = $2, proxy = $3, \
+                   updated_at = $4 WHERE id = $5";
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(sql)
                 .bind(shared)
                 .bind(allowed_hosts)
+                .bind(proxy)
                 .bind(now_ms())
                 .bind(id)
                 .execute(&mut *tx)

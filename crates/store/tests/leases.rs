@@ -43,6 +43,7 @@ async fn seeded(postgres: bool) -> (Store, String, String, Option<tempfile::Temp
                 settings: "{}".into(),
                 mtls: None,
                 token_expires_at: Some(1),
+                proxy: "{}".into(),
             },
             &[sealed("first")],
             &event(&org.id, &id, AuditAction::CredentialCreate),

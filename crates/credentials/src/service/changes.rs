@@ -29,22 +29,28 @@ impl Credentials {
         self.view(&row.id, true).await
     }
 
-    /// Changes sharing and allowed hosts (each kept when `None`); the old and new values are
-    /// in the audit event.
+    /// Changes sharing, allowed hosts and proxy settings (each kept when `None`); the old and
+    /// new values are in the audit event. The proxy base must stay within the allowed hosts.
     pub async fn update_access(
         &self,
         caller: &Caller,
         row: &CredentialRow,
         shared: Option<bool>,
         allowed_hosts: Option<AllowedHosts>,
+        proxy: Option<ProxySettings>,
     ) -> Result<CredentialView, CredentialError> {
         let old_hosts: Vec<String> = serde_json::from_str(&row.allowed_hosts)
             .map_err(|_| CredentialError::Corrupt("allowed hosts"))?;
+        let old_proxy: ProxySettings = from_json(&row.proxy)?;
         let shared = shared.unwrap_or(row.shared);
         let hosts = match &allowed_hosts {
             Some(hosts) => hosts.as_slice().to_vec(),
             None => old_hosts.clone(),
         };
+        let proxy = proxy.unwrap_or_else(|| old_proxy.clone());
+        proxy.check_against(
+            &AllowedHosts::parse(&hosts).map_err(|_| CredentialError::Corrupt("allowed hosts"))?,
+        )?;
         let event = audit(
             caller,
             AuditAction::CredentialAccess,
@@ -56,14 +62,20 @@ impl Credentials {
             serde_json::json!({
                 "shared": { "from": row.shared, "to": shared },
                 "allowed_hosts": { "from": old_hosts, "to": hosts },
+                "proxy": { "from": old_proxy, "to": proxy },
             })
             .to_string(),
         );
         let changed = self
             .write_through(
                 &row.id,
-                self.store
-                    .update_credential_access(&row.id, shared, &to_json(&hosts)?, &event),
+                self.store.update_credential_access(
+                    &row.id,
+                    shared,
+                    &to_json(&hosts)?,
+                    &to_json(&proxy)?,
+                    &event,
+                ),
             )
             .await?;
         if !changed {

@@ -99,6 +99,7 @@ impl Credentials {
         };
         let hosts: Vec<String> = from_json(&row.allowed_hosts)?;
         Ok(Resolved {
+            proxy: from_json(&row.proxy)?,
             allowed_hosts: AllowedHosts::parse(&hosts)
                 .map_err(|_| CredentialError::Corrupt("allowed_hosts"))?,
             row,

@@ -239,7 +239,7 @@ pub(super) async fn access(
         let shared = Some(posted.shared.is_some());
         Ok(state
             .credentials
-            .update_access(&caller, &row, shared, Some(hosts))
+            .update_access(&caller, &row, shared, Some(hosts), None)
             .await?)
     }
     .await;

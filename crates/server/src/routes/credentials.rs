@@ -5,7 +5,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use keyway_credentials::{Material, Need, NewCredentialInput, SecretInput};
 use keyway_model::mtls::{self, MtlsInput};
 use keyway_model::Caller;
-use keyway_model::{AllowedHosts, ApiKeyPlacement, CredentialName, Kind, ParseError};
+use keyway_model::{
+    AllowedHosts, ApiKeyPlacement, CredentialName, Kind, ParseError, ProxyBaseUrl, ProxySettings,
+};
 use keyway_oauth::{NewOAuthCredential, OAuthInput, Start};
 use keyway_store::CredentialRow;
 use secrecy::{ExposeSecret, SecretString};
@@ -22,8 +24,8 @@ use crate::AppState;
 pub(crate) mod body;
 
 use body::{
-    oauth_secret_input, parse_kind, refuse_non_oauth_fields, required, secret, secret_input,
-    validated_mtls, CredentialBody,
+    oauth_secret_input, parse_kind, proxy_settings, refuse_non_oauth_fields, required, secret,
+    secret_input, validated_mtls, CredentialBody,
 };
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -32,6 +34,23 @@ struct PatchBody {
     name: Option<String>,
     shared: Option<bool>,
     allowed_hosts: Option<Vec<String>>,
+    /// `null` removes it.
+    #[serde(default, deserialize_with = "given")]
+    #[schema(value_type = Option<String>)]
+    proxy_base_url: Option<Option<String>>,
+    /// `null` goes back to the default (1 MiB).
+    #[serde(default, deserialize_with = "given")]
+    #[schema(value_type = Option<u64>)]
+    max_response_bytes: Option<Option<u64>>,
+}
+
+/// Tells a field given as `null` (`Some(None)`) from one left out (`None`).
+fn given<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -91,10 +110,16 @@ pub(crate) async fn create_with_secret(
     mut body: CredentialBody,
 ) -> Result<keyway_credentials::CredentialView, ApiError> {
     let allowed_hosts = AllowedHosts::parse(&body.allowed_hosts.take().unwrap_or_default())?;
+    let proxy = proxy_settings(
+        body.proxy_base_url.as_deref(),
+        body.max_response_bytes,
+        state.dispatcher.config().proxy_max_response_bytes,
+    )?;
     let input = NewCredentialInput {
         name,
         shared: body.shared.unwrap_or(false),
         allowed_hosts,
+        proxy,
         secret: secret_input(kind, body)?,
         status: keyway_model::Status::Active,
         tokens: None,
@@ -124,10 +149,16 @@ pub(crate) async fn create_oauth(
         .map(|s| secret(Some(s), "client_secret", false))
         .transpose()?;
     let mtls = validated_mtls(&body)?;
+    let proxy = proxy_settings(
+        body.proxy_base_url.as_deref(),
+        body.max_response_bytes,
+        state.dispatcher.config().proxy_max_response_bytes,
+    )?;
     let new = NewOAuthCredential {
         name,
         shared: body.shared.unwrap_or(false),
         allowed_hosts,
+        proxy,
         client_secret,
         mtls,
         oauth: OAuthInput {
@@ -206,11 +237,13 @@ pub async fn update(
     // Whoever may change anything here may rename (owner, admin): checked before the body
     // is read; the owner-only fields are checked once the body says it has them.
     let (row, body): (_, PatchBody) = with_right(&state, &caller, &id, Need::Manage, body).await?;
-    let access = body.shared.is_some() || body.allowed_hosts.is_some();
+    let proxy_given = body.proxy_base_url.is_some() || body.max_response_bytes.is_some();
+    let access = body.shared.is_some() || body.allowed_hosts.is_some() || proxy_given;
     if body.name.is_none() && !access {
         return Err(ApiError::invalid(
             None,
-            "nothing to change: give `name`, `shared` or `allowed_hosts`",
+            "nothing to change: give `name`, `shared`, `allowed_hosts`, `proxy_base_url` or \
+             `max_response_bytes`",
         ));
     }
     if access {
@@ -229,6 +262,26 @@ pub async fn update(
         .as_deref()
         .map(AllowedHosts::parse)
         .transpose()?;
+    let proxy = if proxy_given {
+        let old: ProxySettings =
+            serde_json::from_str(&row.proxy).map_err(|e| ApiError::Internal(Box::new(e)))?;
+        let server_max = state.dispatcher.config().proxy_max_response_bytes;
+        Some(ProxySettings {
+            base_url: match &body.proxy_base_url {
+                Some(given) => given
+                    .as_deref()
+                    .map(|raw| ProxyBaseUrl::parse("proxy_base_url", raw))
+                    .transpose()?,
+                None => old.base_url,
+            },
+            max_response_bytes: match body.max_response_bytes {
+                Some(given) => proxy_settings(None, given, server_max)?.max_response_bytes,
+                None => old.max_response_bytes,
+            },
+        })
+    } else {
+        None
+    };
     let mut view = None;
     if let Some(name) = name {
         view = Some(state.credentials.rename(&caller, &row, name).await?);
@@ -237,7 +290,7 @@ pub async fn update(
         view = Some(
             state
                 .credentials
-                .update_access(&caller, &row, body.shared, hosts)
+                .update_access(&caller, &row, body.shared, hosts, proxy)
                 .await?,
         );
     }
@@ -275,6 +328,8 @@ pub async fn replace_secret(
         (body.name.is_some(), "name"),
         (body.shared.is_some(), "shared"),
         (body.allowed_hosts.is_some(), "allowed_hosts"),
+        (body.proxy_base_url.is_some(), "proxy_base_url"),
+        (body.max_response_bytes.is_some(), "max_response_bytes"),
     ] {
         if present {
             return Err(ApiError::invalid(

@@ -16,6 +16,12 @@ pub(crate) struct CredentialBody {
     pub(crate) kind: Option<String>,
     pub(crate) shared: Option<bool>,
     pub(crate) allowed_hosts: Option<Vec<String>>,
+    /// Proxy mode: the upstream base URL (`https://api.example.com/v2`); within
+    /// `allowed_hosts` when that is set.
+    pub(crate) proxy_base_url: Option<String>,
+    /// Proxy mode: the largest answer streamed back (1 MiB unless set; at most the server's
+    /// `dispatch.proxy_max_response_bytes`).
+    pub(crate) max_response_bytes: Option<u64>,
     #[schema(value_type = Option<String>)]
     pub(crate) username: Option<SecretString>,
     #[schema(value_type = Option<String>)]
@@ -39,6 +45,22 @@ pub(crate) struct CredentialBody {
     pub(crate) authorize_params: Option<BTreeMap<String, String>>,
     pub(crate) token_params: Option<BTreeMap<String, String>>,
     pub(crate) client_auth: Option<String>,
+}
+
+/// Proxy mode's settings from their two API fields, each checked; `server_max` bounds the cap.
+pub(crate) fn proxy_settings(
+    base_url: Option<&str>,
+    max_response_bytes: Option<u64>,
+    server_max: u64,
+) -> Result<ProxySettings, ApiError> {
+    Ok(ProxySettings {
+        base_url: base_url
+            .map(|raw| ProxyBaseUrl::parse("proxy_base_url", raw))
+            .transpose()?,
+        max_response_bytes: max_response_bytes
+            .map(|cap| keyway_model::proxy::parse_response_cap(cap, server_max))
+            .transpose()?,
+    })
 }
 
 pub(super) fn required<T>(value: Option<T>, field: &'static str) -> Result<T, ApiError> {
