@@ -23,6 +23,7 @@ mod oauth;
 mod openapi;
 mod operations;
 mod presets;
+mod proxy;
 mod recorded;
 mod tenancy;
 mod transfer;

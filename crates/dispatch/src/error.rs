@@ -39,6 +39,8 @@ pub enum DispatchError {
     Timeout(u64),
     #[error("the upstream's response is larger than the limit of {0} bytes")]
     TooLarge(usize),
+    #[error("the request body is larger than the limit of {0} bytes")]
+    BodyTooLarge(u64),
     #[error("the credential's mTLS material cannot be used: {0}")]
     BadIdentity(String),
     #[error("{0}; the call was not sent, since every use of a credential is recorded first")]
@@ -68,6 +70,7 @@ impl DispatchError {
             DispatchError::Unreachable(_) => "upstream_unreachable",
             DispatchError::Timeout(_) => "upstream_timeout",
             DispatchError::TooLarge(_) => "response_too_large",
+            DispatchError::BodyTooLarge(_) => "payload_too_large",
             DispatchError::AuditUnavailable(AuditFailure::StorageUnavailable) => {
                 "storage_unavailable"
             }

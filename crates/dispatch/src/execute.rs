@@ -20,8 +20,13 @@ use std::time::{Duration, Instant};
 use url::Url;
 
 mod prepare;
+mod proxy;
 mod send;
+mod streams;
 mod trail;
+
+pub use proxy::{ProxyAnswer, ProxyCall, DEFAULT_PROXY_RESPONSE_BYTES};
+pub use streams::{upload, AnswerBody, AnswerCut, ProxyBody, Upload, UploadCut, UploadSender};
 
 use prepare::{invalid, Prepared};
 use send::{millis, Answer};
@@ -34,6 +39,10 @@ pub struct DispatchConfig {
     pub max_response_bytes: usize,
     /// The rendered body's limit (1 MiB; may be configured lower, never higher).
     pub max_request_body_bytes: usize,
+    /// Proxy mode: the largest request body streamed upstream.
+    pub proxy_max_request_bytes: u64,
+    /// Proxy mode: the most a credential's `max_response_bytes` may allow.
+    pub proxy_max_response_bytes: u64,
 }
 
 impl Default for DispatchConfig {
@@ -42,6 +51,8 @@ impl Default for DispatchConfig {
             timeout: Duration::from_secs(16),
             max_response_bytes: 1024 * 1024,
             max_request_body_bytes: MAX_REQUEST_BODY_BYTES,
+            proxy_max_request_bytes: 64 * 1024 * 1024,
+            proxy_max_response_bytes: keyway_model::proxy::DEFAULT_PROXY_RESPONSE_CAP,
         }
     }
 }
@@ -100,6 +111,10 @@ impl Dispatcher {
         self
     }
 
+    pub fn config(&self) -> &DispatchConfig {
+        &self.config
+    }
+
     pub fn credentials(&self) -> &Credentials {
         &self.credentials
     }
@@ -150,7 +165,7 @@ impl Dispatcher {
             started,
             finished: false,
         };
-        if let Err(err) = self.refusal(&resolved, &prepared).await {
+        if let Err(err) = self.refusal(&resolved, &prepared.url, &prepared.host).await {
             self.metrics.observe(err.code(), kind, None);
             trail.refused(&err).await;
             return Err(err);
@@ -172,8 +187,13 @@ impl Dispatcher {
         result.map(|r| r.finish(started))
     }
 
-    /// Why the credential must not be sent with this call, checked before anything is sent.
-    async fn refusal(&self, resolved: &Resolved, prepared: &Prepared) -> Result<(), DispatchError> {
+    /// Why the credential must not be sent to `url`, checked before anything is sent.
+    pub(crate) async fn refusal(
+        &self,
+        resolved: &Resolved,
+        url: &Url,
+        host: &str,
+    ) -> Result<(), DispatchError> {
         let row = &resolved.row;
         if matches!(
             row.status,
@@ -183,18 +203,18 @@ impl Dispatcher {
                 credential_id: row.id.clone(),
             });
         }
-        if !resolved.allowed_hosts.permits(&prepared.host) {
+        if !resolved.allowed_hosts.permits(host) {
             return Err(DispatchError::CredentialHostNotAllowed {
-                host: prepared.host.clone(),
+                host: host.to_owned(),
                 allowed: resolved.allowed_hosts.as_slice().to_vec(),
             });
         }
-        if prepared.url.scheme() == "http"
-            && !resolved.allowed_hosts.permits_plain_http(&prepared.host)
-            && !self.net.on_allowed_network(&prepared.url).await?
+        if url.scheme() == "http"
+            && !resolved.allowed_hosts.permits_plain_http(host)
+            && !self.net.on_allowed_network(url).await?
         {
             return Err(DispatchError::InsecureDestination {
-                host: prepared.host.clone(),
+                host: host.to_owned(),
             });
         }
         Ok(())

@@ -4,7 +4,7 @@
 
 use crate::resolver::{VetError, VettingResolver};
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
 use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -16,7 +16,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-pub type CallClient = Client<hyper_rustls::HttpsConnector<HttpConnector<Vetted>>, Full<Bytes>>;
+/// Why a request body could not be sent on (proxy mode's streamed bodies).
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Any request body: a whole one for dispatched calls, a stream in proxy mode.
+pub type CallBody = BoxBody<Bytes, BodyError>;
+
+pub type CallClient = Client<hyper_rustls::HttpsConnector<HttpConnector<Vetted>>, CallBody>;
 
 /// The vetting resolver as the tower service hyper's connector wants.
 #[derive(Debug, Clone)]

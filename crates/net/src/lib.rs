@@ -15,6 +15,6 @@ mod token_source;
 pub use classify::{classify_body, classify_call, classify_reqwest};
 pub use clients::Clients;
 pub use error::{destination_message, NetError};
-pub use hyper_client::CallClient;
+pub use hyper_client::{BodyError, CallBody, CallClient};
 pub use net::{Net, NetConfig};
 pub use token_source::{TokenError, TokenFuture, TokenSource};

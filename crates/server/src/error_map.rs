@@ -172,6 +172,10 @@ impl From<DispatchError> for ApiError {
                 StatusCode::BAD_GATEWAY,
                 detail(&[("limit_bytes", json!(limit))]),
             ),
+            DispatchError::BodyTooLarge(limit) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                detail(&[("limit_bytes", json!(limit))]),
+            ),
             DispatchError::BadIdentity(_) | DispatchError::Internal(_) | DispatchError::Net(_) => {
                 return ApiError::Internal(Box::new(err));
             }

@@ -160,6 +160,7 @@ fn dispatch_errors() -> Vec<(DispatchError, u16, &'static str)> {
         ),
         (DispatchError::Timeout(1), 504, "upstream_timeout"),
         (DispatchError::TooLarge(1), 502, "response_too_large"),
+        (DispatchError::BodyTooLarge(1), 413, "payload_too_large"),
         (
             DispatchError::BadIdentity("x".into()),
             500,
@@ -199,6 +200,7 @@ fn dispatch_variants(e: &DispatchError) {
         | DispatchError::Unreachable(_)
         | DispatchError::Timeout(_)
         | DispatchError::TooLarge(_)
+        | DispatchError::BodyTooLarge(_)
         | DispatchError::BadIdentity(_)
         | DispatchError::AuditUnavailable(_)
         | DispatchError::Internal(_)

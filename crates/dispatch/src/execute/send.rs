@@ -16,7 +16,7 @@ impl Dispatcher {
             .as_str()
             .parse()
             .map_err(|_| invalid("url", "is not a valid request target"))?;
-        let body = Full::new(call.body.map(Bytes::from).unwrap_or_default());
+        let body = whole(call.body.map(Bytes::from).unwrap_or_default());
         let mut request = hyper::Request::new(body);
         *request.method_mut() = call.method;
         *request.uri_mut() = uri;
@@ -75,6 +75,11 @@ impl Dispatcher {
                 other => other,
             })
     }
+}
+
+/// A body sent in one piece.
+pub(crate) fn whole(bytes: Bytes) -> keyway_net::CallBody {
+    Full::new(bytes).map_err(|never| match never {}).boxed()
 }
 
 pub(super) struct Answer {

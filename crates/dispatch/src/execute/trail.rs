@@ -114,11 +114,15 @@ impl UseTrail<'_> {
     }
 
     pub(super) async fn finish(&mut self, result: &Result<Answer, DispatchError>) {
-        self.finished = true;
-        let stage = match result {
+        self.settle(match result {
             Ok(answer) => Stage::Answered(answer.status),
             Err(err) => Stage::Failed(err.code()),
-        };
+        })
+        .await;
+    }
+
+    pub(super) async fn settle(&mut self, stage: Stage) {
+        self.finished = true;
         self.audit.record(self.event(stage)).await;
     }
 }

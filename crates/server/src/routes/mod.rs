@@ -7,6 +7,7 @@ pub(crate) mod health;
 pub(crate) mod me;
 pub(crate) mod oauth;
 pub(crate) mod openapi_docs;
+pub(crate) mod proxy;
 pub(crate) mod web_services;
 
 use actix_web::{guard, web, HttpRequest, HttpResponse};
@@ -83,8 +84,18 @@ pub(crate) fn table() -> Vec<(&'static str, &'static str, Handlers)> {
         ("/v1/openapi/operations", POST, |r| {
             r.route(web::post().to(openapi_docs::operations))
         }),
+        // Every method reaches the handler, which refuses those a call may not use with the
+        // contract's 400 (the same rule as a definition's method), not a 405.
+        (
+            PROXY_PATH,
+            "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
+            |r| r.route(web::route().to(proxy::proxy)),
+        ),
     ]
 }
+
+/// Proxy mode's route: `rest` is any path, empty included.
+pub(crate) const PROXY_PATH: &str = "/v1/proxy/{credential_id}/{rest:.*}";
 
 const GET: &str = "GET, HEAD";
 const POST: &str = "POST";
