@@ -227,6 +227,7 @@ pub fn document() -> &'static str {
 fn generate() -> String {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     camel_case_links(&mut doc);
+    one_operation_id_per_method(&mut doc);
     let mut json = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".to_owned());
     json.push('\n');
     json
@@ -258,6 +259,30 @@ fn camel_case_links(doc: &mut serde_json::Value) {
                 if let Some(value) = link.remove(from) {
                     link.insert(to.to_owned(), value);
                 }
+            }
+        }
+    }
+}
+
+/// utoipa gives every method of a multi-method path (proxy mode's) the same `operationId`;
+/// OpenAPI wants each unique, so such an operation's methods get `_get`, `_post`, ... added.
+fn one_operation_id_per_method(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for item in paths.values_mut().filter_map(|i| i.as_object_mut()) {
+        let mut seen = std::collections::HashMap::<String, usize>::new();
+        for operation in item.values() {
+            if let Some(id) = operation.get("operationId").and_then(|v| v.as_str()) {
+                *seen.entry(id.to_owned()).or_default() += 1;
+            }
+        }
+        for (method, operation) in item.iter_mut() {
+            let Some(id) = operation.get("operationId").and_then(|v| v.as_str()) else {
+                continue;
+            };
+            if seen.get(id).is_some_and(|n| *n > 1) {
+                operation["operationId"] = serde_json::json!(format!("{id}_{method}"));
             }
         }
     }
