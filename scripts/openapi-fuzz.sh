@@ -10,7 +10,7 @@ export KEYWAY_DATA_DIR="$DIR/data" KEYWAY_LISTEN="127.0.0.1:$PORT" KEYWAY_LOG="w
 # Calls may go to loopback here (nothing else exists in this namespace), so dispatch and runs
 # get past the destination policy to a refused connection.
 export KEYWAY_DISPATCH_ALLOW_NETWORKS="127.0.0.0/8"
-(cd "$DIR" && "$BIN" serve >"$DIR/serve.log" 2>&1) &
+(cd "$DIR" && exec "$BIN" serve >"$DIR/serve.log" 2>&1) &
 SERVER=$!
 cleanup() { kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$DIR"; }
 trap cleanup EXIT

@@ -18,11 +18,17 @@ use keyway::configuration::Settings;
 use keyway::startup::{connect, Application};
 use keyway::{keys, telemetry};
 
+/// mimalloc instead of glibc's allocator: a call allocates and frees many small buffers across
+/// worker threads, where glibc's malloc showed as a fifth of the hop's CPU time in `perf`;
+/// see docs/benchmarks.md for the side-by-side figures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref())?;
-    telemetry::init(&settings.log);
+    let _logs = telemetry::init(&settings.log);
     match cli.command {
         Command::Serve => {
             Application::build(&settings)

@@ -62,6 +62,7 @@ impl Application {
         let cache_ttl = Duration::from_millis(settings.cache_ttl_ms);
         let credentials = Credentials::with_cache_ttl(store.clone(), keyring.clone(), cache_ttl);
         let metrics = Metrics::new()?;
+        crate::telemetry::DroppedLines::register(metrics.registry())?;
         let (audit, audit_writer) = AuditSink::start(store.clone());
         let net_config = settings.net_config()?;
         let allow_networks = net_config
