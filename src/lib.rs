@@ -3,5 +3,6 @@
 
 pub mod configuration;
 pub mod keys;
+pub mod retention;
 pub mod startup;
 pub mod telemetry;

@@ -54,6 +54,10 @@ impl Application {
         // Every TLS client in the process uses ring (reqwest is built without a default provider).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let store = connect(settings).await?;
+        store
+            .set_audit_retention(settings.audit.keep_ms())
+            .await
+            .context("cannot record the audit retention")?;
         let keyring = Arc::new(keys::load_keyring(settings, &store).await?);
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -136,7 +140,10 @@ impl Application {
         } else {
             tracing::warn!(allow_networks = %self.allow_networks, "dispatch may also reach these private or loopback networks");
         }
-        run(self.listener, self.state, self.workers)?.await?;
+        let pruner = tokio::spawn(crate::retention::prune_forever(self.store.clone()));
+        let served = run(self.listener, self.state, self.workers)?.await;
+        pruner.abort();
+        served?;
         if !self.audit_writer.finish(Duration::from_secs(10)).await {
             tracing::error!(
                 "the audit writer did not finish within 10 s; queued events may be lost"

@@ -26,3 +26,23 @@ both_backends! {
         assert!(!crate::helpers::captured_logs().contains("code=abc"), "query strings must not be logged");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configured_audit_retention_is_what_the_database_enforces() {
+    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+    let retention = "SELECT COALESCE(keep_ms, -1) FROM audit_retention WHERE id = 1";
+    let app = crate::helpers::spawn_app(crate::helpers::Db::Sqlite).await;
+    assert_eq!(
+        app.count(retention).await,
+        90 * DAY_MS,
+        "the default: 90 days"
+    );
+    for (db, days, expected) in [
+        (crate::helpers::Db::Sqlite, 7, 7 * DAY_MS),
+        (crate::helpers::Db::Postgres, 7, 7 * DAY_MS),
+        (crate::helpers::Db::Postgres, 0, -1),
+    ] {
+        let app = crate::helpers::spawn_app_configured(db, |s| s.audit.retention_days = days).await;
+        assert_eq!(app.count(retention).await, expected, "{days} days");
+    }
+}

@@ -15,6 +15,7 @@ mod error;
 mod keys;
 mod oauth;
 mod openapi;
+mod retention;
 mod tenancy;
 mod web_services;
 

@@ -216,7 +216,7 @@ impl Store {
     }
 
     /// The database's clock in Unix ms, as SQL for this backend.
-    fn db_now_sql(&self) -> &'static str {
+    pub(crate) fn db_now_sql(&self) -> &'static str {
         match self.backend() {
             crate::Backend::Sqlite => {
                 "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
