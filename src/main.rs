@@ -18,12 +18,6 @@ use keyway::configuration::Settings;
 use keyway::startup::{connect, Application};
 use keyway::{keys, telemetry};
 
-/// mimalloc instead of glibc's allocator: a call allocates and frees many small buffers across
-/// worker threads, where glibc's malloc showed as a fifth of the hop's CPU time in `perf`;
-/// see docs/benchmarks.md for the side-by-side figures.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
