@@ -245,6 +245,23 @@ pub(super) fn request_headers(mut headers: HeaderMap) -> HeaderMap {
     ] {
         headers.remove(name);
     }
+    remove_keyway_headers(&mut headers);
+    headers
+}
+
+/// The upstream's headers as they go back: without hop-by-hop ones, without `Set-Cookie`
+/// (a browser would keep an upstream's cookie for Keyway's own origin), and without
+/// `Keyway-*` (an upstream must not pass its answer off as Keyway's own error).
+pub(super) fn answer_headers(mut headers: HeaderMap) -> HeaderMap {
+    for name in hop_by_hop(&headers) {
+        headers.remove(name);
+    }
+    headers.remove("set-cookie");
+    remove_keyway_headers(&mut headers);
+    headers
+}
+
+fn remove_keyway_headers(headers: &mut HeaderMap) {
     let keyway: Vec<HeaderName> = headers
         .keys()
         .filter(|n| n.as_str().starts_with("keyway-"))
@@ -253,17 +270,6 @@ pub(super) fn request_headers(mut headers: HeaderMap) -> HeaderMap {
     for name in keyway {
         headers.remove(name);
     }
-    headers
-}
-
-/// The upstream's headers as they go back: without hop-by-hop ones, and without
-/// `Set-Cookie`, since a browser would keep an upstream's cookie for Keyway's own origin.
-pub(super) fn answer_headers(mut headers: HeaderMap) -> HeaderMap {
-    for name in hop_by_hop(&headers) {
-        headers.remove(name);
-    }
-    headers.remove("set-cookie");
-    headers
 }
 
 #[cfg(test)]
@@ -292,7 +298,8 @@ mod tests {
             ("accept", "application/json"),
             ("x-request-id", "7"),
         ]));
-        let names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
+        let mut names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
         assert_eq!(names, ["accept", "x-request-id"]);
     }
 
@@ -303,9 +310,11 @@ mod tests {
             ("transfer-encoding", "chunked"),
             ("content-type", "application/json"),
             ("content-length", "2"),
+            ("keyway-error", "not_found"),
             ("etag", "\"x\""),
         ]));
-        let names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
-        assert_eq!(names, ["content-type", "content-length", "etag"]);
+        let mut names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["content-length", "content-type", "etag"]);
     }
 }
