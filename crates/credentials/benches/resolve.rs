@@ -1,7 +1,9 @@
 //! Measures `Credentials::resolve` (read a credential and its sealed fields, then open them) on SQLite and PostgreSQL.
 //!
 //! Each backend is seeded with one org, one member, ~1000 other credentials and the two measured
-//! ones (`basic` and `api_key`, one sealed field each). PostgreSQL runs in a fresh schema that is
+//! ones (`basic` and `api_key`, one sealed field each), each resolved `cold` (no cache: the
+//! database round trip and decryption a replica pays after every write or expiry) and `hot`
+//! (the server's default one-second cache, a hit). PostgreSQL runs in a fresh schema that is
 //! dropped afterwards; its URL is `KEYWAY_BENCH_PG_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`).
 //!
@@ -31,7 +33,11 @@ const OTHER_CREDENTIALS: usize = 1000;
 
 /// A seeded store and the two credentials whose resolve is measured.
 struct Fixture {
+    /// The server's default: opened credentials are reused for a second (a hit).
     creds: Credentials,
+    /// No cache: the database round trip and the decryption a replica pays after every
+    /// write or expiry.
+    cold: Credentials,
     caller: Caller,
     basic_id: String,
     api_key_id: String,
@@ -82,7 +88,9 @@ fn api_key(name: &str) -> BenchResult<NewCredentialInput> {
 async fn seed(store: Store) -> BenchResult<Fixture> {
     store.migrate().await?;
     let caller = common::bench_caller(&store).await?;
-    let creds = Credentials::new(store, keyring()?);
+    let keyring = keyring()?;
+    let creds = Credentials::new(store.clone(), keyring.clone());
+    let cold = Credentials::with_cache_ttl(store, keyring, std::time::Duration::ZERO);
     for i in 0..OTHER_CREDENTIALS {
         let name = format!("other-{i:05}");
         let input = if i % 2 == 0 {
@@ -106,6 +114,7 @@ async fn seed(store: Store) -> BenchResult<Fixture> {
 
     Ok(Fixture {
         creds,
+        cold,
         caller,
         basic_id,
         api_key_id,
@@ -114,13 +123,15 @@ async fn seed(store: Store) -> BenchResult<Fixture> {
 
 fn measure(c: &mut Criterion, rt: &Runtime, backend: &str, fx: &Fixture) {
     let mut group = c.benchmark_group(format!("resolve/{backend}"));
-    for (kind, id) in [("basic", &fx.basic_id), ("api_key", &fx.api_key_id)] {
-        group.bench_function(kind, |b| {
-            b.iter(|| {
-                rt.block_on(fx.creds.resolve(&fx.caller, black_box(id)))
-                    .expect("resolve failed")
-            })
-        });
+    for (path, creds) in [("cold", &fx.cold), ("hot", &fx.creds)] {
+        for (kind, id) in [("basic", &fx.basic_id), ("api_key", &fx.api_key_id)] {
+            group.bench_function(format!("{path}/{kind}"), |b| {
+                b.iter(|| {
+                    rt.block_on(creds.resolve(&fx.caller, black_box(id)))
+                        .expect("resolve failed")
+                })
+            });
+        }
     }
     group.finish();
 }
