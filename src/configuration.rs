@@ -45,6 +45,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "dispatch.proxy_max_response_bytes",
     ),
     ("KEYWAY_AUDIT_RETENTION_DAYS", "audit.retention_days"),
+    ("KEYWAY_AUDIT_EXPORT", "audit.export"),
     ("KEYWAY_OAUTH_PROVIDERS_FILE", "oauth.providers_file"),
     ("KEYWAY_OAUTH_STATE_TTL_SECS", "oauth.state_ttl_secs"),
     ("KEYWAY_OAUTH_REFRESH_SKEW_SECS", "oauth.refresh_skew_secs"),
@@ -75,6 +76,8 @@ pub struct Settings {
 pub struct AuditSettings {
     /// 0: keep every event.
     pub retention_days: u32,
+    /// `""` (none), `"stdout"`, or a file the audit log is copied to as JSON lines.
+    pub export: String,
 }
 
 impl AuditSettings {

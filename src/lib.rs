@@ -2,6 +2,7 @@
 //! `keyway` binary and the test suite share, so tests run the application the binary runs.
 
 pub mod configuration;
+pub mod export;
 pub mod keys;
 pub mod retention;
 pub mod startup;

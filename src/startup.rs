@@ -5,7 +5,7 @@
 use anyhow::Context;
 use keyway_credentials::cache::TtlCache;
 use keyway_credentials::Credentials;
-use keyway_dispatch::{AuditSink, AuditWriter, DispatchMetrics, Dispatcher};
+use keyway_dispatch::{AuditGate, AuditSink, AuditWriter, DispatchMetrics, Dispatcher};
 use keyway_net::resolver::{Lookup, SystemLookup};
 use keyway_net::Net;
 use keyway_oauth::OAuth;
@@ -35,6 +35,7 @@ pub struct Application {
     store: Store,
     keyring: Arc<Keyring>,
     audit_writer: AuditWriter,
+    exporter: Option<crate::export::Exporter>,
     workers: Option<usize>,
     allow_networks: String,
 }
@@ -67,7 +68,15 @@ impl Application {
         let credentials = Credentials::with_cache_ttl(store.clone(), keyring.clone(), cache_ttl);
         let metrics = Metrics::new()?;
         crate::telemetry::DroppedLines::register(metrics.registry())?;
+        let gate = Arc::new(AuditGate::default());
+        let exporter =
+            crate::export::Exporter::open(&store, &settings.audit.export, gate.clone()).await?;
         let (audit, audit_writer) = AuditSink::start(store.clone());
+        // Uses are refused while a configured export cannot be written.
+        let audit = match exporter {
+            Some(_) => audit.gated(gate),
+            None => audit,
+        };
         let net_config = settings.net_config()?;
         let allow_networks = net_config
             .allow_networks
@@ -109,6 +118,7 @@ impl Application {
             store,
             keyring,
             audit_writer,
+            exporter,
             workers: (settings.workers > 0).then_some(settings.workers),
             allow_networks,
         })
@@ -141,6 +151,10 @@ impl Application {
             tracing::warn!(allow_networks = %self.allow_networks, "dispatch may also reach these private or loopback networks");
         }
         let pruner = tokio::spawn(crate::retention::prune_forever(self.store.clone()));
+        let (stop_export, export_stopped) = tokio::sync::oneshot::channel();
+        let export = self
+            .exporter
+            .map(|exporter| tokio::spawn(exporter.run(export_stopped)));
         let served = run(self.listener, self.state, self.workers)?.await;
         pruner.abort();
         served?;
@@ -148,6 +162,11 @@ impl Application {
             tracing::error!(
                 "the audit writer did not finish within 10 s; queued events may be lost"
             );
+        }
+        // The export copies what the writer stored last, then stops.
+        let _ = stop_export.send(());
+        if let Some(export) = export {
+            let _ = tokio::time::timeout(Duration::from_secs(6), export).await;
         }
         self.store.close().await;
         tracing::info!("stopped");

@@ -7,6 +7,7 @@ mod helpers;
 use keyway_testkit::{auth_server, upstream};
 
 mod aiming;
+mod audit_export;
 mod bad_input;
 mod connections;
 mod console;

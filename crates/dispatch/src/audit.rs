@@ -3,6 +3,8 @@
 //! cannot be recorded is refused. Results follow in batches off the request path.
 
 use keyway_store::{NewAuditEvent, Store, StoreError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -25,6 +27,31 @@ pub enum AuditFailure {
     /// The database answered but refused or failed the write (full disk, read-only, ...).
     #[error("the audit log cannot be written")]
     WriteFailed,
+    /// The configured audit export cannot be written, so this use would be missing from it.
+    #[error("the audit export cannot be written")]
+    ExportFailed,
+}
+
+/// Whether every configured audit device can be written: the export closes it when a write
+/// fails and opens it again once one succeeds. Calls are refused while it is closed.
+#[derive(Debug)]
+pub struct AuditGate(AtomicBool);
+
+impl Default for AuditGate {
+    fn default() -> Self {
+        Self(AtomicBool::new(true))
+    }
+}
+
+impl AuditGate {
+    pub fn is_open(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Sets the gate; `true` when that changed it.
+    pub fn set(&self, open: bool) -> bool {
+        self.0.swap(open, Ordering::AcqRel) != open
+    }
 }
 
 struct Item {
@@ -36,6 +63,7 @@ struct Item {
 #[derive(Debug, Clone)]
 pub struct AuditSink {
     tx: mpsc::Sender<Item>,
+    gate: Option<Arc<AuditGate>>,
 }
 
 impl std::fmt::Debug for Item {
@@ -52,11 +80,20 @@ impl AuditSink {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (stop, stopped) = oneshot::channel();
         let handle = tokio::spawn(write_batches(store, rx, stopped));
-        (Self { tx }, AuditWriter { stop, handle })
+        (Self { tx, gate: None }, AuditWriter { stop, handle })
+    }
+
+    /// Refuses to commit uses while `gate` is closed (an audit export that cannot be written).
+    pub fn gated(mut self, gate: Arc<AuditGate>) -> Self {
+        self.gate = Some(gate);
+        self
     }
 
     /// Stores `event` before returning; the caller must not act if this fails.
     pub async fn commit(&self, event: NewAuditEvent) -> Result<(), AuditFailure> {
+        if self.gate.as_ref().is_some_and(|gate| !gate.is_open()) {
+            return Err(AuditFailure::ExportFailed);
+        }
         let (ack, done) = oneshot::channel();
         let wait = async {
             self.tx

@@ -74,7 +74,9 @@ impl DispatchError {
             DispatchError::AuditUnavailable(AuditFailure::StorageUnavailable) => {
                 "storage_unavailable"
             }
-            DispatchError::AuditUnavailable(AuditFailure::WriteFailed) => "audit_unavailable",
+            DispatchError::AuditUnavailable(
+                AuditFailure::WriteFailed | AuditFailure::ExportFailed,
+            ) => "audit_unavailable",
             DispatchError::BadIdentity(_) | DispatchError::Internal(_) | DispatchError::Net(_) => {
                 "internal_error"
             }

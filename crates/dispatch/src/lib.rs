@@ -8,7 +8,7 @@ mod execute;
 mod metrics;
 mod sign;
 
-pub use audit::{AuditFailure, AuditSink, AuditWriter};
+pub use audit::{AuditFailure, AuditGate, AuditSink, AuditWriter};
 pub use error::DispatchError;
 pub use execute::{
     upload, AnswerBody, AnswerCut, CallResult, DispatchConfig, Dispatcher, ProxyAnswer, ProxyBody,

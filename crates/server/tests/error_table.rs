@@ -176,6 +176,11 @@ fn dispatch_errors() -> Vec<(DispatchError, u16, &'static str)> {
             503,
             "audit_unavailable",
         ),
+        (
+            DispatchError::AuditUnavailable(AuditFailure::ExportFailed),
+            503,
+            "audit_unavailable",
+        ),
         (DispatchError::Internal("x".into()), 500, "internal_error"),
         (
             DispatchError::Net(keyway_net::NetError::ExtraCa("x".into())),

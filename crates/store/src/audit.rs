@@ -226,6 +226,24 @@ impl Store {
             .fetch_all(pool)
             .await?))
     }
+    /// Every org's events after `after` (an event ID), oldest first: what the audit export
+    /// copies, in the database's order.
+    pub async fn audit_after(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+        let sql = "SELECT id, at, org_id, actor_id, actor_name, action, credential_id, \
+                   credential_owner_id, outcome, detail FROM audit_events \
+                   WHERE id > $1 ORDER BY id LIMIT $2";
+        Ok(on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    /// The newest event's ID (0 when there is none).
+    pub async fn last_audit_id(&self) -> Result<i64, StoreError> {
+        let sql = "SELECT COALESCE(MAX(id), 0) FROM audit_events";
+        Ok(on_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await?))
+    }
 }
 
 impl Store {
