@@ -117,7 +117,7 @@ async fn each_kind_and_content_type_reaches_the_upstream_exactly(app) {
     assert!(uses.iter().all(|e| e["outcome"] == "started" && e["detail"]["host"] == "upstream.test"), "{uses:?}");
     let results = wait_for_events(&app, &alice.token, &basic, "credential.use.result", 4).await;
     let detail = &results[0]["detail"];
-    assert_eq!(detail["host"], "upstream.test");
+    assert_eq!(detail["host"], serde_json::Value::Null, "the host is on the use only");
     assert_eq!(detail["status"], 200);
     assert_eq!(results[0]["outcome"], "success");
     assert!(uses.iter().any(|u| u["detail"]["call_id"] == detail["call_id"]), "a result names its use");
@@ -318,7 +318,9 @@ async fn limits_size_time_and_redirects() {
     let before = peak_rss_kib();
     let res = dispatch(&app, &alice.token, get("/stream/536870912"), json!({})).await;
     assert_eq!(res.code(), "response_too_large");
-    let grown_mib = (peak_rss_kib() - before) / 1024;
+    // Saturating: the kernel's RSS counters are approximate per CPU, so a read of the peak
+    // can come out a little below an earlier one when nothing grew.
+    let grown_mib = peak_rss_kib().saturating_sub(before) / 1024;
     assert!(grown_mib < 64, "peak memory grew by {grown_mib} MiB");
 
     let mut slow = get("/slow/5000");

@@ -17,11 +17,14 @@ pub(super) struct UseTrail<'a> {
     pub(super) finished: bool,
 }
 
-/// The audit detail of a credential use; never bodies or secrets.
+/// The audit detail of a credential use; never bodies or secrets. The host and web service
+/// are on the use (or refusal) only: a result names its use by `call_id`, which keeps the two
+/// events of every call small (issue 12: the log grows with every call).
 #[derive(Serialize)]
 struct UseDetail<'a> {
     call_id: &'a str,
-    host: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     duration_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,9 +82,10 @@ impl Stage {
 
 impl UseTrail<'_> {
     pub(super) fn event(&self, stage: Stage) -> NewAuditEvent {
+        let first = matches!(stage, Stage::Started | Stage::Refused(_));
         let detail = UseDetail {
             call_id: &self.call_id,
-            host: self.host,
+            host: first.then_some(self.host),
             duration_ms: (!matches!(stage, Stage::Started)).then(|| millis(self.started.elapsed())),
             status: match stage {
                 Stage::Answered(status) => Some(status),
@@ -92,7 +96,7 @@ impl UseTrail<'_> {
                 Stage::Abandoned => Some("caller_gone"),
                 _ => None,
             },
-            web_service_id: self.web_service_id,
+            web_service_id: self.web_service_id.filter(|_| first),
         };
         let row = &self.resolved.row;
         let event = NewAuditEvent::new(stage.action(), stage.outcome())
