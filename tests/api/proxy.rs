@@ -181,6 +181,13 @@ async fn an_sdk_pointed_at_the_proxy_gets_the_upstreams_answers(app) {
     assert_eq!(header(&res, "keyway-error"), None, "not Keyway's error");
     assert_eq!(read_all(res).await.unwrap(), b"status");
 
+    for status in [204, 304] {
+        let res = send(&app, "GET", &format!("/v1/proxy/{id}/status/{status}"), &[("authorization", &format!("Bearer {}", alice.token))], empty()).await;
+        assert_eq!(res.status(), status);
+        assert_eq!(header(&res, "transfer-encoding"), None, "{status} has no body to frame");
+        assert!(read_all(res).await.unwrap().is_empty());
+    }
+
     let res = send(&app, "GET", &format!("/v1/proxy/{id}/binary"), &[("authorization", &format!("Bearer {}", alice.token))], empty()).await;
     assert_eq!(header(&res, "content-type"), Some("application/octet-stream"));
     let bytes = read_all(res).await.unwrap();
@@ -199,7 +206,7 @@ async fn an_sdk_pointed_at_the_proxy_gets_the_upstreams_answers(app) {
     assert_eq!(read_all(res).await.unwrap().len(), 300_000);
 
     // Every use is on record, and nothing of the key is anywhere it must not be.
-    assert_eq!(uses(&app, &id, "started", 6).await, 6);
+    assert_eq!(uses(&app, &id, "started", 8).await, 8);
     app.assert_secrets_kept(&[&key]).await;
 }
 
@@ -422,6 +429,38 @@ async fn limits_hold_while_streaming() {
     // The call's deadline.
     let res = send(&app, "GET", &at("/slow/4000"), &auth, empty()).await;
     assert_eq!(refused(res).await.1, "upstream_timeout");
+
+    // A caller that hangs up while the upstream is still working leaves no use without a
+    // result (the call runs to its end, or is written as `abandoned` if it is dropped).
+    let count = |action: &str| {
+        format!(
+            "SELECT COUNT(*) FROM audit_events WHERE credential_id = '{id}' AND action = '{action}' \
+             AND outcome != 'refused'"
+        )
+    };
+    let uses_before = app.count(&count("credential.use")).await;
+    {
+        use tokio::io::AsyncWriteExt;
+        let authority = app.address.trim_start_matches("http://").to_owned();
+        let mut tcp = tokio::net::TcpStream::connect(&authority).await.unwrap();
+        let head = format!(
+            "GET {} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: {bearer}\r\n\r\n",
+            at("/slow/3000")
+        );
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let (mut uses, mut results) = (0, -1);
+    for _ in 0..50 {
+        uses = app.count(&count("credential.use")).await;
+        results = app.count(&count("credential.use.result")).await;
+        if uses == uses_before + 1 && results == uses {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(uses, uses_before + 1, "the hung-up call's use was recorded");
+    assert_eq!(results, uses, "and every use has its result");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -232,7 +232,12 @@ where
                 .headers()
                 .get("authorization")
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-            let body = req.into_body().collect().await.unwrap().to_bytes().to_vec();
+            // A body that broke off (a client that gave up, proxy mode's cut uploads) is not
+            // a request that arrived: nothing is recorded.
+            let Ok(body) = req.into_body().collect().await else {
+                return Ok::<_, Infallible>(full(400, "text/plain", "incomplete body"));
+            };
+            let body = body.to_bytes().to_vec();
             let path = target.split('?').next().unwrap_or_default().to_owned();
             record.lock().unwrap().push(Seen {
                 method,
