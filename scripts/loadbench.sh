@@ -30,6 +30,8 @@
 #   LOADBENCH_KEEP=1       keep the whole temp dir (certificates, database, configs)
 #   LOADBENCH_STRICT=1     exit 1 when a target is missed (default: report MISS, exit 0)
 #   LOADBENCH_NO_BUILD=1   skip `cargo build` and use the existing target/release/keyway
+#   LOADBENCH_DOCS=1       also write the summary into docs/benchmarks.md, between its
+#                          `<!-- loadbench:begin -->` and `<!-- loadbench:end -->` lines
 #   LOADBENCH_SOAK=600     instead of the comparison: a soak of that many seconds with mixed
 #                          calls (API key, Basic, OAuth client credentials with 20 s tokens,
 #                          API key + mTLS) at LOADBENCH_SOAK_RATE calls/s (default: half of
@@ -48,6 +50,7 @@ THREADS=${LOADBENCH_THREADS:-2}
 KEEP=${LOADBENCH_KEEP:-0}
 STRICT=${LOADBENCH_STRICT:-0}
 NO_BUILD=${LOADBENCH_NO_BUILD:-0}
+DOCS=${LOADBENCH_DOCS:-0}
 SOAK=${LOADBENCH_SOAK:-}
 RUNS=${LOADBENCH_RUNS:-5}
 BACKENDS=${LOADBENCH_BACKENDS:-sqlite postgres}
@@ -718,6 +721,22 @@ echo
 cat "$RESULTS"
 echo
 echo "Results: $RESULTS (raw wrk output in $TMP/wrk/, logs in $TMP/logs/); measuring took ${ELAPSED}s."
+if [[ $DOCS == 1 ]]; then
+  # The summary (everything before the per-scenario table) replaces the marked block.
+  python3 - "$ROOT/docs/benchmarks.md" "$RESULTS" <<'PY' || die "could not write docs/benchmarks.md"
+import sys
+doc_path, results_path = sys.argv[1:]
+doc = open(doc_path).read()
+begin, end = "<!-- loadbench:begin -->", "<!-- loadbench:end -->"
+if begin not in doc or end not in doc:
+    sys.exit("docs/benchmarks.md has no loadbench markers")
+summary = open(results_path).read().split("Every scenario of every run:")[0].rstrip()
+head, rest = doc.split(begin, 1)
+_, tail = rest.split(end, 1)
+open(doc_path, "w").write(f"{head}{begin}\n{summary}\n{end}{tail}")
+PY
+  log "wrote the summary into docs/benchmarks.md"
+fi
 if [[ $STRICT == 1 && $MISSED == 1 ]]; then
   die "a target was missed (LOADBENCH_STRICT=1)"
 fi
