@@ -16,7 +16,7 @@ const BATCH: i64 = 500;
 const BATCHES_PER_ROUND: usize = 200;
 const PAUSE: Duration = Duration::from_millis(50);
 
-/// Runs until aborted: one round at start, then one every [`EVERY`].
+/// Runs until aborted: one round at start, then one a minute.
 pub async fn prune_forever(store: Store) {
     let holder = format!("pruner-{}", uuid::Uuid::new_v4().simple());
     loop {
