@@ -21,6 +21,8 @@ const IDLE: Duration = Duration::from_millis(200);
 /// A missing ID below newer ones is a transaction still committing (PostgreSQL hands out IDs
 /// before commit) or one rolled back; it is waited for this long, then passed over.
 const GAP_WAIT: Duration = Duration::from_secs(5);
+/// A write that has not returned by then (a full pipe on stdout, a hung disk) closes the gate.
+const WRITE_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 enum Target {
@@ -35,6 +37,8 @@ pub struct Exporter {
     cursor: i64,
     gate: Arc<AuditGate>,
     gap: Option<(i64, Instant)>,
+    /// A write that outlived [`WRITE_WAIT`]; no other starts until it returns.
+    stuck: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 /// One exported event.
@@ -81,10 +85,16 @@ impl Exporter {
             let file = open_append(&path).with_context(|| {
                 format!("audit.export: cannot open {} for appending", path.display())
             })?;
-            let saved = std::fs::read_to_string(cursor_path(&path))
-                .ok()
-                .and_then(|text| text.trim().parse::<i64>().ok());
-            (Target::File { path, file }, saved.unwrap_or(newest))
+            let cursor = saved_position(&path)?.unwrap_or(newest);
+            if cursor > newest {
+                tracing::warn!(
+                    cursor,
+                    newest,
+                    "audit export: the saved position is past the newest event (a restored or \
+                     new database?); nothing is exported until the log passes it"
+                );
+            }
+            (Target::File { path, file }, cursor)
         };
         Ok(Some(Self {
             store: store.clone(),
@@ -92,6 +102,7 @@ impl Exporter {
             cursor,
             gate,
             gap: None,
+            stuck: None,
         }))
     }
 
@@ -112,6 +123,13 @@ impl Exporter {
 
     /// One read and write; `true` when a full batch was copied (more may be waiting).
     async fn pass(&mut self) -> bool {
+        if let Some(stuck) = &self.stuck {
+            if !stuck.is_finished() {
+                return false;
+            }
+            // Whatever it wrote is written again from the cursor: at least once.
+            self.stuck = None;
+        }
         let rows = match self.store.audit_after(self.cursor, BATCH).await {
             Ok(rows) => rows,
             Err(err) => {
@@ -133,9 +151,14 @@ impl Exporter {
         }
         let last = rows[ready - 1].id;
         let target = self.target.clone();
-        let written = tokio::task::spawn_blocking(move || write(&target, text.as_bytes(), last))
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let mut task = tokio::task::spawn_blocking(move || write(&target, text.as_bytes(), last));
+        let written = match tokio::time::timeout(WRITE_WAIT, &mut task).await {
+            Ok(joined) => joined.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            Err(_) => {
+                self.stuck = Some(task);
+                Err(std::io::Error::other("the write did not return within 5 s"))
+            }
+        };
         match written {
             Ok(()) => {
                 self.cursor = last;
@@ -160,6 +183,12 @@ impl Exporter {
             if row.id != next {
                 match self.gap {
                     Some((id, since)) if id == next && since.elapsed() >= GAP_WAIT => {
+                        tracing::warn!(
+                            from = id,
+                            to = row.id - 1,
+                            "audit export: IDs missing for 5 s are passed over (a rolled-back \
+                             transaction, or one that committed later than that)"
+                        );
                         self.gap = None;
                     }
                     Some((id, _)) if id == next => return i,
@@ -207,14 +236,65 @@ fn write(target: &std::sync::Mutex<Target>, bytes: &[u8], last: i64) -> std::io:
             out.flush()
         }
         Target::File { path, file } => {
-            file.write_all(bytes)?;
-            file.sync_data()?;
+            let before = file.metadata()?.len();
+            if let Err(err) = file.write_all(bytes).and_then(|()| file.sync_data()) {
+                // No torn line: what part of the batch got in is taken back, and the whole
+                // batch is written again when the file can take it.
+                let _ = file.set_len(before);
+                return Err(err);
+            }
             let cursor = cursor_path(path);
             let temp = cursor.with_extension("cursor.tmp");
-            std::fs::write(&temp, last.to_string())?;
-            std::fs::rename(&temp, &cursor)
+            let mut saved = std::fs::File::create(&temp)?;
+            saved.write_all(last.to_string().as_bytes())?;
+            saved.sync_all()?;
+            std::fs::rename(&temp, &cursor)?;
+            if let Some(dir) = cursor.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
         }
     }
+}
+
+/// Where a file's export stopped: its cursor, or else the ID of its last complete line (a
+/// crash before the first cursor was saved). A cursor that does not parse stops the start
+/// rather than skip events or repeat the whole log.
+fn saved_position(path: &std::path::Path) -> anyhow::Result<Option<i64>> {
+    let cursor = cursor_path(path);
+    match std::fs::read_to_string(&cursor) {
+        Ok(text) => {
+            return text.trim().parse::<i64>().map(Some).map_err(|_| {
+                anyhow::anyhow!(
+                    "audit.export: {} does not hold an event ID; fix or remove it",
+                    cursor.display()
+                )
+            })
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => {
+            return Err(err).context(format!("audit.export: cannot read {}", cursor.display()))
+        }
+    }
+    // Only the file's tail: it may be gigabytes, and one line is at most a few KiB. Regular
+    // files only: a device (`/dev/full` reads zeros forever) has no last line.
+    const TAIL: u64 = 1024 * 1024;
+    let mut text = Vec::new();
+    if let Ok(mut file) = std::fs::File::open(path) {
+        use std::io::{Read, Seek, SeekFrom};
+        let meta = file.metadata().ok().filter(std::fs::Metadata::is_file);
+        if let Some(len) = meta.map(|m| m.len()) {
+            if file.seek(SeekFrom::Start(len.saturating_sub(TAIL))).is_ok() {
+                let _ = file.take(TAIL).read_to_end(&mut text);
+            }
+        }
+    }
+    let last = text
+        .split(|b| *b == b'\n')
+        .rev()
+        .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+        .find_map(|event| event["id"].as_i64());
+    Ok(last)
 }
 
 fn cursor_path(path: &std::path::Path) -> PathBuf {
@@ -232,4 +312,35 @@ fn open_append(path: &std::path::Path) -> std::io::Result<std::fs::File> {
         options.mode(0o600);
     }
     options.open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_resumes_from_its_cursor_or_its_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        assert_eq!(saved_position(&path).unwrap(), None, "a new file");
+        std::fs::write(&path, "{\"id\":7}\n{\"id\":9}\n{\"id\":1").unwrap();
+        assert_eq!(
+            saved_position(&path).unwrap(),
+            Some(9),
+            "the last whole line, when the cursor was never saved"
+        );
+        std::fs::write(cursor_path(&path), "12").unwrap();
+        assert_eq!(saved_position(&path).unwrap(), Some(12));
+        std::fs::write(cursor_path(&path), "twelve").unwrap();
+        let err = saved_position(&path).unwrap_err().to_string();
+        assert!(err.contains("does not hold an event ID"), "{err}");
+        let device = std::path::Path::new("/dev/full");
+        if device.exists() {
+            assert_eq!(
+                saved_position(device).unwrap(),
+                None,
+                "a device has no last line"
+            );
+        }
+    }
 }

@@ -55,10 +55,7 @@ impl Application {
         // Every TLS client in the process uses ring (reqwest is built without a default provider).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let store = connect(settings).await?;
-        store
-            .set_audit_retention(settings.audit.keep_ms())
-            .await
-            .context("cannot record the audit retention")?;
+        record_retention(&store, settings.audit.keep_ms()).await;
         let keyring = Arc::new(keys::load_keyring(settings, &store).await?);
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -171,6 +168,22 @@ impl Application {
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Records the configured audit retention in the database, if it differs. A replica that
+/// cannot write (a read-only disk) still starts, and warns: the database keeps enforcing
+/// what it had.
+async fn record_retention(store: &Store, keep_ms: Option<i64>) {
+    match store.audit_retention().await {
+        Ok(current) if current == keep_ms => return,
+        Ok(_) => {}
+        Err(err) => {
+            tracing::warn!(error = %err, "audit retention: the current setting cannot be read");
+        }
+    }
+    if let Err(err) = store.set_audit_retention(keep_ms).await {
+        tracing::warn!(error = %err, "audit retention: the setting could not be recorded; the database keeps its previous one");
     }
 }
 

@@ -58,16 +58,17 @@ pub fn dropped_lines() -> u64 {
         .map_or(0, |c| u64::try_from(c.dropped_lines()).unwrap_or(u64::MAX))
 }
 
+const DROPPED_NAME: &str = "keyway_log_lines_dropped_total";
+const DROPPED_HELP: &str =
+    "Log lines dropped because the log writer fell behind (requests never wait for it)";
+
 /// `keyway_log_lines_dropped_total` for `/metrics`, read when it is scraped.
 #[derive(Debug)]
 pub struct DroppedLines(prometheus::IntCounter);
 
 impl DroppedLines {
     pub fn register(registry: &prometheus::Registry) -> prometheus::Result<()> {
-        let counter = prometheus::IntCounter::new(
-            "keyway_log_lines_dropped_total",
-            "Log lines dropped because the log writer fell behind (requests never wait for it)",
-        )?;
+        let counter = prometheus::IntCounter::new(DROPPED_NAME, DROPPED_HELP)?;
         registry.register(Box::new(Self(counter)))
     }
 }
@@ -77,9 +78,14 @@ impl prometheus::core::Collector for DroppedLines {
         self.0.desc()
     }
 
+    /// A fresh counter per scrape, so two scrapes at once cannot add to each other.
     fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
-        self.0.reset();
-        self.0.inc_by(dropped_lines());
-        self.0.collect()
+        match prometheus::IntCounter::new(DROPPED_NAME, DROPPED_HELP) {
+            Ok(counter) => {
+                counter.inc_by(dropped_lines());
+                counter.collect()
+            }
+            Err(_) => Vec::new(),
+        }
     }
 }

@@ -1,10 +1,10 @@
 -- Audit retention (issue 12): events older than the configured period may be removed, in
 -- small batches, by one replica at a time. One row: the period the database enforces
--- (`keep_ms`, NULL: keep forever) and the pruning lease. The append-only trigger now lets
+-- (`keep_ms`, NULL: keep forever; at least a day) and the pruning lease. The append-only trigger now lets
 -- only events past that period go, judged by the database's clock.
 CREATE TABLE audit_retention (
     id           INTEGER PRIMARY KEY CHECK (id = 1),
-    keep_ms      BIGINT,
+    keep_ms      BIGINT CHECK (keep_ms IS NULL OR keep_ms >= 86400000),
     pruner       TEXT,
     pruner_until BIGINT
 );

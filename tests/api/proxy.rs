@@ -408,6 +408,9 @@ async fn limits_hold_while_streaming() {
     // refused before anything is sent back, a chunked one is cut off.
     let res = send(&app, "GET", &at("/bytes/2000000"), &auth, empty()).await;
     assert_eq!(refused(res).await.1, "response_too_large");
+    let res = send(&app, "HEAD", &at("/bytes/2000000"), &auth, empty()).await;
+    assert_eq!(res.status(), 200, "a HEAD answer has no body to cap");
+    assert_eq!(header(&res, "content-length"), Some("2000000"));
     let res = send(&app, "GET", &at("/stream/2000000"), &auth, empty()).await;
     assert_eq!(res.status(), 200);
     assert!(

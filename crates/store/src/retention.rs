@@ -5,7 +5,14 @@
 use crate::{on_pool, Store, StoreError};
 
 impl Store {
-    /// Sets the retention the database enforces; `None` keeps every event forever.
+    /// The retention the database enforces; `None` keeps every event forever.
+    pub async fn audit_retention(&self) -> Result<Option<i64>, StoreError> {
+        let sql = "SELECT keep_ms FROM audit_retention WHERE id = 1";
+        Ok(on_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await?))
+    }
+
+    /// Sets the retention the database enforces; `None` keeps every event forever. At least
+    /// a day (the table refuses less, so a lowered setting cannot open recent rows).
     pub async fn set_audit_retention(&self, keep_ms: Option<i64>) -> Result<(), StoreError> {
         let sql = "UPDATE audit_retention SET keep_ms = $1 WHERE id = 1";
         on_pool!(self, pool => sqlx::query(sql).bind(keep_ms).execute(pool).await.map(drop)?);
@@ -31,13 +38,15 @@ impl Store {
 
     /// Removes up to `limit` events past the retention period (with a minute's margin, so
     /// the trigger's own check never refuses one), oldest first; how many went. Nothing
-    /// while the retention is unset.
+    /// while the retention is unset. Only the `limit` oldest rows are looked at (by the
+    /// primary key): `at` has no index, and a scan of the whole table would hold SQLite's
+    /// write lock, and so every call's audit commit, for as long as it ran.
     pub async fn prune_audit(&self, limit: i64) -> Result<u64, StoreError> {
         let now = self.db_now_sql();
         let sql = format!(
-            "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events \
-             WHERE at < {now} - 60000 - (SELECT keep_ms FROM audit_retention WHERE id = 1) \
-             ORDER BY id LIMIT $1)"
+            "DELETE FROM audit_events WHERE id IN (SELECT id FROM (SELECT id, at FROM audit_events \
+             ORDER BY id LIMIT $1) oldest \
+             WHERE at < {now} - 60000 - (SELECT keep_ms FROM audit_retention WHERE id = 1))"
         );
         let n = on_pool!(self, pool => sqlx::query(&sql)
             .bind(limit)

@@ -76,6 +76,13 @@ async fn only_expired_events_go(postgres: bool) {
     assert!(raw.run("DELETE FROM audit_events").await.is_err());
     assert_eq!(raw.count().await, 4);
 
+    // Less than a day is refused by the table itself.
+    assert!(store.set_audit_retention(Some(60_000)).await.is_err());
+    assert!(raw
+        .run("UPDATE audit_retention SET keep_ms = 0 WHERE id = 1")
+        .await
+        .is_err());
+
     // 90 days: the two old ones go, oldest first, a batch at a time.
     store.set_audit_retention(Some(90 * DAY_MS)).await.unwrap();
     assert_eq!(store.prune_audit(1).await.unwrap(), 1);

@@ -38,7 +38,7 @@ pub struct ProxyAnswer {
 
 impl Dispatcher {
     /// Runs `call` with credential `credential_id` for `caller`.
-    #[tracing::instrument(skip_all, fields(credential_id))]
+    #[tracing::instrument(skip_all, fields(credential_id = credential_id))]
     pub async fn proxy(
         &self,
         caller: &Caller,
@@ -63,8 +63,12 @@ impl Dispatcher {
         started: Instant,
     ) -> Result<(ProxyAnswer, &'static str), (DispatchError, &'static str)> {
         let unknown = |err: DispatchError| (err, "unknown");
-        RequestDefinition::check_method(call.method.as_str())
+        // The method as the rule spells it (`get` becomes `GET`), never a look-alike.
+        let method = RequestDefinition::check_method(call.method.as_str())
             .map_err(|e| unknown(DispatchError::Invalid(e)))?;
+        let mut call = call;
+        call.method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| unknown(invalid("method", "is not an HTTP method")))?;
         if let ProxyBody::Streaming(upload) = &call.body {
             if upload
                 .length
@@ -198,6 +202,7 @@ impl Dispatcher {
         deadline: tokio::time::Instant,
         cap: u64,
     ) -> Result<ProxyAnswer, DispatchError> {
+        let head = request.method() == Method::HEAD;
         let response = tokio::time::timeout_at(deadline, client.request(request))
             .await
             .map_err(|_| DispatchError::Timeout(millis(self.config.timeout)))?
@@ -208,7 +213,13 @@ impl Dispatcher {
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if length.is_some_and(|n| n > cap) {
+        // HEAD, 204 and 304 answers never carry the body their length describes.
+        let bodiless = head
+            || matches!(
+                parts.status,
+                hyper::StatusCode::NO_CONTENT | hyper::StatusCode::NOT_MODIFIED
+            );
+        if !bodiless && length.is_some_and(|n| n > cap) {
             return Err(DispatchError::TooLarge(
                 usize::try_from(cap).unwrap_or(usize::MAX),
             ));

@@ -59,8 +59,10 @@ impl UploadSender {
     }
 
     /// The caller's body broke off: the upstream gets a failed body, never a short one.
-    pub async fn cut(self) {
-        let _ = self.0.send(Err(UploadCut)).await;
+    /// Without waiting: if the channel is full, nobody is reading it, and dropping the sender
+    /// ends the body short, which fails it just the same.
+    pub fn cut(self) {
+        let _ = self.0.try_send(Err(UploadCut));
     }
 }
 

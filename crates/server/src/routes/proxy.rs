@@ -79,7 +79,6 @@ pub async fn proxy(
         headers: headers_in(&req),
         body: body_of(&req, payload.into_inner(), &state).await?,
     };
-    let head_only = req.method() == actix_web::http::Method::HEAD;
     let answer = state.dispatcher.proxy(&caller, credential_id, call).await?;
     let status = actix_web::http::StatusCode::from_u16(answer.status.as_u16())
         .map_err(|e| ApiError::Internal(Box::new(e)))?;
@@ -95,11 +94,10 @@ pub async fn proxy(
             response.append_header((name, value));
         }
     }
-    Ok(match (answer.length, head_only) {
-        // HEAD: the upstream's length, no body (actix sends none for HEAD).
-        (Some(length), _) => response.body(SizedStream::new(length, answer.body)),
-        (None, true) => response.finish(),
-        (None, false) => response.body(BodyStream::new(answer.body)),
+    // HEAD: the upstream's length if it gave one, no body (actix sends none for HEAD).
+    Ok(match answer.length {
+        Some(length) => response.body(SizedStream::new(length, answer.body)),
+        None => response.body(BodyStream::new(answer.body)),
     })
 }
 
@@ -175,19 +173,27 @@ async fn body_of(
         _ => {}
     }
     let (sender, upload) = keyway_dispatch::upload(length);
+    // The pump ends with the call: a caller that stops sending, or an upstream that stops
+    // reading, cannot keep it (and the connection's buffers) alive past the deadline.
+    let deadline = state.dispatcher.config().timeout + Duration::from_secs(1);
     actix_web::rt::spawn(async move {
-        while let Some(chunk) = payload.next().await {
-            match chunk {
-                Ok(chunk) => {
-                    if !sender.send(chunk).await {
+        let pump = async {
+            while let Some(chunk) = payload.next().await {
+                match chunk {
+                    Ok(chunk) => {
+                        if !sender.send(chunk).await {
+                            return;
+                        }
+                    }
+                    Err(_) => {
+                        sender.clone().cut();
                         return;
                     }
                 }
-                Err(_) => {
-                    sender.cut().await;
-                    return;
-                }
             }
+        };
+        if actix_web::rt::time::timeout(deadline, pump).await.is_err() {
+            sender.cut();
         }
     });
     Ok(ProxyBody::Streaming(upload))
