@@ -225,15 +225,7 @@ impl Dispatcher {
         resolved: &Resolved,
         prepared: &Prepared,
     ) -> Result<Answer, DispatchError> {
-        let row = &resolved.row;
-        let client = match &resolved.mtls {
-            Some(identity) => {
-                self.net
-                    .clients()
-                    .with_identity(&row.id, row.secret_version, identity)?
-            }
-            None => self.net.calls(),
-        };
+        let client = self.client_for(resolved)?;
         let bearer = match &resolved.material {
             Material::OAuth2 { .. } => Some(self.token(resolved, None).await?),
             _ => None,
@@ -256,6 +248,20 @@ impl Dispatcher {
             }
             _ => Ok(answer),
         }
+    }
+
+    /// The client a call with this credential goes out on: with its mTLS identity, if it has
+    /// one (cached per worker thread and secret version).
+    pub(crate) fn client_for(&self, resolved: &Resolved) -> Result<CallClient, DispatchError> {
+        let row = &resolved.row;
+        Ok(match &resolved.mtls {
+            Some(identity) => {
+                self.net
+                    .clients()
+                    .with_identity(&row.id, row.secret_version, identity)?
+            }
+            None => self.net.calls(),
+        })
     }
 
     fn signed(

@@ -121,15 +121,7 @@ impl Dispatcher {
         mut url: Url,
         call: ProxyCall,
     ) -> Result<ProxyAnswer, DispatchError> {
-        let row = &resolved.row;
-        let client = match &resolved.mtls {
-            Some(identity) => {
-                self.net
-                    .clients()
-                    .with_identity(&row.id, row.secret_version, identity)?
-            }
-            None => self.net.calls(),
-        };
+        let client = self.client_for(resolved)?;
         let deadline = tokio::time::Instant::now() + self.config.timeout;
         let cap = resolved
             .proxy
