@@ -160,8 +160,10 @@ impl Dispatcher {
             *request.headers_mut() = headers;
             request
         };
+        // The headers are kept for a second attempt only when one can happen.
+        let retry_headers = (bearer.is_some() && replay.is_some()).then(|| headers.clone());
         let first = self
-            .exchange(&client, request(body, headers.clone()), deadline, cap)
+            .exchange(&client, request(body, headers), deadline, cap)
             .await
             .map_err(|err| match too_large {
                 Some(flag) if flag.load(Ordering::Relaxed) => {
@@ -170,8 +172,10 @@ impl Dispatcher {
                 _ => err,
             })?;
         // An OAuth call answered 401 is refreshed and retried once, if its body can be.
-        match (bearer, replay) {
-            (Some(rejected), Some(body)) if first.status == hyper::StatusCode::UNAUTHORIZED => {
+        match (bearer, replay, retry_headers) {
+            (Some(rejected), Some(body), Some(mut headers))
+                if first.status == hyper::StatusCode::UNAUTHORIZED =>
+            {
                 drop(first);
                 let fresh = self.token(resolved, Some(&rejected)).await?;
                 let mut url = url.clone();

@@ -212,22 +212,23 @@ const HOP_BY_HOP: [&str; 8] = [
     "transfer-encoding",
 ];
 
-fn hop_by_hop(headers: &HeaderMap) -> Vec<HeaderName> {
-    let mut named: Vec<HeaderName> = HOP_BY_HOP
+/// Removes the hop-by-hop headers, and those a `Connection` header names; allocates only
+/// when there is such a header (rare), since this runs twice on every proxied call.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
         .iter()
-        .map(|n| HeaderName::from_static(n))
-        .chain([HeaderName::from_static("upgrade")])
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|text| text.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
         .collect();
-    // A `Connection` header may name more of them.
-    for value in headers.get_all(CONNECTION) {
-        if let Ok(text) = value.to_str() {
-            named.extend(
-                text.split(',')
-                    .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok()),
-            );
-        }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
     }
-    named
+    headers.remove("upgrade");
+    for name in named {
+        headers.remove(name);
+    }
 }
 
 /// The caller's headers as they go upstream: without hop-by-hop ones, the caller's
@@ -235,9 +236,7 @@ fn hop_by_hop(headers: &HeaderMap) -> Vec<HeaderName> {
 /// (the upstream's is set from the URL), the length (hyper sets it from the body) and
 /// anything addressed to Keyway (`Keyway-*`).
 pub(super) fn request_headers(mut headers: HeaderMap) -> HeaderMap {
-    for name in hop_by_hop(&headers) {
-        headers.remove(name);
-    }
+    remove_hop_by_hop(&mut headers);
     for name in [
         "authorization",
         "cookie",
@@ -255,15 +254,16 @@ pub(super) fn request_headers(mut headers: HeaderMap) -> HeaderMap {
 /// (a browser would keep an upstream's cookie for Keyway's own origin), and without
 /// `Keyway-*` (an upstream must not pass its answer off as Keyway's own error).
 pub(super) fn answer_headers(mut headers: HeaderMap) -> HeaderMap {
-    for name in hop_by_hop(&headers) {
-        headers.remove(name);
-    }
+    remove_hop_by_hop(&mut headers);
     headers.remove("set-cookie");
     remove_keyway_headers(&mut headers);
     headers
 }
 
 fn remove_keyway_headers(headers: &mut HeaderMap) {
+    if !headers.keys().any(|n| n.as_str().starts_with("keyway-")) {
+        return;
+    }
     let keyway: Vec<HeaderName> = headers
         .keys()
         .filter(|n| n.as_str().starts_with("keyway-"))

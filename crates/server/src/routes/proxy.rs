@@ -6,7 +6,7 @@
 use actix_web::body::{BodyStream, SizedStream};
 use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, TRANSFER_ENCODING};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use keyway_dispatch::{http, ProxyBody, ProxyCall};
 use std::time::Duration;
@@ -147,28 +147,11 @@ async fn body_of(
     match length {
         Some(0) => return Ok(ProxyBody::Empty),
         None if !chunked => return Ok(ProxyBody::Empty),
+        // The API's bounded reader: its limit, its 10 s arrival timeout, a wiped buffer.
         Some(n) if n <= REPLAYABLE_BODY_BYTES => {
-            let mut body = BytesMut::with_capacity(usize::try_from(n).unwrap_or(0));
-            let read = async {
-                while let Some(chunk) = payload.next().await {
-                    let chunk = chunk.map_err(|_| {
-                        ApiError::invalid(Some("body"), "the request body ended early")
-                    })?;
-                    if (body.len() + chunk.len()) as u64 > n {
-                        return Err(ApiError::invalid(
-                            Some("body"),
-                            "the body is longer than its Content-Length",
-                        ));
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(())
-            };
-            let seconds = state.dispatcher.config().timeout.as_secs().max(1);
-            actix_web::rt::time::timeout(Duration::from_secs(seconds), read)
-                .await
-                .map_err(|_| ApiError::RequestTimeout { seconds })??;
-            return Ok(ProxyBody::Buffered(Bytes::from(body)));
+            let body =
+                crate::body::read_limited(req, payload, REPLAYABLE_BODY_BYTES as usize).await?;
+            return Ok(ProxyBody::Buffered(Bytes::copy_from_slice(&body)));
         }
         _ => {}
     }
