@@ -432,6 +432,35 @@ async fn limits_hold_while_streaming() {
     // The call's deadline.
     let res = send(&app, "GET", &at("/slow/4000"), &auth, empty()).await;
     assert_eq!(refused(res).await.1, "upstream_timeout");
+    // It counts from when the request began to arrive: a small (replayable, so read whole)
+    // body trickled in for 1 s leaves the upstream 0.5 s, not another full 1.5 s.
+    let (chunks, receiver) = mpsc::channel::<Bytes>(1);
+    let trickled = futures_util::stream::unfold(receiver, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
+    });
+    let sender = tokio::spawn(async move {
+        chunks.send(Bytes::from_static(b"ab")).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+        chunks.send(Bytes::from_static(b"cd")).await.unwrap();
+    });
+    let clock = std::time::Instant::now();
+    let res = send(
+        &app,
+        "POST",
+        &at("/slow/1000"),
+        &[auth[0], ("content-length", "4")],
+        StreamBody::new(trickled).boxed(),
+    )
+    .await;
+    assert_eq!(refused(res).await.1, "upstream_timeout");
+    assert!(
+        clock.elapsed() < std::time::Duration::from_millis(1900),
+        "answered at the deadline, after {:?}",
+        clock.elapsed()
+    );
+    sender.await.unwrap();
 
     // A caller that hangs up while the upstream is still working leaves no use without a
     // result (the call runs to its end, or is written as `abandoned` if it is dropped).

@@ -23,6 +23,9 @@ pub struct ProxyCall {
     /// The caller's headers, all of them: what may go upstream is chosen here.
     pub headers: HeaderMap,
     pub body: ProxyBody,
+    /// When Keyway began to receive the request: the call's deadline counts from here, so
+    /// time spent reading a buffered body is part of the 16 s, not added to it.
+    pub received: Instant,
 }
 
 /// The upstream's answer, its body still on its way.
@@ -45,7 +48,7 @@ impl Dispatcher {
         credential_id: &str,
         call: ProxyCall,
     ) -> Result<ProxyAnswer, DispatchError> {
-        let started = Instant::now();
+        let started = call.received;
         let result = self.proxy_inner(caller, credential_id, call, started).await;
         let elapsed = started.elapsed().as_secs_f64();
         match &result {
@@ -122,7 +125,7 @@ impl Dispatcher {
         call: ProxyCall,
     ) -> Result<ProxyAnswer, DispatchError> {
         let client = self.client_for(resolved)?;
-        let deadline = tokio::time::Instant::now() + self.config.timeout;
+        let deadline = tokio::time::Instant::from_std(call.received) + self.config.timeout;
         let cap = resolved
             .proxy
             .max_response_bytes

@@ -59,6 +59,7 @@ pub async fn proxy(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ProxyError> {
+    let received = std::time::Instant::now();
     let Authenticated(caller) =
         Authenticated::from_request(&req, &mut actix_web::dev::Payload::None).await?;
     let (credential_id, path) = split_path(req.uri().path())?;
@@ -78,6 +79,7 @@ pub async fn proxy(
         query: req.uri().query().map(str::to_owned),
         headers: headers_in(&req),
         body: body_of(&req, payload.into_inner(), &state).await?,
+        received,
     };
     let answer = state.dispatcher.proxy(&caller, credential_id, call).await?;
     let status = actix_web::http::StatusCode::from_u16(answer.status.as_u16())
