@@ -220,10 +220,10 @@ async fn every_use_is_on_record_before_it_leaves(app) {
 /// A failing audit device: the database refuses every audit write.
 async fn break_audit(app: &TestApp) {
     match app.db {
-        Db::Sqlite => app.sql("CREATE TRIGGER audit_broken BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit device failed'); END", &[]).await,
+        Db::Sqlite => app.sql("CREATE TRIGGER audit_broken BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'audit device failed'); END", &[]).await,
         Db::Postgres => {
             app.sql("CREATE OR REPLACE FUNCTION audit_broken() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit device failed'; END $$", &[]).await;
-            app.sql("CREATE TRIGGER audit_broken BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION audit_broken()", &[]).await;
+            app.sql("CREATE TRIGGER audit_broken BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION audit_broken()", &[]).await;
         }
     }
 }
@@ -232,7 +232,7 @@ async fn mend_audit(app: &TestApp) {
     match app.db {
         Db::Sqlite => app.sql("DROP TRIGGER audit_broken", &[]).await,
         Db::Postgres => {
-            app.sql("DROP TRIGGER audit_broken ON audit_events", &[])
+            app.sql("DROP TRIGGER audit_broken ON audit_entries", &[])
                 .await
         }
     }

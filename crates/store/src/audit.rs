@@ -1,6 +1,7 @@
 //! The append-only audit log: who did what to which credential, and how it went.
 
 use crate::{on_pool, Store, StoreError};
+use std::collections::HashMap;
 
 /// What an audit event records. The stored text is [`AuditAction::as_str`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -158,50 +159,117 @@ pub struct AuditQuery {
     pub limit: i64,
 }
 
-/// Events per `INSERT` statement (9 binds each; SQLite allows 32,766).
+/// Events per `INSERT` statement (5 binds each; SQLite allows 32,766).
 const CHUNK: usize = 100;
 
-/// One multi-row `INSERT` of `events`; a macro because the query builder is typed per driver.
+/// Adds a subject if it is new (a subject is never changed or removed).
+pub(crate) const INSERT_SUBJECT: &str = "INSERT INTO audit_subjects \
+     (org_id, credential_id, actor_id, actor_name, credential_owner_id) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
+const SELECT_SUBJECT: &str = "SELECT id FROM audit_subjects WHERE org_id = $1 \
+     AND credential_id = $2 AND actor_id = $3 AND actor_name = $4 AND credential_owner_id = $5";
+
+/// Who acted on which credential: the part of an event stored once, as an `audit_subjects`
+/// row, and named by its ID in every event (issue 12: the log grows with every call). An
+/// absent value is stored as `''`, which the `audit_events` view shows as NULL again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Subject([String; 5]);
+
+impl Subject {
+    fn of(event: &NewAuditEvent) -> Self {
+        let part = |v: &Option<String>| v.clone().unwrap_or_default();
+        Self([
+            part(&event.org_id),
+            part(&event.credential_id),
+            part(&event.actor_id),
+            part(&event.actor_name),
+            part(&event.credential_owner_id),
+        ])
+    }
+}
+
+/// Subject IDs already known to this process. An ID never changes once the row exists (the
+/// table is append-only), so an entry is right on every replica and never goes stale.
+#[derive(Debug, Default)]
+pub(crate) struct SubjectIds(std::sync::Mutex<HashMap<Subject, i64>>);
+
+/// Enough for every (actor, credential) pair a busy deployment uses at once; past it the map
+/// starts over rather than grow without bound.
+const KNOWN_SUBJECTS: usize = 16_384;
+
+impl SubjectIds {
+    fn get(&self, subject: &Subject) -> Option<i64> {
+        self.0.lock().ok()?.get(subject).copied()
+    }
+
+    fn put(&self, subject: Subject, id: i64) {
+        if let Ok(mut known) = self.0.lock() {
+            if known.len() >= KNOWN_SUBJECTS {
+                known.clear();
+            }
+            known.insert(subject, id);
+        }
+    }
+}
+
+/// One multi-row `INSERT` of `events` with their subjects' IDs; a macro because the query
+/// builder is typed per driver.
 macro_rules! batch_insert {
     ($events:expr, $at:expr) => {{
         let mut insert = sqlx::QueryBuilder::new(
-            "INSERT INTO audit_events (at, org_id, actor_id, actor_name, action, \
-             credential_id, credential_owner_id, outcome, detail) ",
+            "INSERT INTO audit_entries (at, subject_id, action, outcome, detail) ",
         );
-        insert.push_values($events.iter(), |mut row, event| {
-            row.push_bind(event.at.unwrap_or($at))
-                .push_bind(&event.org_id)
-                .push_bind(&event.actor_id)
-                .push_bind(&event.actor_name)
-                .push_bind(event.action.as_str())
-                .push_bind(&event.credential_id)
-                .push_bind(&event.credential_owner_id)
-                .push_bind(event.outcome.as_str())
-                .push_bind(&event.detail);
-        });
+        insert.push_values(
+            $events,
+            |mut row, (event, subject): (&NewAuditEvent, i64)| {
+                row.push_bind(event.at.unwrap_or($at))
+                    .push_bind(subject)
+                    .push_bind(event.action.as_str())
+                    .push_bind(event.outcome.as_str())
+                    .push_bind(&event.detail);
+            },
+        );
         insert
     }};
 }
 
-/// Appends one event inside the caller's transaction; a macro because executors differ per driver.
+/// Appends one event inside the caller's transaction (its subject first, if new); a macro
+/// because executors differ per driver.
 macro_rules! insert_audit {
-    ($exec:expr, $event:expr) => {
-        sqlx::query(
-            "INSERT INTO audit_events (at, org_id, actor_id, actor_name, action, credential_id, \
-             credential_owner_id, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind($event.at.unwrap_or_else($crate::now_ms))
-        .bind(&$event.org_id)
-        .bind(&$event.actor_id)
-        .bind(&$event.actor_name)
-        .bind($event.action.as_str())
-        .bind(&$event.credential_id)
-        .bind(&$event.credential_owner_id)
-        .bind($event.outcome.as_str())
-        .bind(&$event.detail)
-        .execute($exec)
-        .await
-    };
+    ($exec:expr, $event:expr) => {{
+        let event: &$crate::NewAuditEvent = $event;
+        let part = |v: &Option<String>| v.as_deref().unwrap_or("").to_owned();
+        let subject = [
+            part(&event.org_id),
+            part(&event.credential_id),
+            part(&event.actor_id),
+            part(&event.actor_name),
+            part(&event.credential_owner_id),
+        ];
+        let mut add = sqlx::query($crate::audit::INSERT_SUBJECT);
+        for value in &subject {
+            add = add.bind(value);
+        }
+        match add.execute($exec).await {
+            Ok(_) => {
+                let mut insert = sqlx::query(
+                    "INSERT INTO audit_entries (at, subject_id, action, outcome, detail) \
+                     SELECT $1, id, $2, $3, $4 FROM audit_subjects WHERE org_id = $5 \
+                     AND credential_id = $6 AND actor_id = $7 AND actor_name = $8 \
+                     AND credential_owner_id = $9",
+                )
+                .bind(event.at.unwrap_or_else($crate::now_ms))
+                .bind(event.action.as_str())
+                .bind(event.outcome.as_str())
+                .bind(&event.detail);
+                for value in &subject {
+                    insert = insert.bind(value);
+                }
+                insert.execute($exec).await.map(drop)
+            }
+            Err(err) => Err(err),
+        }
+    }};
 }
 pub(crate) use insert_audit;
 
@@ -212,11 +280,16 @@ impl Store {
     }
 
     pub async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
-        let sql = "SELECT id, at, org_id, actor_id, actor_name, action, credential_id, \
-                   credential_owner_id, outcome, detail FROM audit_events \
-                   WHERE org_id = $1 AND ($2 IS NULL OR credential_owner_id = $2) \
-                   AND ($3 IS NULL OR credential_id = $3) AND ($4 IS NULL OR id < $4) \
-                   ORDER BY id DESC LIMIT $5";
+        // On the tables rather than the view, so the filters reach the subjects' columns
+        // (and their indexes) directly; an org ID, user ID or credential ID is never ''.
+        let sql = "SELECT e.id, e.at, NULLIF(s.org_id, '') AS org_id, \
+                   NULLIF(s.actor_id, '') AS actor_id, NULLIF(s.actor_name, '') AS actor_name, \
+                   e.action, NULLIF(s.credential_id, '') AS credential_id, \
+                   NULLIF(s.credential_owner_id, '') AS credential_owner_id, e.outcome, e.detail \
+                   FROM audit_entries e JOIN audit_subjects s ON s.id = e.subject_id \
+                   WHERE s.org_id = $1 AND ($2 IS NULL OR s.credential_owner_id = $2) \
+                   AND ($3 IS NULL OR s.credential_id = $3) AND ($4 IS NULL OR e.id < $4) \
+                   ORDER BY e.id DESC LIMIT $5";
         Ok(on_pool!(self, pool => sqlx::query_as(sql)
             .bind(&query.org_id)
             .bind(&query.owner_id)
@@ -241,7 +314,7 @@ impl Store {
 
     /// The newest event's ID (0 when there is none).
     pub async fn last_audit_id(&self) -> Result<i64, StoreError> {
-        let sql = "SELECT COALESCE(MAX(id), 0) FROM audit_events";
+        let sql = "SELECT COALESCE(MAX(id), 0) FROM audit_entries";
         Ok(on_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await?))
     }
 }
@@ -254,20 +327,46 @@ impl Store {
             return Ok(());
         }
         let at = crate::now_ms();
+        let mut rows = Vec::with_capacity(events.len());
+        for event in events {
+            rows.push((event, self.subject_id(event).await?));
+        }
         // One statement per chunk rather than per event: far fewer round trips. A batch that
         // fits one statement needs no explicit transaction (a statement is atomic), which
         // saves the BEGIN and COMMIT round trips on the path every call waits on.
-        if events.len() <= CHUNK {
-            on_pool!(self, pool => batch_insert!(events, at).build().execute(pool).await.map(drop)?);
+        if rows.len() <= CHUNK {
+            on_pool!(self, pool => batch_insert!(rows.iter().copied(), at).build().execute(pool).await.map(drop)?);
             return Ok(());
         }
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            for chunk in events.chunks(CHUNK) {
-                batch_insert!(chunk, at).build().execute(&mut *tx).await?;
+            for chunk in rows.chunks(CHUNK) {
+                batch_insert!(chunk.iter().copied(), at).build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// The ID of `event`'s subject, added if new: from memory after the first time, so a
+    /// call's events cost no lookup.
+    async fn subject_id(&self, event: &NewAuditEvent) -> Result<i64, StoreError> {
+        let subject = Subject::of(event);
+        if let Some(id) = self.subjects.get(&subject) {
+            return Ok(id);
+        }
+        let [org, credential, actor, name, owner] = &subject.0;
+        let id: i64 = on_pool!(self, pool => {
+            sqlx::query(INSERT_SUBJECT)
+                .bind(org).bind(credential).bind(actor).bind(name).bind(owner)
+                .execute(pool)
+                .await?;
+            sqlx::query_scalar(SELECT_SUBJECT)
+                .bind(org).bind(credential).bind(actor).bind(name).bind(owner)
+                .fetch_one(pool)
+                .await?
+        });
+        self.subjects.put(subject, id);
+        Ok(id)
     }
 }

@@ -67,6 +67,8 @@ pub(crate) enum Db {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) db: Db,
+    /// Audit subjects already written (see `audit::SubjectIds`); shared by clones.
+    subjects: std::sync::Arc<audit::SubjectIds>,
 }
 
 /// Connection settings beyond the URL.
@@ -127,7 +129,10 @@ impl Store {
                 Db::Postgres(pool)
             }
         };
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            subjects: Default::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {

@@ -44,7 +44,7 @@ impl Store {
     pub async fn prune_audit(&self, limit: i64) -> Result<u64, StoreError> {
         let now = self.db_now_sql();
         let sql = format!(
-            "DELETE FROM audit_events WHERE id IN (SELECT id FROM (SELECT id, at FROM audit_events \
+            "DELETE FROM audit_entries WHERE id IN (SELECT id FROM (SELECT id, at FROM audit_entries \
              ORDER BY id LIMIT $1) oldest \
              WHERE at < {now} - 60000 - (SELECT keep_ms FROM audit_retention WHERE id = 1))"
         );

@@ -73,7 +73,7 @@ async fn only_expired_events_go(postgres: bool) {
 
     // No retention set: everything is kept, and the database refuses any delete.
     assert_eq!(store.prune_audit(1000).await.unwrap(), 0);
-    assert!(raw.run("DELETE FROM audit_events").await.is_err());
+    assert!(raw.run("DELETE FROM audit_entries").await.is_err());
     assert_eq!(raw.count().await, 4);
 
     // Less than a day is refused by the table itself.
@@ -90,12 +90,18 @@ async fn only_expired_events_go(postgres: bool) {
     assert_eq!(store.prune_audit(1000).await.unwrap(), 0);
     assert_eq!(raw.count().await, 2);
     // Younger events stay append-only, whoever asks.
-    assert!(raw.run("DELETE FROM audit_events").await.is_err());
+    assert!(raw.run("DELETE FROM audit_entries").await.is_err());
     assert!(raw
-        .run("UPDATE audit_events SET outcome = 'refused'")
+        .run("UPDATE audit_entries SET outcome = 'refused'")
         .await
         .is_err());
     assert_eq!(raw.count().await, 2);
+    // Who did it is kept as written, even for events that went.
+    assert!(raw.run("DELETE FROM audit_subjects").await.is_err());
+    assert!(raw
+        .run("UPDATE audit_subjects SET actor_name = 'someone else'")
+        .await
+        .is_err());
 
     // Back to keeping everything.
     store.set_audit_retention(None).await.unwrap();
@@ -104,7 +110,7 @@ async fn only_expired_events_go(postgres: bool) {
         .await
         .unwrap();
     assert_eq!(store.prune_audit(1000).await.unwrap(), 0);
-    assert!(raw.run("DELETE FROM audit_events").await.is_err());
+    assert!(raw.run("DELETE FROM audit_entries").await.is_err());
     assert_eq!(raw.count().await, 3);
 }
 

@@ -241,10 +241,10 @@ async fn sqlite_and_postgres_migrate_to_the_same_schema() {
         "the same tables"
     );
     // The introspection sees what matters, so equality below means something.
-    let audit = &lite["audit_events"];
+    let audit = &lite["audit_entries"];
     assert!(audit.indexes.contains(&(
-        "audit_events_credential".to_owned(),
-        vec!["credential_id".to_owned(), "id".to_owned()],
+        "audit_entries_subject".to_owned(),
+        vec!["subject_id".to_owned(), "id".to_owned()],
         false
     )));
     assert!(
