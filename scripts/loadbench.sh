@@ -422,6 +422,25 @@ stop_keyway() {
   KEYWAY_PID=
 }
 
+# The audit log's size on disk (both tables and their indexes) over the uses it holds: what
+# each call costs in storage (two events: the use and its result).
+audit_bytes_per_call() { # backend
+  if [[ $1 == postgres ]]; then
+    psql "$KEYWAY_DATABASE_URL" -qAt -c "SELECT (pg_total_relation_size('audit_entries') + \
+      pg_total_relation_size('audit_subjects')) / GREATEST(1, (SELECT COUNT(*) FROM audit_entries \
+      WHERE action = 'credential.use'))"
+  else
+    python3 - "$KEYWAY_DATA_DIR/keyway.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+size = db.execute("SELECT SUM(pgsize) FROM dbstat WHERE name IN (SELECT name FROM sqlite_master "
+                  "WHERE tbl_name IN ('audit_entries', 'audit_subjects'))").fetchone()[0]
+uses = db.execute("SELECT COUNT(*) FROM audit_entries WHERE action = 'credential.use'").fetchone()[0]
+print(size // max(1, uses))
+PY
+  fi
+}
+
 drop_pg_databases() {
   local db
   for db in "${PG_DATABASES[@]}"; do psql "$PG_URL" -qAt -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true; done
@@ -622,6 +641,7 @@ run_once() { # run number
     scenario "proxy/$b#$r" "$KW/v1/proxy/$API_CRED/" "$PROXY_LUA"
     scenario "mtls/$b#$r" "$KW/v1/web-services/$WS_MTLS/run" "$LUA"
     LOAD_RSS[$b]="${LOAD_RSS[$b]:-} $(rss_kib "$KEYWAY_PID")"
+    AUDIT_BYTES[$b]="${AUDIT_BYTES[$b]:-} $(audit_bytes_per_call "$b")"
     CONNECTIONS=1 THREADS=1
     scenario "web-service-1c/$b#$r" "$KW/v1/web-services/$WS_API/run" "$LUA"
     scenario "proxy-1c/$b#$r" "$KW/v1/proxy/$API_CRED/" "$PROXY_LUA"
@@ -630,7 +650,7 @@ run_once() { # run number
   done
 }
 
-declare -A IDLE_RSS LOAD_RSS
+declare -A IDLE_RSS LOAD_RSS AUDIT_BYTES
 START=$(date +%s)
 for r in $(seq 1 "$RUNS"); do
   log "run $r of $RUNS"
@@ -705,6 +725,9 @@ RESULTS="$TMP/results.md"
     # shellcheck disable=SC2086
     read -r lo med hi < <(stats $(mib ${LOAD_RSS[$b]}))
     echo "| RSS after each run's load, $b | flat | $lo MiB | $med MiB | $hi MiB | |"
+    # shellcheck disable=SC2086
+    read -r lo med hi < <(stats ${AUDIT_BYTES[$b]})
+    echo "| audit log bytes per call, $b | (information) | ${lo%.*} | ${med%.*} | ${hi%.*} | |"
   done
   echo
   echo "Every scenario of every run:"
