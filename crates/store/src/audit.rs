@@ -334,17 +334,30 @@ impl Store {
         // One statement per chunk rather than per event: far fewer round trips. A batch that
         // fits one statement needs no explicit transaction (a statement is atomic), which
         // saves the BEGIN and COMMIT round trips on the path every call waits on.
-        if rows.len() <= CHUNK {
-            on_pool!(self, pool => batch_insert!(rows.iter().copied(), at).build().execute(pool).await.map(drop)?);
-            return Ok(());
+        macro_rules! append {
+            ($pool:expr) => {{
+                if rows.len() <= CHUNK {
+                    batch_insert!(rows.iter().copied(), at)
+                        .build()
+                        .execute($pool)
+                        .await?;
+                } else {
+                    let mut tx = $pool.begin().await?;
+                    for chunk in rows.chunks(CHUNK) {
+                        batch_insert!(chunk.iter().copied(), at)
+                            .build()
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                }
+            }};
         }
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            for chunk in rows.chunks(CHUNK) {
-                batch_insert!(chunk.iter().copied(), at).build().execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-        });
+        match (&self.audit_sqlite, &self.db) {
+            (Some(pool), _) => append!(pool),
+            (None, crate::Db::Sqlite(pool)) => append!(pool),
+            (None, crate::Db::Postgres(pool)) => append!(pool),
+        }
         Ok(())
     }
 

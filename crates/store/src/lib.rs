@@ -67,6 +67,8 @@ pub(crate) enum Db {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) db: Db,
+    /// SQLite only: the connection that appends the audit log's batches.
+    audit_sqlite: Option<SqlitePool>,
     /// Audit subjects already written (see `audit::SubjectIds`); shared by clones.
     subjects: std::sync::Arc<audit::SubjectIds>,
 }
@@ -95,6 +97,7 @@ impl Default for ConnectOptions {
 impl Store {
     /// Opens `sqlite:PATH` (created if missing, WAL) or `postgres://...`.
     pub async fn connect(url: &str, opts: &ConnectOptions) -> Result<Self, StoreError> {
+        let mut audit = None;
         let db = match Backend::of_url(url)? {
             Backend::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url)
@@ -111,8 +114,20 @@ impl Store {
                     .test_before_acquire(false)
                     .max_connections(opts.max_connections)
                     .acquire_timeout(opts.acquire_timeout)
-                    .connect_with(options)
+                    .connect_with(options.clone())
                     .await?;
+                // The audit log's appends, which every call waits on, get a connection of
+                // their own: SQLite drops a connection's whole page cache whenever another
+                // connection has written, so appends spread over the pool would re-read the
+                // log's pages from the file on almost every commit. Opened on first use.
+                audit = Some(
+                    SqlitePoolOptions::new()
+                        .test_before_acquire(false)
+                        .max_connections(1)
+                        .min_connections(0)
+                        .acquire_timeout(opts.acquire_timeout)
+                        .connect_lazy_with(options),
+                );
                 Db::Sqlite(pool)
             }
             Backend::Postgres => {
@@ -131,6 +146,7 @@ impl Store {
         };
         Ok(Self {
             db,
+            audit_sqlite: audit,
             subjects: Default::default(),
         })
     }
@@ -158,6 +174,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(pool) = &self.audit_sqlite {
+            pool.close().await;
+        }
         on_pool!(self, pool => pool.close().await)
     }
 }
