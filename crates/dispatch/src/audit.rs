@@ -4,16 +4,19 @@
 
 use keyway_store::{NewAuditEvent, Store, StoreError};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
-/// Events waiting to be written at most; a full queue makes calls wait (back-pressure)
-/// rather than lose events.
+/// Uses waiting to be committed at most; past it calls are refused (the database does not
+/// keep up), never queued without bound.
 const QUEUE: usize = 8192;
+/// Events queued at most (uses and results): about 10 MiB. Results past it are dropped with
+/// an error in the log; only results of calls already let through can reach it.
+const MAX_QUEUED: usize = 4 * QUEUE;
 const BATCH: usize = 512;
-/// How long a batch of results (no caller waiting) may fill before it is written.
+/// How long results that no use carried along may wait to share a write.
 const LINGER: Duration = Duration::from_millis(20);
 /// How long a call waits for its use to be committed before it is refused.
 const COMMIT_WAIT: Duration = Duration::from_secs(4);
@@ -60,12 +63,6 @@ struct Item {
     ack: Option<oneshot::Sender<Result<(), AuditFailure>>>,
 }
 
-#[derive(Debug, Clone)]
-pub struct AuditSink {
-    tx: mpsc::Sender<Item>,
-    gate: Option<Arc<AuditGate>>,
-}
-
 impl std::fmt::Debug for Item {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Item")
@@ -74,13 +71,69 @@ impl std::fmt::Debug for Item {
     }
 }
 
+/// What the callers and the writing rounds share.
+#[derive(Debug)]
+struct Shared {
+    store: Store,
+    state: Mutex<State>,
+    /// Wakes the flusher when results wait and no round is running.
+    flush: Notify,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    pending: Vec<Item>,
+    /// Pending items someone waits for.
+    waiters: usize,
+    /// A round is writing; what is queued now goes in its next batch.
+    writing: bool,
+    /// Shutting down: no new uses are accepted.
+    closed: bool,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; if something ever did, the queue is still
+        // a valid queue.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a result (no one waits for it); it goes with the next round, or with the
+    /// flusher's after at most [`LINGER`].
+    fn push_result(&self, event: NewAuditEvent) {
+        let mut state = self.state();
+        if state.pending.len() >= MAX_QUEUED {
+            drop(state);
+            tracing::error!(
+                "the audit queue is full (the database does not keep up); an audit event was dropped"
+            );
+            return;
+        }
+        state.pending.push(Item { event, ack: None });
+        if !state.writing {
+            self.flush.notify_one();
+        }
+    }
+}
+
+/// Hands uses to be committed and results to be recorded to the audit log.
+#[derive(Debug, Clone)]
+pub struct AuditSink {
+    shared: Arc<Shared>,
+    gate: Option<Arc<AuditGate>>,
+}
+
 impl AuditSink {
-    /// Starts the writer on the current runtime; call [`AuditWriter::finish`] at shutdown.
+    /// Starts the flusher on the current runtime; call [`AuditWriter::finish`] at shutdown.
     pub fn start(store: Store) -> (Self, AuditWriter) {
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let shared = Arc::new(Shared {
+            store,
+            state: Mutex::default(),
+            flush: Notify::new(),
+        });
         let (stop, stopped) = oneshot::channel();
-        let handle = tokio::spawn(write_batches(store, rx, stopped));
-        (Self { tx, gate: None }, AuditWriter { stop, handle })
+        let handle = tokio::spawn(flusher(shared.clone(), stopped));
+        (Self { shared, gate: None }, AuditWriter { stop, handle })
     }
 
     /// Refuses to commit uses while `gate` is closed (an audit export that cannot be written).
@@ -90,53 +143,55 @@ impl AuditSink {
     }
 
     /// Stores `event` before returning; the caller must not act if this fails.
+    ///
+    /// Group commit, led by the callers: the first use to arrive while nothing is being
+    /// written starts a round on its own thread, which writes everything queued (every use
+    /// and result) in one statement and keeps going while uses wait. The others only queue
+    /// and wait. A round is a task of its own, so a caller that goes away cannot cut a write
+    /// short, and no thread of Keyway's sits between the call and the database.
     pub async fn commit(&self, event: NewAuditEvent) -> Result<(), AuditFailure> {
         if self.gate.as_ref().is_some_and(|gate| !gate.is_open()) {
             return Err(AuditFailure::ExportFailed);
         }
         let (ack, done) = oneshot::channel();
-        let wait = async {
-            self.tx
-                .send(Item {
-                    event,
-                    ack: Some(ack),
-                })
-                .await
-                .map_err(|_| AuditFailure::WriteFailed)?;
-            done.await.map_err(|_| AuditFailure::WriteFailed)?
+        let lead = {
+            let mut state = self.shared.state();
+            if state.closed {
+                return Err(AuditFailure::WriteFailed);
+            }
+            // The database does not keep up: refuse now rather than queue without bound.
+            if state.waiters >= QUEUE {
+                return Err(AuditFailure::StorageUnavailable);
+            }
+            state.pending.push(Item {
+                event,
+                ack: Some(ack),
+            });
+            state.waiters += 1;
+            !std::mem::replace(&mut state.writing, true)
         };
-        match tokio::time::timeout(COMMIT_WAIT, wait).await {
-            Ok(result) => result,
+        if lead {
+            tokio::spawn(round(self.shared.clone(), Until::NoneWaits));
+        }
+        match tokio::time::timeout(COMMIT_WAIT, done).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(AuditFailure::WriteFailed),
             Err(_) => Err(AuditFailure::StorageUnavailable),
         }
     }
 
     /// Queues `event` to be written with the next batch.
     pub async fn record(&self, event: NewAuditEvent) {
-        if self.tx.send(Item { event, ack: None }).await.is_err() {
-            tracing::error!("the audit writer has stopped; an audit event was not recorded");
-        }
+        self.shared.push_result(event);
     }
 
     /// Queues `event` without waiting, for places that cannot wait (a dropped call's guard).
     pub fn record_now(&self, event: NewAuditEvent) {
-        match self.tx.try_send(Item { event, ack: None }) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(item)) => {
-                // Still never lost: wait for room on a task of its own.
-                let tx = self.tx.clone();
-                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                    runtime.spawn(async move { tx.send(item).await });
-                }
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                tracing::error!("the audit writer has stopped; an audit event was not recorded");
-            }
-        }
+        self.shared.push_result(event);
     }
 }
 
-/// The running writer.
+/// The running flusher.
 #[derive(Debug)]
 pub struct AuditWriter {
     stop: oneshot::Sender<()>,
@@ -151,57 +206,115 @@ impl AuditWriter {
     }
 }
 
-async fn write_batches(
-    store: Store,
-    mut rx: mpsc::Receiver<Item>,
-    mut stop: oneshot::Receiver<()>,
-) {
-    let mut batch = Vec::with_capacity(BATCH);
+/// When a round stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Until {
+    /// Once no use waits: results alone may linger and share a later write.
+    NoneWaits,
+    /// Once nothing is queued (the flusher, and at shutdown).
+    Empty,
+}
+
+/// Writes batches until `until`; the caller has set `writing`, and this clears it.
+async fn round(shared: Arc<Shared>, until: Until) {
+    let mut taken = Taken {
+        shared: &shared,
+        batch: Vec::new(),
+        done: false,
+    };
     loop {
-        tokio::select! {
-            n = rx.recv_many(&mut batch, BATCH) => {
-                if n == 0 {
-                    return;
+        {
+            let mut state = shared.state();
+            let done = match until {
+                Until::NoneWaits => state.waiters == 0,
+                Until::Empty => state.pending.is_empty(),
+            };
+            if done {
+                state.writing = false;
+                taken.done = true;
+                if !state.pending.is_empty() {
+                    shared.flush.notify_one();
                 }
-                // Results alone may wait a moment to share a write; a call waiting for its
-                // use to be committed may not, so the first such call ends the wait. Whatever
-                // queued meanwhile goes in the same transaction (group commit).
-                if batch.iter().all(|item| item.ack.is_none()) {
-                    linger(&mut rx, &mut batch).await;
-                }
-                while batch.len() < BATCH {
-                    match rx.try_recv() {
-                        Ok(item) => batch.push(item),
-                        Err(_) => break,
-                    }
-                }
-                write(&store, &mut batch).await;
+                return;
             }
-            _ = &mut stop => break,
+            let n = state.pending.len().min(BATCH);
+            taken.batch.extend(state.pending.drain(..n));
+            let waited_for = taken.batch.iter().filter(|i| i.ack.is_some()).count();
+            state.waiters -= waited_for;
         }
-    }
-    // Shutting down: store what is queued, accept nothing new.
-    rx.close();
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
-        write(&store, &mut batch).await;
+        write(&shared.store, &mut taken.batch).await;
     }
 }
 
-/// Gathers more items for up to [`LINGER`], until the batch is full or an item arrives that
-/// someone waits for.
-async fn linger(rx: &mut mpsc::Receiver<Item>, batch: &mut Vec<Item>) {
-    let deadline = tokio::time::Instant::now() + LINGER;
-    while batch.len() < BATCH {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(item)) => {
-                let waited_for = item.ack.is_some();
-                batch.push(item);
-                if waited_for {
-                    return;
-                }
-            }
-            Ok(None) | Err(_) => return,
+/// A round's batch while it is written. A round is its own task, but the runtime it runs on
+/// can end under it (a worker shutting down): then its batch goes back to the queue for the
+/// flusher, so nothing is lost (it may be written twice: the log is at least once).
+struct Taken<'a> {
+    shared: &'a Shared,
+    batch: Vec<Item>,
+    /// The round ended as it should (it has cleared `writing` itself).
+    done: bool,
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
         }
+        let batch = std::mem::take(&mut self.batch);
+        let mut state = self.shared.state();
+        state.waiters += batch.iter().filter(|i| i.ack.is_some()).count();
+        let rest = std::mem::replace(&mut state.pending, batch);
+        state.pending.extend(rest);
+        state.writing = false;
+        drop(state);
+        self.shared.flush.notify_one();
+    }
+}
+
+/// Writes results that no use carried along (after at most [`LINGER`]), and everything left
+/// at shutdown.
+async fn flusher(shared: Arc<Shared>, mut stop: oneshot::Receiver<()>) {
+    loop {
+        tokio::select! {
+            _ = shared.flush.notified() => {}
+            _ = &mut stop => break,
+        }
+        // Let results gather so that they share a write.
+        tokio::select! {
+            _ = tokio::time::sleep(LINGER) => {}
+            _ = &mut stop => break,
+        }
+        let lead = {
+            let mut state = shared.state();
+            if state.writing || state.pending.is_empty() {
+                false
+            } else {
+                state.writing = true;
+                true
+            }
+        };
+        if lead {
+            round(shared.clone(), Until::Empty).await;
+        }
+    }
+    // Shutting down: accept no new uses, wait for a running round, store what is queued.
+    shared.state().closed = true;
+    loop {
+        let lead = {
+            let mut state = shared.state();
+            if state.writing {
+                false
+            } else {
+                state.writing = true;
+                true
+            }
+        };
+        if lead {
+            round(shared.clone(), Until::Empty).await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

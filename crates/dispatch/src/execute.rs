@@ -174,6 +174,8 @@ impl Dispatcher {
         if let Err(failure) = self.audit.commit(trail.event(Stage::Started)).await {
             let err = DispatchError::AuditUnavailable(failure);
             self.metrics.observe(err.code(), kind, None);
+            // Queued for when the log can be written again: the attempt was refused.
+            trail.refused(&err).await;
             return Err(err);
         }
         let result = self.send_signed(&resolved, &prepared).await;

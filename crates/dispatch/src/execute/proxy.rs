@@ -106,7 +106,10 @@ impl Dispatcher {
         }
         // The use is on record before the signed call leaves, or the call does not leave.
         if let Err(failure) = self.audit.commit(trail.event(Stage::Started)).await {
-            return Err((DispatchError::AuditUnavailable(failure), kind));
+            let err = DispatchError::AuditUnavailable(failure);
+            // Queued for when the log can be written again: the attempt was refused.
+            trail.refused(&err).await;
+            return Err((err, kind));
         }
         let result = self.proxy_signed(&resolved, url, call).await;
         trail

@@ -1,0 +1,146 @@
+//! The audit sink against a real SQLite store: concurrent uses are all committed, results
+//! are written without a use to carry them, shutdown writes what is queued, and a round
+//! whose runtime ends in the middle of a write gives its batch back instead of losing it or
+//! wedging the log.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use keyway_dispatch::{AuditFailure, AuditSink};
+use keyway_store::{AuditAction, AuditOutcome, ConnectOptions, NewAuditEvent, Store};
+use std::time::Duration;
+
+async fn store() -> (Store, tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("k.db").display());
+    let store = Store::connect(&url, &ConnectOptions::default())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    (store, dir, url)
+}
+
+fn event(action: AuditAction, outcome: AuditOutcome, n: usize) -> NewAuditEvent {
+    NewAuditEvent::new(action, outcome)
+        .by(Some("u1"), "alice")
+        .on("o1", "c1", "u1")
+        .detail(format!("{{\"call_id\":\"{n}\"}}"))
+}
+
+fn use_event(n: usize) -> NewAuditEvent {
+    event(AuditAction::CredentialUse, AuditOutcome::Started, n)
+}
+
+fn result_event(n: usize) -> NewAuditEvent {
+    event(AuditAction::CredentialUseResult, AuditOutcome::Success, n)
+}
+
+/// How many stored events have `action`.
+async fn count(store: &Store, action: &str) -> usize {
+    store
+        .audit_after(0, 100_000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|row| row.action == action)
+        .count()
+}
+
+/// [`count`], once it reaches `expected` or 5 s have passed (results are written behind).
+async fn stored(store: &Store, action: &str, expected: usize) -> usize {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let n = count(store, action).await;
+        if n >= expected || tokio::time::Instant::now() > deadline {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_uses_are_all_committed_before_they_are_acknowledged() {
+    let (store, _dir, _) = store().await;
+    let (sink, writer) = AuditSink::start(store.clone());
+    let calls: Vec<_> = (0..300)
+        .map(|n| {
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                sink.commit(use_event(n)).await?;
+                sink.record(result_event(n)).await;
+                Ok::<_, AuditFailure>(())
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    // Acknowledged means stored: the uses are there without waiting.
+    assert_eq!(count(&store, "credential.use").await, 300);
+    assert_eq!(stored(&store, "credential.use.result", 300).await, 300);
+    assert!(writer.finish(Duration::from_secs(5)).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_are_written_with_no_use_to_carry_them_and_at_shutdown() {
+    let (store, _dir, _) = store().await;
+    let (sink, writer) = AuditSink::start(store.clone());
+    for n in 0..3 {
+        sink.record(result_event(n)).await;
+    }
+    assert_eq!(stored(&store, "credential.use.result", 3).await, 3);
+
+    // Queued just before shutdown: written by `finish`; a use after it is refused.
+    for n in 3..10 {
+        sink.record_now(result_event(n));
+    }
+    assert!(writer.finish(Duration::from_secs(5)).await);
+    assert_eq!(count(&store, "credential.use.result").await, 10);
+    assert_eq!(
+        sink.commit(use_event(99)).await,
+        Err(AuditFailure::WriteFailed)
+    );
+}
+
+#[test]
+fn a_round_cut_short_gives_its_batch_back_and_the_log_goes_on() {
+    let main = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (store, _dir, url) = main.block_on(store());
+    let (sink, writer) = main.block_on(async { AuditSink::start(store.clone()) });
+    // Someone else holds SQLite's write lock, so the round's write waits.
+    let blocker = main.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn
+    });
+
+    // A use on a worker's own runtime starts a round there; that runtime ends mid-write.
+    let worker = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let waited = worker.block_on(async {
+        tokio::time::timeout(Duration::from_millis(300), sink.commit(use_event(1))).await
+    });
+    assert!(waited.is_err(), "the write was still waiting for the lock");
+    drop(worker);
+
+    main.block_on(async {
+        let mut blocker = blocker;
+        sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+        // The batch went back to the queue and the flusher wrote it (at least once).
+        assert!(stored(&store, "credential.use", 1).await >= 1);
+        // Nothing is left marked as being written: the next use leads a round of its own.
+        tokio::time::timeout(Duration::from_secs(5), sink.commit(use_event(2)))
+            .await
+            .expect("the log is not wedged")
+            .unwrap();
+        assert!(writer.finish(Duration::from_secs(5)).await);
+    });
+}
