@@ -261,7 +261,7 @@ async fn postgres_stopping_under_replicas_fails_fast_and_they_recover_by_themsel
         assert_eq!(status, 200, "{body}");
     }
     let uses = db
-        .count("SELECT COUNT(*) FROM audit_events WHERE action = 'credential.use'")
+        .count("SELECT COUNT(*) FROM audit_events WHERE action = 'credential.use' AND outcome = 'started'")
         .await;
     assert_eq!(
         uses as usize,

@@ -1,6 +1,7 @@
 //! The append-only audit log: who did what to which credential, and how it went.
 
-use crate::{on_pool, Store, StoreError};
+use crate::audit_line::Conn;
+use crate::{on_pool, Store, StoreError, Unavailable};
 use std::collections::HashMap;
 
 /// What an audit event records. The stored text is [`AuditAction::as_str`].
@@ -331,33 +332,27 @@ impl Store {
         for event in events {
             rows.push((event, self.subject_id(event).await?));
         }
-        // One statement per chunk rather than per event: far fewer round trips. A batch that
-        // fits one statement needs no explicit transaction (a statement is atomic), which
-        // saves the BEGIN and COMMIT round trips on the path every call waits on.
-        macro_rules! append {
-            ($pool:expr) => {{
-                if rows.len() <= CHUNK {
-                    batch_insert!(rows.iter().copied(), at)
-                        .build()
-                        .execute($pool)
-                        .await?;
-                } else {
-                    let mut tx = $pool.begin().await?;
-                    for chunk in rows.chunks(CHUNK) {
-                        batch_insert!(chunk.iter().copied(), at)
-                            .build()
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    tx.commit().await?;
-                }
-            }};
+        let mut slot = self.audit_line.slot().await;
+        let (mut conn, fresh) = match slot.take() {
+            Some(conn) => (conn, false),
+            None => (self.audit_line.open().await?, true),
+        };
+        let mut result = append_rows(&mut conn, &rows, at).await;
+        let lost =
+            |err: &sqlx::Error| crate::error::classify(err) == Some(Unavailable::Unreachable);
+        if !fresh && result.as_ref().is_err_and(lost) {
+            // The database dropped a connection it had (a restart, an idle timeout): that
+            // shows on its first use, which a pool would have caught with a ping. Once more,
+            // on a new one (if the first write did land, its events are there twice: the log
+            // is at least once, never less).
+            drop(conn);
+            conn = self.audit_line.open().await?;
+            result = append_rows(&mut conn, &rows, at).await;
         }
-        match (&self.audit_sqlite, &self.db) {
-            (Some(pool), _) => append!(pool),
-            (None, crate::Db::Sqlite(pool)) => append!(pool),
-            (None, crate::Db::Postgres(pool)) => append!(pool),
+        if result.is_ok() {
+            *slot = Some(conn);
         }
+        result?;
         Ok(())
     }
 
@@ -381,5 +376,40 @@ impl Store {
         });
         self.subjects.put(subject, id);
         Ok(id)
+    }
+}
+
+/// One batch on the audit connection. One statement per chunk rather than per event: far
+/// fewer round trips. A batch that fits one statement needs no explicit transaction (a
+/// statement is atomic), which saves the BEGIN and COMMIT round trips on the path every call
+/// waits on.
+async fn append_rows(
+    conn: &mut Conn,
+    rows: &[(&NewAuditEvent, i64)],
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    macro_rules! append {
+        ($conn:expr) => {{
+            if rows.len() <= CHUNK {
+                batch_insert!(rows.iter().copied(), at)
+                    .build()
+                    .execute(&mut *$conn)
+                    .await?;
+            } else {
+                let mut tx = sqlx::Connection::begin(&mut *$conn).await?;
+                for chunk in rows.chunks(CHUNK) {
+                    batch_insert!(chunk.iter().copied(), at)
+                        .build()
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+            }
+            Ok(())
+        }};
+    }
+    match conn {
+        Conn::Sqlite(conn) => append!(conn),
+        Conn::Postgres(conn) => append!(conn),
     }
 }

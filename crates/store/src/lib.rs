@@ -9,6 +9,7 @@
 //! upgrade a read lock (which fails instead of waiting).
 
 mod audit;
+mod audit_line;
 mod console;
 mod credentials;
 mod error;
@@ -67,8 +68,8 @@ pub(crate) enum Db {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) db: Db,
-    /// SQLite only: the connection that appends the audit log's batches.
-    audit_sqlite: Option<SqlitePool>,
+    /// The connection that appends the audit log's batches (see `audit_line`).
+    audit_line: std::sync::Arc<audit_line::AuditLine>,
     /// Audit subjects already written (see `audit::SubjectIds`); shared by clones.
     subjects: std::sync::Arc<audit::SubjectIds>,
 }
@@ -97,7 +98,7 @@ impl Default for ConnectOptions {
 impl Store {
     /// Opens `sqlite:PATH` (created if missing, WAL) or `postgres://...`.
     pub async fn connect(url: &str, opts: &ConnectOptions) -> Result<Self, StoreError> {
-        let mut audit = None;
+        let audit;
         let db = match Backend::of_url(url)? {
             Backend::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url)
@@ -116,18 +117,7 @@ impl Store {
                     .acquire_timeout(opts.acquire_timeout)
                     .connect_with(options.clone())
                     .await?;
-                // The audit log's appends, which every call waits on, get a connection of
-                // their own: SQLite drops a connection's whole page cache whenever another
-                // connection has written, so appends spread over the pool would re-read the
-                // log's pages from the file on almost every commit. Opened on first use.
-                audit = Some(
-                    SqlitePoolOptions::new()
-                        .test_before_acquire(false)
-                        .max_connections(1)
-                        .min_connections(0)
-                        .acquire_timeout(opts.acquire_timeout)
-                        .connect_lazy_with(options),
-                );
+                audit = audit_line::AuditLine::sqlite(options, opts.acquire_timeout);
                 Db::Sqlite(pool)
             }
             Backend::Postgres => {
@@ -139,14 +129,15 @@ impl Store {
                 let pool = PgPoolOptions::new()
                     .max_connections(opts.max_connections)
                     .acquire_timeout(opts.acquire_timeout)
-                    .connect_with(options)
+                    .connect_with(options.clone())
                     .await?;
+                audit = audit_line::AuditLine::postgres(options, opts.acquire_timeout);
                 Db::Postgres(pool)
             }
         };
         Ok(Self {
             db,
-            audit_sqlite: audit,
+            audit_line: std::sync::Arc::new(audit),
             subjects: Default::default(),
         })
     }
@@ -174,9 +165,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        if let Some(pool) = &self.audit_sqlite {
-            pool.close().await;
-        }
+        self.audit_line.close().await;
         on_pool!(self, pool => pool.close().await)
     }
 }
