@@ -98,6 +98,11 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Starts a round unless one is running (the caller then runs it).
+    fn take_lead(&self) -> bool {
+        !std::mem::replace(&mut self.state().writing, true)
+    }
+
     /// Queues a result (no one waits for it); it goes with the next round, or with the
     /// flusher's after at most [`LINGER`].
     fn push_result(&self, event: NewAuditEvent) {
@@ -285,37 +290,16 @@ async fn flusher(shared: Arc<Shared>, mut stop: oneshot::Receiver<()>) {
             _ = tokio::time::sleep(LINGER) => {}
             _ = &mut stop => break,
         }
-        let lead = {
-            let mut state = shared.state();
-            if state.writing || state.pending.is_empty() {
-                false
-            } else {
-                state.writing = true;
-                true
-            }
-        };
-        if lead {
+        if shared.take_lead() {
             round(shared.clone(), Until::Empty).await;
         }
     }
     // Shutting down: accept no new uses, wait for a running round, store what is queued.
     shared.state().closed = true;
-    loop {
-        let lead = {
-            let mut state = shared.state();
-            if state.writing {
-                false
-            } else {
-                state.writing = true;
-                true
-            }
-        };
-        if lead {
-            round(shared.clone(), Until::Empty).await;
-            return;
-        }
+    while !shared.take_lead() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    round(shared.clone(), Until::Empty).await;
 }
 
 async fn write(store: &Store, batch: &mut Vec<Item>) {
