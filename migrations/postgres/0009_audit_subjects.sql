@@ -4,6 +4,10 @@
 -- the two indexes over them, were most of the log's bytes. The view `audit_events` shows the
 -- events with the same columns as before, for readers (the API, the export, an operator's SQL).
 -- Subjects hold '' rather than NULL, so that UNIQUE treats two absent values as equal.
+-- Replicas still on the previous release may be writing events: hold them off until the
+-- move is committed, so none lands in the old table after it was copied.
+LOCK TABLE audit_events IN EXCLUSIVE MODE;
+
 CREATE TABLE audit_subjects (
     id                  BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     org_id              TEXT NOT NULL,

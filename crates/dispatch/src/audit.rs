@@ -107,6 +107,11 @@ impl Shared {
     /// flusher's after at most [`LINGER`].
     fn push_result(&self, event: NewAuditEvent) {
         let mut state = self.state();
+        if state.closed && !state.writing {
+            drop(state);
+            tracing::error!("the audit writer has stopped; an audit event was not recorded");
+            return;
+        }
         if state.pending.len() >= MAX_QUEUED {
             drop(state);
             tracing::error!(
@@ -176,7 +181,7 @@ impl AuditSink {
             !std::mem::replace(&mut state.writing, true)
         };
         if lead {
-            tokio::spawn(round(self.shared.clone(), Until::NoneWaits));
+            tokio::spawn(round(Taken::lead(&self.shared), Until::NoneWaits));
         }
         match tokio::time::timeout(COMMIT_WAIT, done).await {
             Ok(Ok(result)) => result,
@@ -220,13 +225,10 @@ enum Until {
     Empty,
 }
 
-/// Writes batches until `until`; the caller has set `writing`, and this clears it.
-async fn round(shared: Arc<Shared>, until: Until) {
-    let mut taken = Taken {
-        shared: &shared,
-        batch: Vec::new(),
-        done: false,
-    };
+/// Writes batches until `until`. `taken` is the lead (`writing` set by whoever made it); it
+/// clears `writing` when the round ends, however it ends.
+async fn round(mut taken: Taken, until: Until) {
+    let shared = taken.shared.clone();
     loop {
         {
             let mut state = shared.state();
@@ -243,25 +245,46 @@ async fn round(shared: Arc<Shared>, until: Until) {
                 return;
             }
             let n = state.pending.len().min(BATCH);
-            taken.batch.extend(state.pending.drain(..n));
+            let mut gave_up = 0;
+            for item in state.pending.drain(..n) {
+                // A caller that gave up waiting was refused: its use must not be stored as
+                // started (its refusal is recorded on its own).
+                if item.ack.as_ref().is_some_and(|ack| ack.is_closed()) {
+                    gave_up += 1;
+                    continue;
+                }
+                taken.batch.push(item);
+            }
             let waited_for = taken.batch.iter().filter(|i| i.ack.is_some()).count();
-            state.waiters -= waited_for;
+            state.waiters -= waited_for + gave_up;
         }
         write(&shared.store, &mut taken.batch).await;
     }
 }
 
-/// A round's batch while it is written. A round is its own task, but the runtime it runs on
-/// can end under it (a worker shutting down): then its batch goes back to the queue for the
-/// flusher, so nothing is lost (it may be written twice: the log is at least once).
-struct Taken<'a> {
-    shared: &'a Shared,
+/// The lead of a round, and its batch while it is written. Made before the round's task is
+/// spawned, so that a task dropped before it ever ran still clears `writing`. A round is its
+/// own task, but the runtime it runs on can end under it (a worker shutting down): then its
+/// batch goes back to the queue for the flusher, so nothing is lost (it may be written
+/// twice: the log is at least once).
+struct Taken {
+    shared: Arc<Shared>,
     batch: Vec<Item>,
     /// The round ended as it should (it has cleared `writing` itself).
     done: bool,
 }
 
-impl Drop for Taken<'_> {
+impl Taken {
+    fn lead(shared: &Arc<Shared>) -> Self {
+        Self {
+            shared: shared.clone(),
+            batch: Vec::new(),
+            done: false,
+        }
+    }
+}
+
+impl Drop for Taken {
     fn drop(&mut self) {
         if self.done {
             return;
@@ -291,7 +314,7 @@ async fn flusher(shared: Arc<Shared>, mut stop: oneshot::Receiver<()>) {
             _ = &mut stop => break,
         }
         if shared.take_lead() {
-            round(shared.clone(), Until::Empty).await;
+            round(Taken::lead(&shared), Until::Empty).await;
         }
     }
     // Shutting down: accept no new uses, wait for a running round, store what is queued.
@@ -299,7 +322,7 @@ async fn flusher(shared: Arc<Shared>, mut stop: oneshot::Receiver<()>) {
     while !shared.take_lead() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    round(shared.clone(), Until::Empty).await;
+    round(Taken::lead(&shared), Until::Empty).await;
 }
 
 async fn write(store: &Store, batch: &mut Vec<Item>) {
@@ -323,15 +346,22 @@ async fn write(store: &Store, batch: &mut Vec<Item>) {
     if let Err(err) = first {
         tracing::error!(error = %err, "the audit log could not be written; calls are refused until it can");
     }
+    if !results.is_empty() {
+        // Retried on a task of their own, so the waits between attempts never hold up a
+        // round (and the uses queued behind it).
+        tokio::spawn(retry_results(store.clone(), results));
+    }
+}
+
+/// Results whose write failed: three more attempts, 0.1, 0.2 and 0.4 s apart, then they are
+/// given up with an error in the log (a permanently failing event must not wedge the log).
+async fn retry_results(store: Store, results: Vec<NewAuditEvent>) {
     let mut delay = Duration::from_millis(100);
     for attempt in 2..=4 {
-        if results.is_empty() {
-            break;
-        }
         tokio::time::sleep(delay).await;
         delay *= 2;
         match store.append_audit_batch(&results).await {
-            Ok(()) => results.clear(),
+            Ok(()) => return,
             Err(err) if attempt < 4 => {
                 tracing::warn!(error = %err, attempt, "audit batch write failed; retrying")
             }

@@ -1,7 +1,7 @@
 //! The audit sink against a real SQLite store: concurrent uses are all committed, results
 //! are written without a use to carry them, shutdown writes what is queued, and a round
 //! whose runtime ends in the middle of a write gives its batch back instead of losing it or
-//! wedging the log.
+//! wedging the log (a use whose caller gave up meanwhile is not written as started).
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use keyway_dispatch::{AuditFailure, AuditSink};
@@ -120,12 +120,14 @@ fn a_round_cut_short_gives_its_batch_back_and_the_log_goes_on() {
         conn
     });
 
-    // A use on a worker's own runtime starts a round there; that runtime ends mid-write.
+    // A use on a worker's own runtime starts a round there, which takes the queued result
+    // with it; that runtime ends mid-write.
     let worker = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let waited = worker.block_on(async {
+        sink.record_now(result_event(1));
         tokio::time::timeout(Duration::from_millis(300), sink.commit(use_event(1))).await
     });
     assert!(waited.is_err(), "the write was still waiting for the lock");
@@ -134,8 +136,11 @@ fn a_round_cut_short_gives_its_batch_back_and_the_log_goes_on() {
     main.block_on(async {
         let mut blocker = blocker;
         sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
-        // The batch went back to the queue and the flusher wrote it (at least once).
-        assert!(stored(&store, "credential.use", 1).await >= 1);
+        // The batch went back to the queue and the flusher wrote what it still should: the
+        // result (at least once), but not the use, whose caller gave up waiting and was
+        // refused (a refused call's use must not read as started).
+        assert!(stored(&store, "credential.use.result", 1).await >= 1);
+        assert_eq!(count(&store, "credential.use").await, 0);
         // Nothing is left marked as being written: the next use leads a round of its own.
         tokio::time::timeout(Duration::from_secs(5), sink.commit(use_event(2)))
             .await

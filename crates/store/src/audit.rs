@@ -337,7 +337,7 @@ impl Store {
             Some(conn) => (conn, false),
             None => (self.audit_line.open().await?, true),
         };
-        let mut result = append_rows(&mut conn, &rows, at).await;
+        let mut result = append_within(&mut conn, &rows, at).await;
         let lost =
             |err: &sqlx::Error| crate::error::classify(err) == Some(Unavailable::Unreachable);
         if !fresh && result.as_ref().is_err_and(lost) {
@@ -347,10 +347,10 @@ impl Store {
             // is at least once, never less).
             drop(conn);
             conn = self.audit_line.open().await?;
-            result = append_rows(&mut conn, &rows, at).await;
+            result = append_within(&mut conn, &rows, at).await;
         }
         if result.is_ok() {
-            *slot = Some(conn);
+            slot.put(conn);
         }
         result?;
         Ok(())
@@ -377,6 +377,22 @@ impl Store {
         self.subjects.put(subject, id);
         Ok(id)
     }
+}
+
+/// How long one append may take. A connection that a firewall dropped without a word would
+/// otherwise hang until TCP gives up (minutes), holding every call's commit; past this the
+/// append counts as the database being unreachable and is tried once on a new connection.
+/// Under the 4 s a call waits for its use to be committed.
+const APPEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn append_within(
+    conn: &mut Conn,
+    rows: &[(&NewAuditEvent, i64)],
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    tokio::time::timeout(APPEND_TIMEOUT, append_rows(conn, rows, at))
+        .await
+        .unwrap_or(Err(sqlx::Error::PoolTimedOut))
 }
 
 /// One batch on the audit connection. One statement per chunk rather than per event: far

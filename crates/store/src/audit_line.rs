@@ -27,6 +27,31 @@ pub(crate) struct AuditLine {
     options: Options,
     connect_timeout: Duration,
     conn: tokio::sync::Mutex<Option<Conn>>,
+    /// When a connection was last put back.
+    last_used: std::sync::Mutex<std::time::Instant>,
+}
+
+/// A connection idle longer than this is replaced before its next append.
+const IDLE: Duration = Duration::from_secs(60);
+
+/// The locked slot; see [`AuditLine::slot`].
+pub(crate) struct Slot<'a> {
+    guard: tokio::sync::MutexGuard<'a, Option<Conn>>,
+    line: &'a AuditLine,
+}
+
+impl Slot<'_> {
+    pub(crate) fn take(&mut self) -> Option<Conn> {
+        self.guard.take()
+    }
+
+    /// Puts back a connection that just succeeded.
+    pub(crate) fn put(&mut self, conn: Conn) {
+        *self.guard = Some(conn);
+        if let Ok(mut at) = self.line.last_used.lock() {
+            *at = std::time::Instant::now();
+        }
+    }
 }
 
 impl std::fmt::Debug for Conn {
@@ -52,14 +77,26 @@ impl AuditLine {
             options,
             connect_timeout,
             conn: tokio::sync::Mutex::new(None),
+            last_used: std::sync::Mutex::new(std::time::Instant::now()),
         }
     }
 
-    /// The connection's slot, one append at a time: `None` until the first append, and after
-    /// a failed one. Put a connection back only after a success: one dropped midway (its
-    /// task ended) or after an error is closed, never reused in an unknown state.
-    pub(crate) async fn slot(&self) -> tokio::sync::MutexGuard<'_, Option<Conn>> {
-        self.conn.lock().await
+    /// The connection's slot, one append at a time: `None` until the first append, after a
+    /// failed one, and after [`IDLE`] without one (a connection idle that long may have been
+    /// dropped by something between, which would show only as a hang). Put a connection back
+    /// only after a success: one dropped midway (its task ended) or after an error is closed,
+    /// never reused in an unknown state.
+    pub(crate) async fn slot(&self) -> Slot<'_> {
+        let mut guard = self.conn.lock().await;
+        let idle = self
+            .last_used
+            .lock()
+            .map(|at| at.elapsed())
+            .unwrap_or_default();
+        if idle > IDLE {
+            *guard = None;
+        }
+        Slot { guard, line: self }
     }
 
     pub(crate) async fn open(&self) -> Result<Conn, sqlx::Error> {
@@ -75,8 +112,14 @@ impl AuditLine {
         })
     }
 
+    /// Closes the connection, unless an append still holds it after a second (then it goes
+    /// with the process).
     pub(crate) async fn close(&self) {
-        let conn = self.conn.lock().await.take();
+        let Ok(mut slot) = tokio::time::timeout(Duration::from_secs(1), self.conn.lock()).await
+        else {
+            return;
+        };
+        let conn = slot.take();
         let _ = match conn {
             Some(Conn::Sqlite(conn)) => sqlx::Connection::close(conn).await,
             Some(Conn::Postgres(conn)) => sqlx::Connection::close(conn).await,
