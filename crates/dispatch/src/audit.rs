@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 /// Uses waiting to be committed at most; past it calls are refused (the database does not
 /// keep up), never queued without bound.
 const QUEUE: usize = 8192;
-/// Events queued at most (uses and results): about 10 MiB. Results past it are dropped with
+/// Events queued or waiting for a retry at most (uses and results): about 10 MiB. Results past it are dropped with
 /// an error in the log; only results of calls already let through can reach it.
 const MAX_QUEUED: usize = 4 * QUEUE;
 const BATCH: usize = 512;
@@ -89,6 +89,8 @@ struct State {
     writing: bool,
     /// Shutting down: no new uses are accepted.
     closed: bool,
+    /// Results whose write failed, waiting on their retry task (part of the bound).
+    retrying: usize,
 }
 
 impl Shared {
@@ -112,7 +114,7 @@ impl Shared {
             tracing::error!("the audit writer has stopped; an audit event was not recorded");
             return;
         }
-        if state.pending.len() >= MAX_QUEUED {
+        if state.pending.len() + state.retrying >= MAX_QUEUED {
             drop(state);
             tracing::error!(
                 "the audit queue is full (the database does not keep up); an audit event was dropped"
@@ -258,7 +260,7 @@ async fn round(mut taken: Taken, until: Until) {
             let waited_for = taken.batch.iter().filter(|i| i.ack.is_some()).count();
             state.waiters -= waited_for + gave_up;
         }
-        write(&shared.store, &mut taken.batch).await;
+        write(&shared, &mut taken.batch).await;
     }
 }
 
@@ -325,9 +327,10 @@ async fn flusher(shared: Arc<Shared>, mut stop: oneshot::Receiver<()>) {
     round(Taken::lead(&shared), Until::Empty).await;
 }
 
-async fn write(store: &Store, batch: &mut Vec<Item>) {
-    let events: Vec<NewAuditEvent> = batch.iter().map(|item| item.event.clone()).collect();
-    let first = store.append_audit_batch(&events).await;
+async fn write(shared: &Arc<Shared>, batch: &mut Vec<Item>) {
+    let events: Vec<&NewAuditEvent> = batch.iter().map(|item| &item.event).collect();
+    let first = shared.store.append_audit_refs(&events).await;
+    drop(events);
     let failure = first.as_ref().err().map(classify);
     // Waiting callers learn at once; their calls are refused, so their events need no retry.
     let mut results = Vec::new();
@@ -349,18 +352,29 @@ async fn write(store: &Store, batch: &mut Vec<Item>) {
     if !results.is_empty() {
         // Retried on a task of their own, so the waits between attempts never hold up a
         // round (and the uses queued behind it).
-        tokio::spawn(retry_results(store.clone(), results));
+        // They still count against the queue's bound while they wait.
+        shared.state().retrying += results.len();
+        tokio::spawn(retry_results(shared.clone(), results));
     }
 }
 
 /// Results whose write failed: three more attempts, 0.1, 0.2 and 0.4 s apart, then they are
 /// given up with an error in the log (a permanently failing event must not wedge the log).
-async fn retry_results(store: Store, results: Vec<NewAuditEvent>) {
+async fn retry_results(shared: Arc<Shared>, results: Vec<NewAuditEvent>) {
+    /// Gives the events' room in the queue back however the task ends.
+    struct Room<'a>(&'a Shared, usize);
+    impl Drop for Room<'_> {
+        fn drop(&mut self) {
+            let mut state = self.0.state();
+            state.retrying = state.retrying.saturating_sub(self.1);
+        }
+    }
+    let _room = Room(&shared, results.len());
     let mut delay = Duration::from_millis(100);
     for attempt in 2..=4 {
         tokio::time::sleep(delay).await;
         delay *= 2;
-        match store.append_audit_batch(&results).await {
+        match shared.store.append_audit_batch(&results).await {
             Ok(()) => return,
             Err(err) if attempt < 4 => {
                 tracing::warn!(error = %err, attempt, "audit batch write failed; retrying")

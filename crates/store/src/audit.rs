@@ -174,10 +174,10 @@ const SELECT_SUBJECT: &str = "SELECT id FROM audit_subjects WHERE org_id = $1 \
 /// row, and named by its ID in every event (issue 12: the log grows with every call). An
 /// absent value is stored as `''`, which the `audit_events` view shows as NULL again.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Subject([String; 5]);
+pub(crate) struct Subject(pub(crate) [String; 5]);
 
 impl Subject {
-    fn of(event: &NewAuditEvent) -> Self {
+    pub(crate) fn of(event: &NewAuditEvent) -> Self {
         let part = |v: &Option<String>| v.clone().unwrap_or_default();
         Self([
             part(&event.org_id),
@@ -239,14 +239,7 @@ macro_rules! batch_insert {
 macro_rules! insert_audit {
     ($exec:expr, $event:expr) => {{
         let event: &$crate::NewAuditEvent = $event;
-        let part = |v: &Option<String>| v.as_deref().unwrap_or("").to_owned();
-        let subject = [
-            part(&event.org_id),
-            part(&event.credential_id),
-            part(&event.actor_id),
-            part(&event.actor_name),
-            part(&event.credential_owner_id),
-        ];
+        let subject = $crate::audit::Subject::of(event).0;
         let mut add = sqlx::query($crate::audit::INSERT_SUBJECT);
         for value in &subject {
             add = add.bind(value);
@@ -324,12 +317,19 @@ impl Store {
     /// Appends many events in one transaction: the dispatcher's audit writer batches call
     /// events so the log keeps up with the calls.
     pub async fn append_audit_batch(&self, events: &[NewAuditEvent]) -> Result<(), StoreError> {
+        self.append_audit_refs(&events.iter().collect::<Vec<_>>())
+            .await
+    }
+
+    /// [`Store::append_audit_batch`] for events the caller keeps (the audit writer keeps each
+    /// event with its waiting caller until the write is done), so none is copied.
+    pub async fn append_audit_refs(&self, events: &[&NewAuditEvent]) -> Result<(), StoreError> {
         if events.is_empty() {
             return Ok(());
         }
         let at = crate::now_ms();
         let mut rows = Vec::with_capacity(events.len());
-        for event in events {
+        for &event in events {
             rows.push((event, self.subject_id(event).await?));
         }
         let mut slot = self.audit_line.slot().await;
