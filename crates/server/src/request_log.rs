@@ -38,8 +38,15 @@ pub async fn observe(
     let metrics = req
         .app_data::<web::Data<AppState>>()
         .map(|s| s.metrics.clone());
-    let span =
-        tracing::info_span!("http_request", %request_id, %method, route = tracing::field::Empty);
+    // The credential a call signs with is recorded here by its handler, so that anything
+    // logged during the call names it without a span per layer.
+    let span = tracing::info_span!(
+        "http_request",
+        %request_id,
+        %method,
+        route = tracing::field::Empty,
+        credential_id = tracing::field::Empty
+    );
     let result = next.call(req).instrument(span.clone()).await;
     let route = match &result {
         Ok(res) => res.request().app_data::<RoutePattern>().map(|p| p.0),

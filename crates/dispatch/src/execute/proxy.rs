@@ -40,8 +40,9 @@ pub struct ProxyAnswer {
 }
 
 impl Dispatcher {
-    /// Runs `call` with credential `credential_id` for `caller`.
-    #[tracing::instrument(skip_all, fields(credential_id = credential_id))]
+    /// Runs `call` with credential `credential_id` for `caller` (a span of its own only at
+    /// `debug`, as [`Dispatcher::run`]).
+    #[tracing::instrument(level = "debug", skip_all, fields(credential_id = credential_id))]
     pub async fn proxy(
         &self,
         caller: &Caller,

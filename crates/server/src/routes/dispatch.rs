@@ -78,6 +78,9 @@ pub async fn run_definition(
     web_service_id: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
     let context = Context::from_json(context);
+    if let Some(id) = &definition.credential_id {
+        tracing::Span::current().record("credential_id", id.as_str());
+    }
     let result = state
         .dispatcher
         .run(caller, definition, &context, strict, web_service_id)

@@ -63,6 +63,7 @@ pub async fn proxy(
     let Authenticated(caller) =
         Authenticated::from_request(&req, &mut actix_web::dev::Payload::None).await?;
     let (credential_id, path) = split_path(req.uri().path())?;
+    tracing::Span::current().record("credential_id", credential_id);
     let call = ProxyCall {
         method: http::Method::from_bytes(req.method().as_str().as_bytes())
             .map_err(|_| ApiError::invalid(Some("method"), "is not an HTTP method"))?,
