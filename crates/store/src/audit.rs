@@ -190,25 +190,53 @@ impl Subject {
 }
 
 /// Subject IDs already known to this process. An ID never changes once the row exists (the
-/// table is append-only), so an entry is right on every replica and never goes stale.
+/// table is append-only), so an entry is right on every replica and never goes stale. Keyed
+/// by [`subject_key`], which a lookup builds in a reused buffer: a call's events look their
+/// subject up without allocating.
 #[derive(Debug, Default)]
-pub(crate) struct SubjectIds(std::sync::Mutex<HashMap<Subject, i64>>);
+pub(crate) struct SubjectIds(std::sync::Mutex<HashMap<Box<str>, i64>>);
 
 /// Enough for every (actor, credential) pair a busy deployment uses at once; past it the map
 /// starts over rather than grow without bound.
 const KNOWN_SUBJECTS: usize = 16_384;
 
+/// The subject of `event` as one string, each part prefixed by its length, so that no two
+/// subjects share a key whatever their parts contain.
+fn subject_key(event: &NewAuditEvent, key: &mut String) {
+    use std::fmt::Write as _;
+    key.clear();
+    for part in [
+        &event.org_id,
+        &event.credential_id,
+        &event.actor_id,
+        &event.actor_name,
+        &event.credential_owner_id,
+    ] {
+        let part = part.as_deref().unwrap_or_default();
+        let _ = write!(key, "{}:", part.len());
+        key.push_str(part);
+    }
+}
+
 impl SubjectIds {
-    fn get(&self, subject: &Subject) -> Option<i64> {
-        self.0.lock().ok()?.get(subject).copied()
+    fn get(&self, event: &NewAuditEvent) -> Option<i64> {
+        thread_local! {
+            static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        KEY.with_borrow_mut(|key| {
+            subject_key(event, key);
+            self.0.lock().ok()?.get(key.as_str()).copied()
+        })
     }
 
-    fn put(&self, subject: Subject, id: i64) {
+    fn put(&self, event: &NewAuditEvent, id: i64) {
+        let mut key = String::new();
+        subject_key(event, &mut key);
         if let Ok(mut known) = self.0.lock() {
             if known.len() >= KNOWN_SUBJECTS {
                 known.clear();
             }
-            known.insert(subject, id);
+            known.insert(key.into_boxed_str(), id);
         }
     }
 }
@@ -359,10 +387,10 @@ impl Store {
     /// The ID of `event`'s subject, added if new: from memory after the first time, so a
     /// call's events cost no lookup.
     async fn subject_id(&self, event: &NewAuditEvent) -> Result<i64, StoreError> {
-        let subject = Subject::of(event);
-        if let Some(id) = self.subjects.get(&subject) {
+        if let Some(id) = self.subjects.get(event) {
             return Ok(id);
         }
+        let subject = Subject::of(event);
         let [org, credential, actor, name, owner] = &subject.0;
         let id: i64 = on_pool!(self, pool => {
             sqlx::query(INSERT_SUBJECT)
@@ -374,7 +402,7 @@ impl Store {
                 .fetch_one(pool)
                 .await?
         });
-        self.subjects.put(subject, id);
+        self.subjects.put(event, id);
         Ok(id)
     }
 }
@@ -427,5 +455,32 @@ async fn append_rows(
     match conn {
         Conn::Sqlite(conn) => append!(conn),
         Conn::Postgres(conn) => append!(conn),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(org: &str, credential: &str, actor: Option<&str>) -> NewAuditEvent {
+        NewAuditEvent {
+            org_id: Some(org.into()),
+            credential_id: Some(credential.into()),
+            actor_id: actor.map(Into::into),
+            ..NewAuditEvent::new(AuditAction::CredentialUse, AuditOutcome::Started)
+        }
+    }
+
+    #[test]
+    fn subjects_whose_parts_join_to_the_same_text_have_different_keys() {
+        let ids = SubjectIds::default();
+        ids.put(&event("ab", "c", None), 1);
+        ids.put(&event("a", "bc", None), 2);
+        ids.put(&event("a", "bc", Some("")), 3); // '' and absent are one subject, as stored
+        ids.put(&event("a", "1:bc", None), 4);
+        assert_eq!(ids.get(&event("ab", "c", None)), Some(1));
+        assert_eq!(ids.get(&event("a", "bc", None)), Some(3));
+        assert_eq!(ids.get(&event("a", "1:bc", None)), Some(4));
+        assert_eq!(ids.get(&event("a", "b", None)), None);
     }
 }
