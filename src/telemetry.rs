@@ -8,8 +8,8 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
 use std::time::Duration;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
@@ -118,21 +118,47 @@ impl Write for LineSink<'_> {
     }
 }
 
-/// Keeps the writer thread; dropping it writes what is buffered. Hold it until exit.
+/// How long exiting waits for the buffered lines to be written (stderr may be a pipe whose
+/// reader stalled; exiting must not hang on it).
+const FINISH_WITHIN: Duration = Duration::from_secs(1);
+
+/// Keeps the writer thread; dropping it writes what is buffered (waiting at most
+/// [`FINISH_WITHIN`]). Hold it until exit.
 #[must_use = "logs buffered at exit are lost unless the guard lives until then"]
 #[derive(Debug)]
 pub struct LogGuard {
-    writer: Option<(Arc<Shared>, JoinHandle<()>)>,
+    /// The buffer, and a receiver that hears when the writer thread has finished.
+    writer: Option<(Arc<Shared>, Receiver<()>)>,
 }
 
 impl Drop for LogGuard {
     fn drop(&mut self) {
-        if let Some((shared, thread)) = self.writer.take() {
+        if let Some((shared, finished)) = self.writer.take() {
             shared.pending().closed = true;
             shared.wake.notify_one();
-            let _ = thread.join();
+            let _ = finished.recv_timeout(FINISH_WITHIN);
         }
     }
+}
+
+/// Starts the writer thread for `shared`, writing to `out`.
+fn spawn_writer(
+    shared: &Arc<Shared>,
+    out: impl Write + Send + 'static,
+) -> std::io::Result<LogGuard> {
+    let (finished, on_finish) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("keyway-log".into())
+        .spawn({
+            let shared = shared.clone();
+            move || {
+                shared.run(out);
+                let _ = finished.send(());
+            }
+        })?;
+    Ok(LogGuard {
+        writer: Some((shared.clone(), on_finish)),
+    })
 }
 
 pub fn init(settings: &LogSettings) -> LogGuard {
@@ -152,16 +178,8 @@ pub fn init(settings: &LogSettings) -> LogGuard {
         // Another subscriber was set first (tests): its writer is not ours to keep.
         return LogGuard { writer: None };
     }
-    let thread = std::thread::Builder::new()
-        .name("keyway-log".into())
-        .spawn({
-            let shared = shared.clone();
-            move || shared.run(std::io::stderr())
-        });
-    match thread {
-        Ok(thread) => LogGuard {
-            writer: Some((shared, thread)),
-        },
+    match spawn_writer(&shared, std::io::stderr()) {
+        Ok(guard) => guard,
         Err(e) => {
             // Without the thread nothing would drain the buffer: close it, so lines are
             // counted as dropped instead of piling up.
@@ -228,15 +246,8 @@ mod tests {
     }
 
     fn start() -> (LogGuard, Sink) {
-        let shared = Arc::new(Shared::default());
         let sink = Sink::default();
-        let thread = std::thread::spawn({
-            let (shared, sink) = (shared.clone(), sink.clone());
-            move || shared.run(sink)
-        });
-        let guard = LogGuard {
-            writer: Some((shared, thread)),
-        };
+        let guard = spawn_writer(&Arc::new(Shared::default()), sink.clone()).unwrap();
         (guard, sink)
     }
 
@@ -270,5 +281,30 @@ mod tests {
         shared.push(b"one more\n");
         assert_eq!(shared.pending().lines.len(), BUFFERED_BYTES);
         assert!(DROPPED.load(Ordering::Relaxed) > before);
+    }
+
+    /// stderr can be a pipe nobody reads: exiting waits a second for it, not forever.
+    #[test]
+    fn closing_does_not_wait_on_a_writer_that_is_stuck() {
+        struct Stuck;
+        impl Write for Stuck {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                std::thread::sleep(Duration::from_secs(3600));
+                Ok(0)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let guard = spawn_writer(&Arc::new(Shared::default()), Stuck).unwrap();
+        shared(&guard).push(b"a line that will never be written\n");
+        let started = std::time::Instant::now();
+        drop(guard);
+        let took = started.elapsed();
+        assert!(
+            took >= FINISH_WITHIN,
+            "did not wait for the writer: {took:?}"
+        );
+        assert!(took < FINISH_WITHIN * 3, "waited {took:?}");
     }
 }
