@@ -122,8 +122,8 @@ impl Write for LineSink<'_> {
 /// reader stalled; exiting must not hang on it).
 const FINISH_WITHIN: Duration = Duration::from_secs(1);
 
-/// Keeps the writer thread; dropping it writes what is buffered (waiting at most
-/// [`FINISH_WITHIN`]). Hold it until exit.
+/// Keeps the writer thread; dropping it writes what is buffered (waiting at most a second).
+/// Hold it until exit.
 #[must_use = "logs buffered at exit are lost unless the guard lives until then"]
 #[derive(Debug)]
 pub struct LogGuard {
