@@ -172,21 +172,17 @@ const SELECT_SUBJECT: &str = "SELECT id FROM audit_subjects WHERE org_id = $1 \
 
 /// Who acted on which credential: the part of an event stored once, as an `audit_subjects`
 /// row, and named by its ID in every event (issue 12: the log grows with every call). An
-/// absent value is stored as `''`, which the `audit_events` view shows as NULL again.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct Subject(pub(crate) [String; 5]);
-
-impl Subject {
-    pub(crate) fn of(event: &NewAuditEvent) -> Self {
-        let part = |v: &Option<String>| v.clone().unwrap_or_default();
-        Self([
-            part(&event.org_id),
-            part(&event.credential_id),
-            part(&event.actor_id),
-            part(&event.actor_name),
-            part(&event.credential_owner_id),
-        ])
-    }
+/// absent value is stored as `''`, which the `audit_events` view shows as NULL again. In the
+/// order of `audit_subjects`' columns.
+pub(crate) fn subject_of(event: &NewAuditEvent) -> [&str; 5] {
+    [
+        &event.org_id,
+        &event.credential_id,
+        &event.actor_id,
+        &event.actor_name,
+        &event.credential_owner_id,
+    ]
+    .map(|part| part.as_deref().unwrap_or_default())
 }
 
 /// Subject IDs already known to this process. An ID never changes once the row exists (the
@@ -205,14 +201,7 @@ const KNOWN_SUBJECTS: usize = 16_384;
 fn subject_key(event: &NewAuditEvent, key: &mut String) {
     use std::fmt::Write as _;
     key.clear();
-    for part in [
-        &event.org_id,
-        &event.credential_id,
-        &event.actor_id,
-        &event.actor_name,
-        &event.credential_owner_id,
-    ] {
-        let part = part.as_deref().unwrap_or_default();
+    for part in subject_of(event) {
         let _ = write!(key, "{}:", part.len());
         key.push_str(part);
     }
@@ -267,9 +256,9 @@ macro_rules! batch_insert {
 macro_rules! insert_audit {
     ($exec:expr, $event:expr) => {{
         let event: &$crate::NewAuditEvent = $event;
-        let subject = $crate::audit::Subject::of(event).0;
+        let subject = $crate::audit::subject_of(event);
         let mut add = sqlx::query($crate::audit::INSERT_SUBJECT);
-        for value in &subject {
+        for value in subject {
             add = add.bind(value);
         }
         match add.execute($exec).await {
@@ -284,7 +273,7 @@ macro_rules! insert_audit {
                 .bind(event.action.as_str())
                 .bind(event.outcome.as_str())
                 .bind(&event.detail);
-                for value in &subject {
+                for value in subject {
                     insert = insert.bind(value);
                 }
                 insert.execute($exec).await.map(drop)
@@ -390,8 +379,7 @@ impl Store {
         if let Some(id) = self.subjects.get(event) {
             return Ok(id);
         }
-        let subject = Subject::of(event);
-        let [org, credential, actor, name, owner] = &subject.0;
+        let [org, credential, actor, name, owner] = subject_of(event);
         let id: i64 = on_pool!(self, pool => {
             sqlx::query(INSERT_SUBJECT)
                 .bind(org).bind(credential).bind(actor).bind(name).bind(owner)
