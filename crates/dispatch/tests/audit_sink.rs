@@ -1,7 +1,8 @@
 //! The audit sink against a real SQLite store: concurrent uses are all committed, results
 //! are written without a use to carry them, shutdown writes what is queued, and a round
 //! whose runtime ends in the middle of a write gives its batch back instead of losing it or
-//! wedging the log (a use whose caller gave up meanwhile is not written as started).
+//! wedging the log (a use whose caller gave up meanwhile is not written as started), and a use
+//! that waits for another writer does not hold its worker's thread.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use keyway_dispatch::{AuditFailure, AuditSink};
@@ -146,6 +147,80 @@ fn a_round_cut_short_gives_its_batch_back_and_the_log_goes_on() {
             .await
             .expect("the log is not wedged")
             .unwrap();
+        assert!(writer.finish(Duration::from_secs(5)).await);
+    });
+}
+
+/// On SQLite the round writes on its worker's own thread; when another connection holds the
+/// write lock, the wait moves to a blocking thread, so the worker goes on serving its other
+/// tasks, and the use is committed once the lock is let go.
+#[test]
+fn a_use_waits_for_another_writer_without_holding_its_worker() {
+    let main = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (store, _dir, url) = main.block_on(store());
+    let (sink, writer) = main.block_on(async { AuditSink::start(store.clone()) });
+    // A first use stores the subject (on the pool), so that the one below only appends.
+    main.block_on(sink.commit(use_event(0))).unwrap();
+    let blocker = main.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn
+    });
+    let release = main.spawn(async move {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let mut blocker = blocker;
+        sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    });
+
+    // An actix worker is a current-thread runtime: the round runs on it, beside a task that
+    // counts 10 ms ticks while the use waits. Missed ticks are skipped, not made up, so a
+    // thread held for the 400 ms would count one or two.
+    let worker = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = ticks.clone();
+    let started = std::time::Instant::now();
+    let committed = worker.block_on(async {
+        let ticker = tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(10));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                every.tick().await;
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        let committed = tokio::time::timeout(Duration::from_secs(5), sink.commit(use_event(1)))
+            .await
+            .expect("committed once the lock was let go");
+        ticker.abort();
+        committed
+    });
+    assert_eq!(committed, Ok(()));
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "the commit waited for the lock"
+    );
+    let ticks = ticks.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        ticks >= 10,
+        "the worker went on while the use waited: {ticks} ticks"
+    );
+    // The round yields before it looks for more work, so it ends on the worker's next turn;
+    // this worker takes none, so it goes now (and hands its empty batch back).
+    drop(worker);
+    main.block_on(async {
+        release.await.unwrap();
+        assert_eq!(count(&store, "credential.use").await, 2);
         assert!(writer.finish(Duration::from_secs(5)).await);
     });
 }

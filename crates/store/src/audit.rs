@@ -1,7 +1,7 @@
 //! The append-only audit log: who did what to which credential, and how it went.
 
 use crate::audit_line::Conn;
-use crate::{on_pool, Store, StoreError, Unavailable};
+use crate::{on_pool, Store, StoreError};
 use std::collections::HashMap;
 
 /// What an audit event records. The stored text is [`AuditAction::as_str`].
@@ -161,7 +161,7 @@ pub struct AuditQuery {
 }
 
 /// Events per `INSERT` statement (5 binds each; SQLite allows 32,766).
-const CHUNK: usize = 100;
+pub(crate) const CHUNK: usize = 100;
 
 /// Adds a subject if it is new (a subject is never changed or removed).
 pub(crate) const INSERT_SUBJECT: &str = "INSERT INTO audit_subjects \
@@ -355,9 +355,7 @@ impl Store {
             None => (self.audit_line.open().await?, true),
         };
         let mut result = append_within(&mut conn, &rows, at).await;
-        let lost =
-            |err: &sqlx::Error| crate::error::classify(err) == Some(Unavailable::Unreachable);
-        if !fresh && result.as_ref().is_err_and(lost) {
+        if !fresh && result.as_ref().is_err_and(StoreError::is_unavailable) {
             // The database dropped a connection it had (a restart, an idle timeout): that
             // shows on its first use, which a pool would have caught with a ping. Once more,
             // on a new one (if the first write did land, its events are there twice: the log
@@ -398,52 +396,166 @@ impl Store {
 /// How long one append may take. A connection that a firewall dropped without a word would
 /// otherwise hang until TCP gives up (minutes), holding every call's commit; past this the
 /// append counts as the database being unreachable and is tried once on a new connection.
-/// Under the 4 s a call waits for its use to be committed.
+/// Under the 4 s a call waits for its use to be committed. On SQLite it is how long an append
+/// waits for another connection's write lock.
 const APPEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn append_within(
     conn: &mut Conn,
     rows: &[(&NewAuditEvent, i64)],
     at: i64,
-) -> Result<(), sqlx::Error> {
-    tokio::time::timeout(APPEND_TIMEOUT, append_rows(conn, rows, at))
-        .await
-        .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+) -> Result<(), StoreError> {
+    match conn {
+        Conn::Sqlite(db) => append_sqlite(db, rows, at).await,
+        Conn::Postgres(conn) => {
+            tokio::time::timeout(APPEND_TIMEOUT, append_postgres(conn, rows, at))
+                .await
+                .unwrap_or(Err(sqlx::Error::PoolTimedOut))?;
+            Ok(())
+        }
+    }
 }
 
-/// One batch on the audit connection. One statement per chunk rather than per event: far
-/// fewer round trips. A batch that fits one statement needs no explicit transaction (a
-/// statement is atomic), which saves the BEGIN and COMMIT round trips on the path every call
-/// waits on.
-async fn append_rows(
-    conn: &mut Conn,
+/// One batch on PostgreSQL. One statement per chunk rather than per event: far fewer round
+/// trips. A batch that fits one statement needs no explicit transaction (a statement is
+/// atomic), which saves the BEGIN and COMMIT round trips on the path every call waits on.
+async fn append_postgres(
+    conn: &mut sqlx::PgConnection,
     rows: &[(&NewAuditEvent, i64)],
     at: i64,
 ) -> Result<(), sqlx::Error> {
-    macro_rules! append {
-        ($conn:expr) => {{
-            if rows.len() <= CHUNK {
-                batch_insert!(rows.iter().copied(), at)
-                    .build()
-                    .execute(&mut *$conn)
-                    .await?;
-            } else {
-                let mut tx = sqlx::Connection::begin(&mut *$conn).await?;
-                for chunk in rows.chunks(CHUNK) {
-                    batch_insert!(chunk.iter().copied(), at)
-                        .build()
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
+    if rows.len() <= CHUNK {
+        batch_insert!(rows.iter().copied(), at)
+            .build()
+            .execute(&mut *conn)
+            .await?;
+    } else {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        for chunk in rows.chunks(CHUNK) {
+            batch_insert!(chunk.iter().copied(), at)
+                .build()
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// An event as SQLite stores it: `at`, subject ID, action, outcome, detail.
+type SqliteRow<'a> = (i64, i64, &'static str, &'static str, Option<&'a str>);
+
+/// One batch on SQLite, on the calling thread: a commit in WAL mode is a few writes to the
+/// log file (no fsync with `synchronous = normal`), cheaper than handing it to another
+/// thread and back. The connection never waits for a lock here (its `busy_timeout` is zero):
+/// if another connection is writing, the batch goes to a blocking thread that waits up to
+/// [`APPEND_TIMEOUT`], so the caller's thread, which serves other requests too, never stalls.
+async fn append_sqlite(
+    db: &std::sync::Arc<std::sync::Mutex<rusqlite::Connection>>,
+    rows: &[(&NewAuditEvent, i64)],
+    at: i64,
+) -> Result<(), StoreError> {
+    fn row<'a>(&(event, subject): &(&'a NewAuditEvent, i64), at: i64) -> SqliteRow<'a> {
+        (
+            event.at.unwrap_or(at),
+            subject,
+            event.action.as_str(),
+            event.outcome.as_str(),
+            event.detail.as_deref(),
+        )
+    }
+    // A poisoned lock means a panic midway through an append: the connection's state is
+    // unknown, so it counts as lost (the caller opens a new one).
+    let first = match db.lock() {
+        Ok(conn) => insert_sqlite(&conn, rows.iter().map(|r| row(r, at))),
+        Err(_) => return Err(sqlx::Error::WorkerCrashed.into()),
+    };
+    let busy = matches!(
+        &first,
+        Err(rusqlite::Error::SqliteFailure(err, _))
+            if err.code == rusqlite::ErrorCode::DatabaseBusy
+    );
+    if !busy {
+        return Ok(first?);
+    }
+    let owned: Vec<_> = rows
+        .iter()
+        .map(|r| row(r, at))
+        .map(|(at, subject, action, outcome, detail)| {
+            (at, subject, action, outcome, detail.map(str::to_owned))
+        })
+        .collect();
+    let db = db.clone();
+    let waited = tokio::task::spawn_blocking(move || {
+        let Ok(conn) = db.lock() else {
+            return Err(StoreError::from(sqlx::Error::WorkerCrashed));
+        };
+        conn.busy_timeout(APPEND_TIMEOUT)?;
+        let result = insert_sqlite(
+            &conn,
+            owned.iter().map(|(at, subject, action, outcome, detail)| {
+                (*at, *subject, *action, *outcome, detail.as_deref())
+            }),
+        );
+        conn.busy_timeout(std::time::Duration::ZERO)?;
+        Ok(result?)
+    })
+    .await
+    .map_err(|_| sqlx::Error::WorkerCrashed)?;
+    waited
+}
+
+/// The rows in one multi-row `INSERT` per [`CHUNK`], in one transaction when there are more
+/// chunks than one (a statement is atomic), rolled back if any fails. One statement per batch
+/// rather than per row: `AUTOINCREMENT` updates `sqlite_sequence` once per statement.
+fn insert_sqlite<'a>(
+    conn: &rusqlite::Connection,
+    rows: impl ExactSizeIterator<Item = SqliteRow<'a>>,
+) -> rusqlite::Result<()> {
+    let many = rows.len() > CHUNK;
+    if many {
+        conn.prepare_cached("BEGIN")?.raw_execute()?;
+    }
+    let result = (|| {
+        let mut rows = rows;
+        while rows.len() > 0 {
+            let n = rows.len().min(CHUNK);
+            let mut insert = conn.prepare_cached(&insert_sql(n))?;
+            for (k, (at, subject, action, outcome, detail)) in rows.by_ref().take(n).enumerate() {
+                let first = k * 5 + 1;
+                insert.raw_bind_parameter(first, at)?;
+                insert.raw_bind_parameter(first + 1, subject)?;
+                insert.raw_bind_parameter(first + 2, action)?;
+                insert.raw_bind_parameter(first + 3, outcome)?;
+                insert.raw_bind_parameter(first + 4, detail)?;
             }
-            Ok(())
-        }};
+            insert.raw_execute()?;
+        }
+        if many {
+            conn.prepare_cached("COMMIT")?.raw_execute()?;
+        }
+        Ok(())
+    })();
+    if result.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
     }
-    match conn {
-        Conn::Sqlite(conn) => append!(conn),
-        Conn::Postgres(conn) => append!(conn),
+    result
+}
+
+/// `INSERT` of `n` events (the statement cache keeps one per size used).
+fn insert_sql(n: usize) -> String {
+    const HEAD: &str =
+        "INSERT INTO audit_entries (at, subject_id, action, outcome, detail) VALUES ";
+    let mut sql = String::with_capacity(HEAD.len() + n * 12);
+    sql.push_str(HEAD);
+    for i in 0..n {
+        sql.push_str(if i == 0 {
+            "(?,?,?,?,?)"
+        } else {
+            ",(?,?,?,?,?)"
+        });
     }
+    sql
 }
 
 #[cfg(test)]

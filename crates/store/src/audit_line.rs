@@ -5,21 +5,31 @@
 //! connection before lending it (on PostgreSQL) and again when it comes back, and with one
 //! writer at a time the next batch waits for that. On SQLite a connection of its own also
 //! keeps its page cache, which SQLite drops whenever another connection has written.
+//!
+//! On SQLite that connection is rusqlite's, not sqlx's: SQLite is a library, and sqlx runs
+//! every statement on a thread of the connection's own, which cost each commit two thread
+//! wake-ups and a tenth of the process's CPU under load. An append runs on the caller's
+//! thread instead (see `crate::audit`).
 
 use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::ConnectOptions as _;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub(crate) enum Conn {
-    Sqlite(SqliteConnection),
+    /// Locked only by the append that holds the slot, or by its fallback on a blocking
+    /// thread, so the lock is never contended.
+    Sqlite(Arc<Mutex<rusqlite::Connection>>),
     Postgres(PgConnection),
 }
 
 #[derive(Debug)]
 enum Options {
-    Sqlite(SqliteConnectOptions),
-    Postgres(PgConnectOptions),
+    /// The database file the pool opened (which made it and set WAL mode).
+    Sqlite(PathBuf),
+    Postgres(Box<PgConnectOptions>),
 }
 
 #[derive(Debug)]
@@ -64,12 +74,13 @@ impl std::fmt::Debug for Conn {
 }
 
 impl AuditLine {
-    pub(crate) fn sqlite(options: SqliteConnectOptions, connect_timeout: Duration) -> Self {
-        Self::new(Options::Sqlite(options), connect_timeout)
+    pub(crate) fn sqlite(options: &SqliteConnectOptions, connect_timeout: Duration) -> Self {
+        let path = options.get_filename().to_owned();
+        Self::new(Options::Sqlite(path), connect_timeout)
     }
 
     pub(crate) fn postgres(options: PgConnectOptions, connect_timeout: Duration) -> Self {
-        Self::new(Options::Postgres(options), connect_timeout)
+        Self::new(Options::Postgres(Box::new(options)), connect_timeout)
     }
 
     fn new(options: Options, connect_timeout: Duration) -> Self {
@@ -99,15 +110,21 @@ impl AuditLine {
         Slot { guard, line: self }
     }
 
-    pub(crate) async fn open(&self) -> Result<Conn, sqlx::Error> {
+    pub(crate) async fn open(&self) -> Result<Conn, crate::StoreError> {
         tokio::time::timeout(self.connect_timeout, self.connect())
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)?
     }
 
-    async fn connect(&self) -> Result<Conn, sqlx::Error> {
+    async fn connect(&self) -> Result<Conn, crate::StoreError> {
         Ok(match &self.options {
-            Options::Sqlite(options) => Conn::Sqlite(options.connect().await?),
+            Options::Sqlite(path) => {
+                let path = path.clone();
+                let conn = tokio::task::spawn_blocking(move || open_sqlite(&path))
+                    .await
+                    .map_err(|_| sqlx::Error::WorkerCrashed)??;
+                Conn::Sqlite(Arc::new(Mutex::new(conn)))
+            }
             Options::Postgres(options) => Conn::Postgres(options.connect().await?),
         })
     }
@@ -119,11 +136,29 @@ impl AuditLine {
         else {
             return;
         };
-        let conn = slot.take();
-        let _ = match conn {
-            Some(Conn::Sqlite(conn)) => sqlx::Connection::close(conn).await,
-            Some(Conn::Postgres(conn)) => sqlx::Connection::close(conn).await,
-            None => Ok(()),
-        };
+        if let Some(Conn::Postgres(conn)) = slot.take() {
+            let _ = sqlx::Connection::close(conn).await;
+        } // an SQLite connection closes when dropped
     }
+}
+
+/// The audit connection to the pool's SQLite file (WAL mode stays with the file), set as the
+/// pool's connections are except
+/// for `busy_timeout`: zero, so that a write lock held elsewhere answers `SQLITE_BUSY` at once
+/// instead of blocking the thread the append runs on (the append then waits on a blocking
+/// thread; see `crate::audit`).
+fn open_sqlite(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.pragma_update(None, "synchronous", "normal")?;
+    conn.pragma_update(None, "foreign_keys", "on")?;
+    conn.busy_timeout(Duration::ZERO)?;
+    // One insert per batch size, BEGIN and COMMIT: 32 covers the sizes of a steady load (a
+    // statement for 100 rows is tens of KiB; the least recently used are dropped).
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
 }

@@ -14,6 +14,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The audit log's own SQLite connection failed (it is not sqlx's; see `audit_line`).
+    #[error("database error")]
+    Sqlite(#[from] rusqlite::Error),
 }
 
 /// Why storage cannot take a request now, as opposed to refusing this one: callers answer
@@ -53,6 +56,9 @@ impl StoreError {
         match self {
             StoreError::Database(err) => classify(err),
             StoreError::Migrate(sqlx::migrate::MigrateError::Execute(err)) => classify(err),
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(err, _)) => {
+                u32::try_from(err.extended_code).ok().and_then(sqlite_code)
+            }
             _ => None,
         }
     }
@@ -66,21 +72,26 @@ pub fn classify(err: &sqlx::Error) -> Option<Unavailable> {
     }
     let code = err.as_database_error()?.code()?;
     if let Ok(sqlite) = code.parse::<u32>() {
-        return match sqlite & 0xff {
-            // SQLITE_FULL
-            13 => Some(Unavailable::Full),
-            // SQLITE_READONLY, SQLITE_CANTOPEN (a file or directory that refuses writing)
-            8 | 14 => Some(Unavailable::ReadOnly),
-            // SQLITE_IOERR
-            10 => Some(Unavailable::DiskError),
-            _ => None,
-        };
+        return sqlite_code(sqlite);
     }
     match code.as_ref() {
         // disk_full, insufficient_resources, out_of_memory... only the disk is the operator's
         "53100" => Some(Unavailable::Full),
         // read_only_sql_transaction: a standby, or default_transaction_read_only
         "25006" => Some(Unavailable::ReadOnly),
+        _ => None,
+    }
+}
+
+/// An SQLite result code, primary or extended.
+fn sqlite_code(code: u32) -> Option<Unavailable> {
+    match code & 0xff {
+        // SQLITE_FULL
+        13 => Some(Unavailable::Full),
+        // SQLITE_READONLY, SQLITE_CANTOPEN (a file or directory that refuses writing)
+        8 | 14 => Some(Unavailable::ReadOnly),
+        // SQLITE_IOERR
+        10 => Some(Unavailable::DiskError),
         _ => None,
     }
 }
