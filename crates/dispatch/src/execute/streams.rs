@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use futures_util::Stream;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::header::{HeaderMap, HeaderName, CONNECTION};
+use hyper::header::{self, HeaderMap, HeaderName, CONNECTION};
 use keyway_net::BodyError;
 use std::future::Future;
 use std::pin::Pin;
@@ -200,16 +200,19 @@ impl Stream for AnswerBody {
     }
 }
 
-/// Headers that describe one connection, not the message (RFC 9110, 7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
+/// Headers that describe one connection, not the message (RFC 9110, 7.6.1), and `Upgrade`.
+/// As `HeaderName`s, not text: removing by a `&str` parses the name again every time, and
+/// this runs twice on every proxied call.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// Removes the hop-by-hop headers, and those a `Connection` header names; allocates only
@@ -222,10 +225,9 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
         .flat_map(|text| text.split(','))
         .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
         .collect();
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
-    headers.remove("upgrade");
     for name in named {
         headers.remove(name);
     }
@@ -238,11 +240,11 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
 pub(super) fn request_headers(mut headers: HeaderMap) -> HeaderMap {
     remove_hop_by_hop(&mut headers);
     for name in [
-        "authorization",
-        "cookie",
-        "host",
-        "content-length",
-        "expect",
+        &header::AUTHORIZATION,
+        &header::COOKIE,
+        &header::HOST,
+        &header::CONTENT_LENGTH,
+        &header::EXPECT,
     ] {
         headers.remove(name);
     }
@@ -255,7 +257,7 @@ pub(super) fn request_headers(mut headers: HeaderMap) -> HeaderMap {
 /// `Keyway-*` (an upstream must not pass its answer off as Keyway's own error).
 pub(super) fn answer_headers(mut headers: HeaderMap) -> HeaderMap {
     remove_hop_by_hop(&mut headers);
-    headers.remove("set-cookie");
+    headers.remove(header::SET_COOKIE);
     remove_keyway_headers(&mut headers);
     headers
 }
