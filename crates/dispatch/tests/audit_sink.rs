@@ -34,6 +34,17 @@ fn result_event(n: usize) -> NewAuditEvent {
     event(AuditAction::CredentialUseResult, AuditOutcome::Success, n)
 }
 
+/// A connection of its own that holds SQLite's write lock until it rolls back.
+async fn hold_write_lock(url: &str) -> sqlx::SqliteConnection {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn
+}
+
 /// How many stored events have `action`.
 async fn count(store: &Store, action: &str) -> usize {
     store
@@ -111,15 +122,7 @@ fn a_round_cut_short_gives_its_batch_back_and_the_log_goes_on() {
     let (store, _dir, url) = main.block_on(store());
     let (sink, writer) = main.block_on(async { AuditSink::start(store.clone()) });
     // Someone else holds SQLite's write lock, so the round's write waits.
-    let blocker = main.block_on(async {
-        use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        conn
-    });
+    let blocker = main.block_on(hold_write_lock(&url));
 
     // A use on a worker's own runtime starts a round there, which takes the queued result
     // with it; that runtime ends mid-write.
@@ -165,15 +168,7 @@ fn a_use_waits_for_another_writer_without_holding_its_worker() {
     let (sink, writer) = main.block_on(async { AuditSink::start(store.clone()) });
     // A first use stores the subject (on the pool), so that the one below only appends.
     main.block_on(sink.commit(use_event(0))).unwrap();
-    let blocker = main.block_on(async {
-        use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        conn
-    });
+    let blocker = main.block_on(hold_write_lock(&url));
     let release = main.spawn(async move {
         tokio::time::sleep(Duration::from_millis(400)).await;
         let mut blocker = blocker;

@@ -27,8 +27,13 @@ pub(crate) enum Conn {
 
 #[derive(Debug)]
 enum Options {
-    /// The database file the pool opened (which made it and set WAL mode).
-    Sqlite(PathBuf),
+    /// The database the pool opened (which made it and set WAL mode), and how: a memory
+    /// database (`sqlite::memory:`) is reached by name with a shared cache, as sqlx does.
+    Sqlite {
+        path: PathBuf,
+        memory: bool,
+        shared_cache: bool,
+    },
     Postgres(Box<PgConnectOptions>),
 }
 
@@ -74,9 +79,27 @@ impl std::fmt::Debug for Conn {
 }
 
 impl AuditLine {
-    pub(crate) fn sqlite(options: &SqliteConnectOptions, connect_timeout: Duration) -> Self {
-        let path = options.get_filename().to_owned();
-        Self::new(Options::Sqlite(path), connect_timeout)
+    /// `url` is the one `options` came from: sqlx keeps whether it opens a memory database,
+    /// and with which cache, to itself (and its own URL for a memory database panics).
+    pub(crate) fn sqlite(
+        url: &str,
+        options: &SqliteConnectOptions,
+        connect_timeout: Duration,
+    ) -> Self {
+        let (name, query) = url.split_once('?').unwrap_or((url, ""));
+        let param = |key: &str, value: &str| {
+            query
+                .split('&')
+                .any(|pair| pair.split_once('=') == Some((key, value)))
+        };
+        let memory = name.ends_with(":memory:") || param("mode", "memory");
+        let sqlite = Options::Sqlite {
+            path: options.get_filename().to_owned(),
+            memory,
+            // as sqlx: a memory database is shared by the pool's connections by name
+            shared_cache: memory || param("cache", "shared"),
+        };
+        Self::new(sqlite, connect_timeout)
     }
 
     pub(crate) fn postgres(options: PgConnectOptions, connect_timeout: Duration) -> Self {
@@ -118,9 +141,24 @@ impl AuditLine {
 
     async fn connect(&self) -> Result<Conn, crate::StoreError> {
         Ok(match &self.options {
-            Options::Sqlite(path) => {
+            Options::Sqlite {
+                path,
+                memory,
+                shared_cache,
+            } => {
+                let mut flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | rusqlite::OpenFlags::SQLITE_OPEN_URI
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                if *memory {
+                    flags |= rusqlite::OpenFlags::SQLITE_OPEN_MEMORY;
+                }
+                flags |= if *shared_cache {
+                    rusqlite::OpenFlags::SQLITE_OPEN_SHARED_CACHE
+                } else {
+                    rusqlite::OpenFlags::SQLITE_OPEN_PRIVATE_CACHE
+                };
                 let path = path.clone();
-                let conn = tokio::task::spawn_blocking(move || open_sqlite(&path))
+                let conn = tokio::task::spawn_blocking(move || open_sqlite(&path, flags))
                     .await
                     .map_err(|_| sqlx::Error::WorkerCrashed)??;
                 Conn::Sqlite(Arc::new(Mutex::new(conn)))
@@ -142,18 +180,15 @@ impl AuditLine {
     }
 }
 
-/// The audit connection to the pool's SQLite file (WAL mode stays with the file), set as the
-/// pool's connections are except
-/// for `busy_timeout`: zero, so that a write lock held elsewhere answers `SQLITE_BUSY` at once
-/// instead of blocking the thread the append runs on (the append then waits on a blocking
-/// thread; see `crate::audit`).
-fn open_sqlite(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
-            | rusqlite::OpenFlags::SQLITE_OPEN_URI
-            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+/// The audit connection to the pool's SQLite database (WAL mode stays with the file), set as
+/// the pool's connections are except for `busy_timeout`: zero, so that a write lock held
+/// elsewhere answers `SQLITE_BUSY` at once instead of blocking the thread the append runs on
+/// (the append then waits on a blocking thread; see `crate::audit`).
+fn open_sqlite(
+    path: &std::path::Path,
+    flags: rusqlite::OpenFlags,
+) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
     conn.pragma_update(None, "synchronous", "normal")?;
     conn.pragma_update(None, "foreign_keys", "on")?;
     conn.busy_timeout(Duration::ZERO)?;

@@ -117,7 +117,7 @@ impl Store {
                     .acquire_timeout(opts.acquire_timeout)
                     .connect_with(options.clone())
                     .await?;
-                audit = audit_line::AuditLine::sqlite(&options, opts.acquire_timeout);
+                audit = audit_line::AuditLine::sqlite(url, &options, opts.acquire_timeout);
                 Db::Sqlite(pool)
             }
             Backend::Postgres => {
