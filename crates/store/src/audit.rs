@@ -478,12 +478,10 @@ async fn append_sqlite(
     if !busy {
         return Ok(first?);
     }
-    let owned: Vec<_> = rows
+    // The rare path: the events are copied so that the blocking thread owns them.
+    let owned: Vec<(NewAuditEvent, i64)> = rows
         .iter()
-        .map(|r| row(r, at))
-        .map(|(at, subject, action, outcome, detail)| {
-            (at, subject, action, outcome, detail.map(str::to_owned))
-        })
+        .map(|&(event, subject)| (event.clone(), subject))
         .collect();
     let db = db.clone();
     let waited = tokio::task::spawn_blocking(move || {
@@ -491,12 +489,10 @@ async fn append_sqlite(
             return Err(StoreError::from(sqlx::Error::WorkerCrashed));
         };
         conn.busy_timeout(APPEND_TIMEOUT)?;
-        let result = insert_sqlite(
-            &conn,
-            owned.iter().map(|(at, subject, action, outcome, detail)| {
-                (*at, *subject, *action, *outcome, detail.as_deref())
-            }),
-        );
+        let rows = owned
+            .iter()
+            .map(|(event, subject)| row(&(event, *subject), at));
+        let result = insert_sqlite(&conn, rows);
         conn.busy_timeout(std::time::Duration::ZERO)?;
         Ok(result?)
     })
