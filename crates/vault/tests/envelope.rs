@@ -45,7 +45,9 @@ fn round_trips_empty_small_1k_and_1m_secrets() {
         assert_eq!(sealed.key_id, "k1");
         assert_eq!(sealed.wrapped_key.len(), 60);
         assert_eq!(sealed.ciphertext.len(), 12 + len + 16);
-        if len > 0 {
+        // A one-byte ciphertext equals its plaintext once in 256 seals (CI met it), so the
+        // "it is encrypted" check only runs where a false alarm is out of reach.
+        if len >= 16 {
             assert_ne!(&sealed.ciphertext[12..12 + len], &plaintext[..]);
         }
         let opened = ring.open(CTX, &sealed).unwrap();
