@@ -366,6 +366,7 @@ impl Store {
         }
         if result.is_ok() {
             slot.put(conn);
+            self.audit_line.appended();
         }
         result?;
         Ok(())

@@ -9,12 +9,15 @@
 //! On SQLite that connection is rusqlite's, not sqlx's: SQLite is a library, and sqlx runs
 //! every statement on a thread of the connection's own, which cost each commit two thread
 //! wake-ups and a tenth of the process's CPU under load. An append runs on the caller's
-//! thread instead (see `crate::audit`).
+//! thread instead (see `crate::audit`). Its write-ahead log is checkpointed by a task of its
+//! own ([`start_checkpoints`]), never by an append: SQLite's automatic checkpoint would run on
+//! the commit that crosses its threshold, on a thread that serves requests, and sync files.
 
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::ConnectOptions as _;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,6 +47,10 @@ pub(crate) struct AuditLine {
     conn: tokio::sync::Mutex<Option<Conn>>,
     /// When a connection was last put back.
     last_used: std::sync::Mutex<std::time::Instant>,
+    /// Appends so far: the checkpoint task works only when it has moved.
+    appends: AtomicU64,
+    /// Closed: the checkpoint task ends (and closes its connection).
+    closed: std::sync::atomic::AtomicBool,
 }
 
 /// A connection idle longer than this is replaced before its next append.
@@ -112,7 +119,14 @@ impl AuditLine {
             connect_timeout,
             conn: tokio::sync::Mutex::new(None),
             last_used: std::sync::Mutex::new(std::time::Instant::now()),
+            appends: AtomicU64::new(0),
+            closed: Default::default(),
         }
+    }
+
+    /// An append succeeded.
+    pub(crate) fn appended(&self) {
+        self.appends.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The connection's slot, one append at a time: `None` until the first append, after a
@@ -170,6 +184,7 @@ impl AuditLine {
     /// Closes the connection, unless an append still holds it after a second (then it goes
     /// with the process).
     pub(crate) async fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
         let Ok(mut slot) = tokio::time::timeout(Duration::from_secs(1), self.conn.lock()).await
         else {
             return;
@@ -192,8 +207,126 @@ fn open_sqlite(
     conn.pragma_update(None, "synchronous", "normal")?;
     conn.pragma_update(None, "foreign_keys", "on")?;
     conn.busy_timeout(Duration::ZERO)?;
+    // Checkpoints are the checkpoint task's (see the module's note).
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // One insert per batch size, BEGIN and COMMIT: 32 covers the sizes of a steady load (a
     // statement for 100 rows is tens of KiB; the least recently used are dropped).
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
+}
+
+/// How often the checkpoint task looks whether the audit connection has written.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// A log longer than this (in pages; SQLite's own checkpoint threshold) after a checkpoint is
+/// made to start over.
+const RESTART_FRAMES: i64 = 1000;
+
+/// On SQLite with a file, starts the task that copies the write-ahead log back into the
+/// database file after appends: a passive checkpoint, on a blocking thread, while appends go
+/// on. It ends when the store is closed or dropped.
+///
+/// SQLite starts the log file over only at a write that finds every page of it copied, which
+/// under a steady load never happens while appends go on during the checkpoint: without a
+/// pause the log grew past 1 GB in a two-minute load test. So when the log is still long after
+/// a checkpoint, the task holds the append slot for a second one, which has only the pages
+/// written meanwhile to copy; the next append then starts the log over. Calls wait for that
+/// second checkpoint (milliseconds), but no thread that serves requests does.
+pub(crate) fn start_checkpoints(line: &Arc<AuditLine>) {
+    let Options::Sqlite {
+        path,
+        memory: false,
+        shared_cache,
+    } = &line.options
+    else {
+        return; // a memory database has no log file; PostgreSQL checkpoints itself
+    };
+    let mut flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+        | rusqlite::OpenFlags::SQLITE_OPEN_URI
+        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    flags |= if *shared_cache {
+        rusqlite::OpenFlags::SQLITE_OPEN_SHARED_CACHE
+    } else {
+        rusqlite::OpenFlags::SQLITE_OPEN_PRIVATE_CACHE
+    };
+    let mut checkpointer = Checkpointer {
+        path: path.clone(),
+        flags,
+        conn: None,
+    };
+    let line = Arc::downgrade(line);
+    tokio::spawn(async move {
+        let mut seen = 0;
+        loop {
+            tokio::time::sleep(CHECKPOINT_EVERY).await;
+            let Some(line) = line.upgrade().filter(|l| !l.closed.load(Ordering::Relaxed)) else {
+                return;
+            };
+            let appends = line.appends.load(Ordering::Relaxed);
+            if appends == seen {
+                continue;
+            }
+            seen = appends;
+            let frames;
+            (checkpointer, frames) = checkpointer.run().await;
+            if frames.is_some_and(|frames| frames > RESTART_FRAMES) {
+                let slot = line.slot().await;
+                (checkpointer, _) = checkpointer.run().await;
+                drop(slot);
+            }
+        }
+    });
+}
+
+/// The checkpoint task's own connection, opened when first needed and again after a failure.
+struct Checkpointer {
+    path: PathBuf,
+    flags: rusqlite::OpenFlags,
+    conn: Option<rusqlite::Connection>,
+}
+
+impl Checkpointer {
+    /// One passive checkpoint on a blocking thread; the pages the log holds, if it succeeded.
+    async fn run(mut self) -> (Self, Option<i64>) {
+        let (path, flags) = (self.path.clone(), self.flags);
+        match tokio::task::spawn_blocking(move || {
+            let frames = self.checkpoint();
+            (self, frames)
+        })
+        .await
+        {
+            Ok(done) => done,
+            // The runtime is going away: the next round, if any, opens a new connection.
+            Err(_) => (
+                Self {
+                    path,
+                    flags,
+                    conn: None,
+                },
+                None,
+            ),
+        }
+    }
+
+    fn checkpoint(&mut self) -> Option<i64> {
+        let conn = match self.conn.take() {
+            Some(conn) => Ok(conn),
+            None => rusqlite::Connection::open_with_flags(&self.path, self.flags),
+        };
+        // (blocked by another checkpoint, pages in the log, pages copied)
+        let result = conn.and_then(|conn| {
+            let frames = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))?;
+            Ok((conn, frames))
+        });
+        match result {
+            Ok((conn, frames)) => {
+                self.conn = Some(conn);
+                Some(frames)
+            }
+            Err(err) => {
+                // Not fatal: the log file grows until a checkpoint succeeds.
+                tracing::warn!(error = %err, "the audit log's write-ahead log could not be checkpointed");
+                None
+            }
+        }
+    }
 }

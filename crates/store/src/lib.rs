@@ -135,9 +135,11 @@ impl Store {
                 Db::Postgres(pool)
             }
         };
+        let audit_line = std::sync::Arc::new(audit);
+        audit_line::start_checkpoints(&audit_line);
         Ok(Self {
             db,
-            audit_line: std::sync::Arc::new(audit),
+            audit_line,
             subjects: Default::default(),
         })
     }
