@@ -365,21 +365,36 @@ async fn write(shared: &Arc<Shared>, batch: &mut Vec<Item>) {
 /// Results whose write failed: three more attempts, 0.1, 0.2 and 0.4 s apart, then they are
 /// given up with an error in the log (a permanently failing event must not wedge the log).
 async fn retry_results(shared: Arc<Shared>, results: Vec<NewAuditEvent>) {
-    /// Gives the events' room in the queue back however the task ends.
-    struct Room<'a>(&'a Shared, usize);
+    /// Gives the events' room in the queue back however the task ends, and says so when it
+    /// ends before its last attempt (its runtime, an actix worker's, was shut down under it).
+    struct Room<'a> {
+        shared: &'a Shared,
+        events: usize,
+        over: bool,
+    }
     impl Drop for Room<'_> {
         fn drop(&mut self) {
-            let mut state = self.0.state();
-            state.retrying = state.retrying.saturating_sub(self.1);
+            if !self.over {
+                tracing::error!(
+                    events = self.events,
+                    "the audit writer stopped while it retried a batch; call results lost"
+                );
+            }
+            let mut state = self.shared.state();
+            state.retrying = state.retrying.saturating_sub(self.events);
         }
     }
-    let _room = Room(&shared, results.len());
+    let mut room = Room {
+        shared: &shared,
+        events: results.len(),
+        over: false,
+    };
     let mut delay = Duration::from_millis(100);
     for attempt in 2..=4 {
         tokio::time::sleep(delay).await;
         delay *= 2;
         match shared.store.append_audit_batch(&results).await {
-            Ok(()) => return,
+            Ok(()) => break,
             Err(err) if attempt < 4 => {
                 tracing::warn!(error = %err, attempt, "audit batch write failed; retrying")
             }
@@ -390,6 +405,7 @@ async fn retry_results(shared: Arc<Shared>, results: Vec<NewAuditEvent>) {
             ),
         }
     }
+    room.over = true;
 }
 
 fn classify(err: &StoreError) -> AuditFailure {
