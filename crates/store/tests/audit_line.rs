@@ -23,11 +23,8 @@ async fn audit_appends_reach_an_in_memory_database() {
     assert!(rows.iter().all(|row| row.action == "credential.use"));
 }
 
-/// The audit connection never checkpoints on its own (that would sync files on a thread that
-/// serves requests, see `audit_line`); the store's checkpoint task copies its appends into the
-/// database file soon after, long before SQLite's automatic threshold (1,000 pages).
-#[tokio::test]
-async fn audit_appends_are_checkpointed_into_the_database_file() {
+/// A migrated store on a file in a new directory, and the file's path.
+async fn file_store() -> (Store, tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keyway.db");
     let url = format!("sqlite:{}", path.display());
@@ -35,12 +32,26 @@ async fn audit_appends_are_checkpointed_into_the_database_file() {
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    let before = std::fs::metadata(&path).unwrap().len();
-    // About 400 KiB of events: 100 pages, a tenth of the automatic threshold.
-    let event = NewAuditEvent::new(AuditAction::CredentialUse, AuditOutcome::Started)
+    (store, dir, path)
+}
+
+/// A use whose detail holds `pad` bytes of filler.
+fn padded_use(pad: usize) -> NewAuditEvent {
+    NewAuditEvent::new(AuditAction::CredentialUse, AuditOutcome::Started)
         .by(Some("u1"), "alice")
         .on("o1", "c1", "u1")
-        .detail(format!("{{\"pad\":\"{}\"}}", "x".repeat(4000)));
+        .detail(format!("{{\"pad\":\"{}\"}}", "x".repeat(pad)))
+}
+
+/// The audit connection never checkpoints on its own (that would sync files on a thread that
+/// serves requests, see `audit_line`); the store's checkpoint task copies its appends into the
+/// database file soon after, long before SQLite's automatic threshold (1,000 pages).
+#[tokio::test]
+async fn audit_appends_are_checkpointed_into_the_database_file() {
+    let (store, _dir, path) = file_store().await;
+    let before = std::fs::metadata(&path).unwrap().len();
+    // About 400 KiB of events: 100 pages, a tenth of the automatic threshold.
+    let event = padded_use(4000);
     for _ in 0..10 {
         store
             .append_audit_batch(&vec![event.clone(); 10])
@@ -67,18 +78,8 @@ async fn audit_appends_are_checkpointed_into_the_database_file() {
 /// pauses the appends for a moment when the log stays long, so the file stays bounded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_file_stays_bounded_under_appends_that_never_stop() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("keyway.db");
-    let url = format!("sqlite:{}", path.display());
-    let store = Store::connect(&url, &ConnectOptions::default())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    let event = NewAuditEvent::new(AuditAction::CredentialUse, AuditOutcome::Started)
-        .by(Some("u1"), "alice")
-        .on("o1", "c1", "u1")
-        .detail(format!("{{\"pad\":\"{}\"}}", "x".repeat(2000)));
-    let batch = vec![event; 20];
+    let (store, _dir, path) = file_store().await;
+    let batch = vec![padded_use(2000); 20];
     // 64 MiB of events, a batch every millisecond or two: about what a full load writes on
     // this machine (faster, each checkpoint has more to copy and the bound grows with it).
     // The log stays near 10 MiB here, even with the cores busy; without the pause it grew
@@ -90,7 +91,7 @@ async fn the_log_file_stays_bounded_under_appends_that_never_stop() {
         written += 20 * 2000;
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
-    let wal = std::fs::metadata(dir.path().join("keyway.db-wal"))
+    let wal = std::fs::metadata(path.with_extension("db-wal"))
         .unwrap()
         .len();
     assert!(
