@@ -2,7 +2,8 @@
 //! are written without a use to carry them, shutdown writes what is queued, and a round
 //! whose runtime ends in the middle of a write gives its batch back instead of losing it or
 //! wedging the log (a use whose caller gave up meanwhile is not written as started), and a use
-//! that waits for another writer does not hold its worker's thread.
+//! that waits for another writer does not hold its worker's thread; results whose retry is
+//! cut short by their worker's end are reported lost, not dropped without a word.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use keyway_dispatch::{AuditFailure, AuditSink};
@@ -216,6 +217,68 @@ fn a_use_waits_for_another_writer_without_holding_its_worker() {
     main.block_on(async {
         release.await.unwrap();
         assert_eq!(count(&store, "credential.use").await, 2);
+        assert!(writer.finish(Duration::from_secs(5)).await);
+    });
+}
+
+/// What a test's tracing subscriber wrote.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A result whose write failed waits for its retry on the worker that wrote it; when that
+/// worker's runtime ends first, the result is lost, and the log says so.
+#[test]
+fn results_whose_retry_is_cut_short_are_reported_lost() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // This thread's: the worker runtime below runs here, and is dropped here.
+    let _logs = tracing::subscriber::set_default(subscriber);
+    let main = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (store, _dir, url) = main.block_on(store());
+    let (sink, writer) = main.block_on(async { AuditSink::start(store.clone()) });
+    main.block_on(sink.commit(use_event(0))).unwrap();
+    let blocker = main.block_on(hold_write_lock(&url));
+
+    // The round runs on the worker; its write gives up on the lock after 2 s, the use is
+    // refused and the result goes to a retry task on the same runtime, which then ends.
+    let worker = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let refused = worker.block_on(async {
+        sink.record_now(result_event(1));
+        sink.commit(use_event(1)).await
+    });
+    assert!(refused.is_err(), "the use was committed past a held lock");
+    drop(worker);
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("the audit writer stopped while it retried a batch; call results lost")
+            && logs.contains("events=1"),
+        "no loss reported: {logs}"
+    );
+    main.block_on(async {
+        let mut blocker = blocker;
+        sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
         assert!(writer.finish(Duration::from_secs(5)).await);
     });
 }

@@ -252,6 +252,7 @@ pub(crate) fn start_checkpoints(line: &Arc<AuditLine>) {
         path: path.clone(),
         flags,
         conn: None,
+        failing: false,
     };
     let line = Arc::downgrade(line);
     tokio::spawn(async move {
@@ -282,12 +283,14 @@ struct Checkpointer {
     path: PathBuf,
     flags: rusqlite::OpenFlags,
     conn: Option<rusqlite::Connection>,
+    /// The last checkpoint failed: the next failures are not logged again.
+    failing: bool,
 }
 
 impl Checkpointer {
     /// One passive checkpoint on a blocking thread; the pages the log holds, if it succeeded.
     async fn run(mut self) -> (Self, Option<i64>) {
-        let (path, flags) = (self.path.clone(), self.flags);
+        let (path, flags, failing) = (self.path.clone(), self.flags, self.failing);
         match tokio::task::spawn_blocking(move || {
             let frames = self.checkpoint();
             (self, frames)
@@ -301,6 +304,7 @@ impl Checkpointer {
                     path,
                     flags,
                     conn: None,
+                    failing,
                 },
                 None,
             ),
@@ -320,11 +324,17 @@ impl Checkpointer {
         match result {
             Ok((conn, frames)) => {
                 self.conn = Some(conn);
+                if std::mem::take(&mut self.failing) {
+                    tracing::info!("the audit log's write-ahead log is checkpointed again");
+                }
                 Some(frames)
             }
             Err(err) => {
-                // Not fatal: the log file grows until a checkpoint succeeds.
-                tracing::warn!(error = %err, "the audit log's write-ahead log could not be checkpointed");
+                // Not fatal: the log file grows until a checkpoint succeeds. Said once, not
+                // five times a second.
+                if !std::mem::replace(&mut self.failing, true) {
+                    tracing::warn!(error = %err, "the audit log's write-ahead log could not be checkpointed");
+                }
                 None
             }
         }
