@@ -82,8 +82,8 @@ async fn the_log_file_stays_bounded_under_appends_that_never_stop() {
     let batch = vec![padded_use(2000); 20];
     // 64 MiB of events, a batch every millisecond or two: about what a full load writes on
     // this machine (faster, each checkpoint has more to copy and the bound grows with it).
-    // The log stays near 10 MiB here, even with the cores busy; without the pause it grew
-    // past everything written.
+    // The log stays near 10 MiB here, even with the cores busy; without the pause it grows
+    // past everything written, so a bound under 64 MiB tells the two apart.
     let total = 64 << 20;
     let mut written = 0;
     while written < total {
@@ -95,7 +95,7 @@ async fn the_log_file_stays_bounded_under_appends_that_never_stop() {
         .unwrap()
         .len();
     assert!(
-        wal < 32 << 20,
+        wal < 48 << 20,
         "the log file reached {wal} bytes after {written} bytes of events"
     );
 }
