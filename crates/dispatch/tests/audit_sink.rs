@@ -46,6 +46,45 @@ async fn hold_write_lock(url: &str) -> sqlx::SqliteConnection {
     conn
 }
 
+/// An actix worker's kind of runtime: current-thread.
+fn worker_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A sink on a runtime of its own (`main`), whose store already holds the test's subject (so
+/// that a use only appends), while another connection holds SQLite's write lock.
+struct Locked {
+    main: tokio::runtime::Runtime,
+    store: Store,
+    _dir: tempfile::TempDir,
+    sink: AuditSink,
+    writer: keyway_dispatch::AuditWriter,
+    blocker: sqlx::SqliteConnection,
+}
+
+fn locked() -> Locked {
+    let main = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (store, _dir, url) = main.block_on(store());
+    let (sink, writer) = main.block_on(async { AuditSink::start(store.clone()) });
+    main.block_on(sink.commit(use_event(0))).unwrap();
+    let blocker = main.block_on(hold_write_lock(&url));
+    Locked {
+        main,
+        store,
+        _dir,
+        sink,
+        writer,
+        blocker,
+    }
+}
+
 /// How many stored events have `action`.
 async fn count(store: &Store, action: &str) -> usize {
     store
@@ -127,10 +166,7 @@ fn a_round_cut_short_gives_its_batch_back_and_the_log_goes_on() {
 
     // A use on a worker's own runtime starts a round there, which takes the queued result
     // with it; that runtime ends mid-write.
-    let worker = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let worker = worker_runtime();
     let waited = worker.block_on(async {
         sink.record_now(result_event(1));
         tokio::time::timeout(Duration::from_millis(300), sink.commit(use_event(1))).await
@@ -160,16 +196,14 @@ fn a_round_cut_short_gives_its_batch_back_and_the_log_goes_on() {
 /// tasks, and the use is committed once the lock is let go.
 #[test]
 fn a_use_waits_for_another_writer_without_holding_its_worker() {
-    let main = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (store, _dir, url) = main.block_on(store());
-    let (sink, writer) = main.block_on(async { AuditSink::start(store.clone()) });
-    // A first use stores the subject (on the pool), so that the one below only appends.
-    main.block_on(sink.commit(use_event(0))).unwrap();
-    let blocker = main.block_on(hold_write_lock(&url));
+    let Locked {
+        main,
+        store,
+        _dir,
+        sink,
+        writer,
+        blocker,
+    } = locked();
     let release = main.spawn(async move {
         tokio::time::sleep(Duration::from_millis(400)).await;
         let mut blocker = blocker;
@@ -179,10 +213,7 @@ fn a_use_waits_for_another_writer_without_holding_its_worker() {
     // An actix worker is a current-thread runtime: the round runs on it, beside a task that
     // counts 10 ms ticks while the use waits. Missed ticks are skipped, not made up, so a
     // thread held for the 400 ms would count one or two.
-    let worker = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let worker = worker_runtime();
     let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let counted = ticks.clone();
     let started = std::time::Instant::now();
@@ -247,22 +278,18 @@ fn results_whose_retry_is_cut_short_are_reported_lost() {
         .finish();
     // This thread's: the worker runtime below runs here, and is dropped here.
     let _logs = tracing::subscriber::set_default(subscriber);
-    let main = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (store, _dir, url) = main.block_on(store());
-    let (sink, writer) = main.block_on(async { AuditSink::start(store.clone()) });
-    main.block_on(sink.commit(use_event(0))).unwrap();
-    let blocker = main.block_on(hold_write_lock(&url));
+    let Locked {
+        main,
+        _dir,
+        sink,
+        writer,
+        blocker,
+        ..
+    } = locked();
 
     // The round runs on the worker; its write gives up on the lock after 2 s, the use is
     // refused and the result goes to a retry task on the same runtime, which then ends.
-    let worker = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let worker = worker_runtime();
     let refused = worker.block_on(async {
         sink.record_now(result_event(1));
         sink.commit(use_event(1)).await
