@@ -23,6 +23,24 @@ async fn audit_appends_reach_an_in_memory_database() {
     assert!(rows.iter().all(|row| row.action == "credential.use"));
 }
 
+/// Batches of every size up to past two of the largest statements (SQLite splits them into
+/// statements of a few fixed sizes) store each event once, in order, with its own fields.
+#[tokio::test]
+async fn batches_of_any_size_store_every_event_in_order() {
+    let (store, _dir, _path) = file_store().await;
+    let mut expected = Vec::new();
+    for size in (1..=20).chain([31, 32, 33, 63, 64, 65, 100, 129, 150]) {
+        let batch: Vec<NewAuditEvent> = (0..size)
+            .map(|i| padded_use(0).detail(format!("{{\"batch\":{size},\"i\":{i}}}")))
+            .collect();
+        store.append_audit_batch(&batch).await.unwrap();
+        expected.extend(batch.into_iter().map(|event| event.detail));
+    }
+    let rows = store.audit_after(0, 10_000).await.unwrap();
+    let stored: Vec<Option<String>> = rows.into_iter().map(|row| row.detail).collect();
+    assert_eq!(stored, expected);
+}
+
 /// A migrated store on a file in a new directory, and the file's path.
 async fn file_store() -> (Store, tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
