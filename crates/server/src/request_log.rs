@@ -39,12 +39,13 @@ pub async fn observe(
         .app_data::<web::Data<AppState>>()
         .map(|s| s.metrics.clone());
     // The credential a call signs with is recorded here by its handler, so that anything
-    // logged during the call names it without a span per layer.
+    // logged during the call names it without a span per layer. The route is known only at
+    // the end, so it goes on the last line rather than the span (each field recorded on a
+    // span is formatted again: a per-request cost).
     let span = tracing::info_span!(
         "http_request",
         %request_id,
         %method,
-        route = tracing::field::Empty,
         credential_id = tracing::field::Empty
     );
     let result = next.call(req).instrument(span.clone()).await;
@@ -53,7 +54,6 @@ pub async fn observe(
         Err(_) => None,
     }
     .unwrap_or("unmatched");
-    span.record("route", route);
     let elapsed = started.elapsed();
     let status = match &result {
         Ok(res) => res.status().as_u16(),
@@ -61,6 +61,7 @@ pub async fn observe(
     };
     span.in_scope(|| {
         tracing::info!(
+            route,
             status,
             elapsed_ms = elapsed.as_secs_f64() * 1000.0,
             "request finished"
