@@ -236,6 +236,7 @@ async fn round(mut taken: Taken, until: Until) {
         // share this write: without it a batch held one to three uses, and each commit's
         // cost (its locks and pages) was paid that many times over.
         tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
         {
             let mut state = shared.state();
             let done = match until {
