@@ -609,7 +609,9 @@ mod tests {
         }
         // All of them fit the audit connection's statement cache (32) beside BEGIN and COMMIT.
         assert_eq!(sizes.len(), SMALL_CHUNK + BIG_CHUNKS.len());
-        assert!(sizes.iter().all(|&n| insert_sql(n).matches('(').count() == n + 1));
+        assert!(sizes
+            .iter()
+            .all(|&n| insert_sql(n).matches('(').count() == n + 1));
     }
 
     #[test]
