@@ -9,6 +9,14 @@ if command -v rustup >/dev/null 2>&1; then
 fi
 bash scripts/postgres.sh
 
+# SQLite, ring and jemalloc are compiled from C; jemalloc's build runs `make`.
+if ! command -v cc >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then
+  echo "== installing a C toolchain (Debian package build-essential)"
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get install -y build-essential >/dev/null 2>&1 ||
+    { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y build-essential >/dev/null; }
+fi
+
 # The OAuth tests run a real authorization server (oidc-provider) on Node.js.
 if ! command -v node >/dev/null 2>&1; then
   echo "== installing Node.js (Debian packages)"
