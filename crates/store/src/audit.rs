@@ -160,7 +160,8 @@ pub struct AuditQuery {
     pub limit: i64,
 }
 
-/// Events per `INSERT` statement (5 binds each; SQLite allows 32,766).
+/// Events per `INSERT` statement on PostgreSQL (5 binds each); SQLite's sizes are
+/// [`sqlite_chunk`]'s.
 pub(crate) const CHUNK: usize = 100;
 
 /// Adds a subject if it is new (a subject is never changed or removed).
@@ -555,7 +556,8 @@ fn insert_sqlite<'a>(
     result
 }
 
-/// `INSERT` of `n` events, `n` one of [`sqlite_chunk`]'s sizes; built once per size.
+/// `INSERT` of `n` events, `n` at most the largest of [`sqlite_chunk`]'s sizes; each built
+/// once (index 0 is never used).
 fn insert_sql(n: usize) -> &'static str {
     static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let sql = SQL.get_or_init(|| {

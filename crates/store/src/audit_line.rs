@@ -209,7 +209,8 @@ fn open_sqlite(
     conn.busy_timeout(Duration::ZERO)?;
     // Checkpoints are the checkpoint task's (see the module's note).
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    // The inserts of every size `insert_sqlite` uses (18), BEGIN and COMMIT all stay cached.
+    // The inserts of every size `insert_sqlite` uses, BEGIN and COMMIT all stay cached (a unit
+    // test of `sqlite_chunk` checks that they fit).
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
 }
