@@ -1,14 +1,28 @@
-//! The audit sink against a real SQLite store: concurrent uses are all committed, results
-//! are written without a use to carry them, shutdown writes what is queued, and a round
-//! whose runtime ends in the middle of a write gives its batch back instead of losing it or
-//! wedging the log (a use whose caller gave up meanwhile is not written as started), and a use
-//! that waits for another writer does not hold its worker's thread; results whose retry is
-//! cut short by their worker's end are reported lost, not dropped without a word.
+//! The audit sink against real stores: concurrent uses are all committed, and results are
+//! written without a use to carry them and at shutdown, on SQLite and on PostgreSQL. On
+//! SQLite also: a round whose runtime ends in the middle of a write gives its batch back
+//! instead of losing it or wedging the log (a use whose caller gave up meanwhile is not
+//! written as started), a use that waits for another writer does not hold its worker's
+//! thread, and results whose retry is cut short by their worker's end are reported lost, not
+//! dropped without a word.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use keyway_dispatch::{AuditFailure, AuditSink};
 use keyway_store::{AuditAction, AuditOutcome, ConnectOptions, NewAuditEvent, Store};
 use std::time::Duration;
+
+/// A migrated store on a new schema of the test PostgreSQL.
+async fn pg_store() -> Store {
+    let options = ConnectOptions {
+        pg_schema: Some(keyway_testkit::db::fresh_pg_schema().await),
+        ..ConnectOptions::default()
+    };
+    let store = Store::connect(&keyway_testkit::db::pg_url(), &options)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store
+}
 
 async fn store() -> (Store, tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -109,8 +123,18 @@ async fn stored(store: &Store, action: &str, expected: usize) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_uses_are_all_committed_before_they_are_acknowledged() {
+async fn concurrent_uses_are_all_committed_before_they_are_acknowledged_on_sqlite() {
     let (store, _dir, _) = store().await;
+    concurrent_uses_are_all_committed_before_they_are_acknowledged(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_uses_are_all_committed_before_they_are_acknowledged_on_postgresql() {
+    let store = pg_store().await;
+    concurrent_uses_are_all_committed_before_they_are_acknowledged(store).await;
+}
+
+async fn concurrent_uses_are_all_committed_before_they_are_acknowledged(store: Store) {
     let (sink, writer) = AuditSink::start(store.clone());
     let calls: Vec<_> = (0..300)
         .map(|n| {
@@ -132,8 +156,18 @@ async fn concurrent_uses_are_all_committed_before_they_are_acknowledged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn results_are_written_with_no_use_to_carry_them_and_at_shutdown() {
+async fn results_are_written_with_no_use_to_carry_them_and_at_shutdown_on_sqlite() {
     let (store, _dir, _) = store().await;
+    results_are_written_with_no_use_to_carry_them_and_at_shutdown(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_are_written_with_no_use_to_carry_them_and_at_shutdown_on_postgresql() {
+    let store = pg_store().await;
+    results_are_written_with_no_use_to_carry_them_and_at_shutdown(store).await;
+}
+
+async fn results_are_written_with_no_use_to_carry_them_and_at_shutdown(store: Store) {
     let (sink, writer) = AuditSink::start(store.clone());
     for n in 0..3 {
         sink.record(result_event(n)).await;

@@ -1,7 +1,10 @@
 //! The audit log's own connection reaches the database the pool opened, including an
 //! in-memory one (`sqlite::memory:`), which exists only as long as a connection holds it
-//! and is found by name through a shared cache.
+//! and is found by name through a shared cache; batches of any size keep every event, in
+//! order, on SQLite and on PostgreSQL; appends are checkpointed into SQLite's file.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod common;
 
 use keyway_store::{AuditAction, AuditOutcome, ConnectOptions, NewAuditEvent, Store};
 
@@ -23,15 +26,31 @@ async fn audit_appends_reach_an_in_memory_database() {
     assert!(rows.iter().all(|row| row.action == "credential.use"));
 }
 
-/// Batches of every size up to past two of the largest statements (SQLite splits them into
-/// statements of a few fixed sizes) store each event once, in order, with its own fields.
+/// Batches of every size up to past two of SQLite's largest statements (it splits them into
+/// statements of a few fixed sizes), and of the audit writer's largest (512), store each event
+/// once, in order, with its own fields (some without a detail).
 #[tokio::test]
-async fn batches_of_any_size_store_every_event_in_order() {
+async fn batches_of_any_size_store_every_event_in_order_on_sqlite() {
     let (store, _dir, _path) = file_store().await;
+    batches_of_any_size_store_every_event_in_order(store).await;
+}
+
+#[tokio::test]
+async fn batches_of_any_size_store_every_event_in_order_on_postgresql() {
+    let store = common::postgres_store(&common::fresh_pg_schema().await).await;
+    batches_of_any_size_store_every_event_in_order(store).await;
+}
+
+async fn batches_of_any_size_store_every_event_in_order(store: Store) {
     let mut expected = Vec::new();
-    for size in (1..=20).chain([31, 32, 33, 63, 64, 65, 100, 129, 150]) {
+    for size in (1..=20).chain([31, 32, 33, 63, 64, 65, 100, 129, 150, 512]) {
         let batch: Vec<NewAuditEvent> = (0..size)
-            .map(|i| padded_use(0).detail(format!("{{\"batch\":{size},\"i\":{i}}}")))
+            .map(|i| match i % 7 {
+                3 => NewAuditEvent::new(AuditAction::CredentialUse, AuditOutcome::Started)
+                    .by(Some("u1"), "alice")
+                    .on("o1", "c1", "u1"),
+                _ => padded_use(0).detail(format!("{{\"batch\":{size},\"i\":{i}}}")),
+            })
             .collect();
         store.append_audit_batch(&batch).await.unwrap();
         expected.extend(batch.into_iter().map(|event| event.detail));
@@ -44,12 +63,9 @@ async fn batches_of_any_size_store_every_event_in_order() {
 /// A migrated store on a file in a new directory, and the file's path.
 async fn file_store() -> (Store, tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("keyway.db");
-    let url = format!("sqlite:{}", path.display());
-    let store = Store::connect(&url, &ConnectOptions::default())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
+    let store = common::sqlite_store(dir.path()).await;
+    let path = dir.path().join("k.db"); // the file `sqlite_store` opens
+    assert!(path.exists());
     (store, dir, path)
 }
 
