@@ -75,6 +75,8 @@ impl std::fmt::Debug for Item {
 #[derive(Debug)]
 struct Shared {
     store: Store,
+    /// Turns a round lets its worker take before it takes a batch (see [`round`]).
+    yields: usize,
     state: Mutex<State>,
     /// Wakes the flusher when results wait and no round is running.
     flush: Notify,
@@ -138,7 +140,12 @@ pub struct AuditSink {
 impl AuditSink {
     /// Starts the flusher on the current runtime; call [`AuditWriter::finish`] at shutdown.
     pub fn start(store: Store) -> (Self, AuditWriter) {
+        let yields = match store.backend() {
+            keyway_store::Backend::Sqlite => 2,
+            keyway_store::Backend::Postgres => 0,
+        };
         let shared = Arc::new(Shared {
+            yields,
             store,
             state: Mutex::default(),
             flush: Notify::new(),
@@ -237,7 +244,9 @@ async fn round(mut taken: Taken, until: Until) {
         // cost (its locks and pages) was paid that many times over. Twice: the second turn
         // comes after the runtime has polled its sockets, so requests that arrived meanwhile
         // join too (6-8 % more calls/s; more turns gained nothing, see docs/decisions.md).
-        for _ in 0..2 {
+        // Not on PostgreSQL: there the write itself waits on the network, and what arrives
+        // meanwhile goes in the next batch anyway.
+        for _ in 0..shared.yields {
             tokio::task::yield_now().await;
         }
         {

@@ -160,10 +160,6 @@ pub struct AuditQuery {
     pub limit: i64,
 }
 
-/// Events per `INSERT` statement on PostgreSQL (5 binds each); SQLite's sizes are
-/// [`sqlite_chunk`]'s.
-pub(crate) const CHUNK: usize = 100;
-
 /// Adds a subject if it is new (a subject is never changed or removed).
 pub(crate) const INSERT_SUBJECT: &str = "INSERT INTO audit_subjects \
      (org_id, credential_id, actor_id, actor_name, credential_owner_id) \
@@ -229,27 +225,6 @@ impl SubjectIds {
             known.insert(key.into_boxed_str(), id);
         }
     }
-}
-
-/// One multi-row `INSERT` of `events` with their subjects' IDs; a macro because the query
-/// builder is typed per driver.
-macro_rules! batch_insert {
-    ($events:expr, $at:expr) => {{
-        let mut insert = sqlx::QueryBuilder::new(
-            "INSERT INTO audit_entries (at, subject_id, action, outcome, detail) ",
-        );
-        insert.push_values(
-            $events,
-            |mut row, (event, subject): (&NewAuditEvent, i64)| {
-                row.push_bind(event.at.unwrap_or($at))
-                    .push_bind(subject)
-                    .push_bind(event.action.as_str())
-                    .push_bind(event.outcome.as_str())
-                    .push_bind(&event.detail);
-            },
-        );
-        insert
-    }};
 }
 
 /// Appends one event inside the caller's transaction (its subject first, if new); a macro
@@ -418,29 +393,41 @@ async fn append_within(
     }
 }
 
-/// One batch on PostgreSQL. One statement per chunk rather than per event: far fewer round
-/// trips. A batch that fits one statement needs no explicit transaction (a statement is
-/// atomic), which saves the BEGIN and COMMIT round trips on the path every call waits on.
+/// One batch on PostgreSQL: one statement whatever its size, the events' columns as five
+/// arrays. A multi-row `VALUES` was a statement per batch size, each planned again by the
+/// server (a plan per size and five parameters per event), and split into chunks in an
+/// explicit transaction past 100 events. One statement is atomic, so no `BEGIN` and `COMMIT`
+/// round trips are needed on the path every call waits on. `WITH ORDINALITY` keeps the
+/// events' order in their IDs.
 async fn append_postgres(
     conn: &mut sqlx::PgConnection,
     rows: &[(&NewAuditEvent, i64)],
     at: i64,
 ) -> Result<(), sqlx::Error> {
-    if rows.len() <= CHUNK {
-        batch_insert!(rows.iter().copied(), at)
-            .build()
-            .execute(&mut *conn)
-            .await?;
-    } else {
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        for chunk in rows.chunks(CHUNK) {
-            batch_insert!(chunk.iter().copied(), at)
-                .build()
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
+    const INSERT: &str = "INSERT INTO audit_entries (at, subject_id, action, outcome, detail) \
+         SELECT at, subject_id, action, outcome, detail \
+         FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[]) \
+         WITH ORDINALITY AS e (at, subject_id, action, outcome, detail, n) ORDER BY n";
+    let mut ats = Vec::with_capacity(rows.len());
+    let mut subjects = Vec::with_capacity(rows.len());
+    let mut actions = Vec::with_capacity(rows.len());
+    let mut outcomes = Vec::with_capacity(rows.len());
+    let mut details = Vec::with_capacity(rows.len());
+    for &(event, subject) in rows {
+        ats.push(event.at.unwrap_or(at));
+        subjects.push(subject);
+        actions.push(event.action.as_str());
+        outcomes.push(event.outcome.as_str());
+        details.push(event.detail.as_deref());
     }
+    sqlx::query(INSERT)
+        .bind(ats)
+        .bind(subjects)
+        .bind(actions)
+        .bind(outcomes)
+        .bind(details)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
