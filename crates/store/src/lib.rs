@@ -107,7 +107,11 @@ impl Store {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(5));
+                    .busy_timeout(Duration::from_secs(5))
+                    .pragma(
+                        "journal_size_limit",
+                        audit_line::JOURNAL_SIZE_LIMIT.to_string(),
+                    );
                 // A connection to a local file does not go stale: skipping the ping before
                 // each acquire saves a round trip to the connection's thread on every query
                 // (the audit write every call waits on among them).

@@ -60,6 +60,57 @@ async fn batches_of_any_size_store_every_event_in_order(store: Store) {
     assert_eq!(stored, expected);
 }
 
+/// A burst that a long reader kept from being checkpointed grows the write-ahead log past
+/// its size limit (16 MiB); once the reader is gone and the log has been copied back, the
+/// next appends start it over and cut the file back to the limit, rather than leaving it at
+/// its largest size on disk.
+#[tokio::test]
+async fn the_log_file_shrinks_back_after_a_burst() {
+    use sqlx::Connection;
+    const LIMIT: u64 = 16 << 20;
+    let (store, _dir, path) = file_store().await;
+    let wal_len = || {
+        std::fs::metadata(path.with_extension("db-wal"))
+            .unwrap()
+            .len()
+    };
+    let url = format!("sqlite://{}", path.display());
+    let mut reader = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut reader).await.unwrap();
+    let _: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_entries")
+        .fetch_one(&mut reader)
+        .await
+        .unwrap();
+    let batch = vec![padded_use(2000); 20];
+    let mut written = 0;
+    while written < LIMIT + (4 << 20) {
+        store.append_audit_batch(&batch).await.unwrap();
+        written += 20 * 2000;
+    }
+    let grown = wal_len();
+    assert!(
+        grown > LIMIT,
+        "the burst grew the log to only {grown} bytes"
+    );
+
+    sqlx::query("COMMIT").execute(&mut reader).await.unwrap();
+    reader.close().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let small = vec![padded_use(0)];
+    let shrunk = loop {
+        store.append_audit_batch(&small).await.unwrap();
+        let len = wal_len();
+        if len <= LIMIT || std::time::Instant::now() > deadline {
+            break len;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        shrunk <= LIMIT,
+        "the log file stayed at {shrunk} bytes (it had grown to {grown})"
+    );
+}
+
 /// A migrated store on a file in a new directory, and the file's path.
 async fn file_store() -> (Store, tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
