@@ -61,13 +61,13 @@ async fn batches_of_any_size_store_every_event_in_order(store: Store) {
 }
 
 /// A burst that a long reader kept from being checkpointed grows the write-ahead log past
-/// its size limit (16 MiB); once the reader is gone and the log has been copied back, the
+/// its size limit (32 MiB); once the reader is gone and the log has been copied back, the
 /// next appends start it over and cut the file back to the limit, rather than leaving it at
 /// its largest size on disk.
 #[tokio::test]
 async fn the_log_file_shrinks_back_after_a_burst() {
     use sqlx::Connection;
-    const LIMIT: u64 = 16 << 20;
+    const LIMIT: u64 = 32 << 20;
     let (store, _dir, path) = file_store().await;
     let wal_len = || {
         std::fs::metadata(path.with_extension("db-wal"))
