@@ -217,7 +217,7 @@ fn open_sqlite(
 }
 
 /// The write-ahead log's file is cut back to this size when it starts over, on every
-/// connection: after a burst (or a reader that held a snapshot for long, so no checkpoint
+/// connection that writes (the checkpoint task's only copies): after a burst (or a reader that held a snapshot for long, so no checkpoint
 /// could finish) it would otherwise keep its largest size on disk for good. Twice what a
 /// steady load left in it in the load test (15 MB), so that a steady load, even on a faster
 /// machine, does not pay for shrinking and growing it again.
