@@ -9,19 +9,25 @@ if command -v rustup >/dev/null 2>&1; then
 fi
 bash scripts/postgres.sh
 
+# Installs Debian packages (with sudo unless root), refreshing the package lists only when
+# the first try fails.
+debian_install() {
+  local sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get install -y "$@" >/dev/null 2>&1 ||
+    { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y "$@" >/dev/null; }
+}
+
 # SQLite, ring and jemalloc are compiled from C; jemalloc's build runs `make`.
 if ! command -v cc >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then
   echo "== installing a C toolchain (Debian package build-essential)"
-  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get install -y build-essential >/dev/null 2>&1 ||
-    { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y build-essential >/dev/null; }
+  debian_install build-essential
 fi
 
 # The OAuth tests run a real authorization server (oidc-provider) on Node.js.
 if ! command -v node >/dev/null 2>&1; then
   echo "== installing Node.js (Debian packages)"
-  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get install -y nodejs npm >/dev/null
+  debian_install nodejs npm
 fi
 if [ ! -d tests/oauth-server/node_modules/oidc-provider ] \
   || [ tests/oauth-server/package-lock.json -nt tests/oauth-server/node_modules/.package-lock.json ]; then
@@ -33,16 +39,12 @@ fi
 # allowed to mount.
 if [ ! -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ]; then
   echo "== installing faketime (Debian package)"
-  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get install -y faketime >/dev/null 2>&1 ||
-    { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y faketime >/dev/null; }
+  debian_install faketime
 fi
 # The console's browser tests drive headless Chromium through chromedriver.
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   echo "== installing chromium and chromium-driver (Debian packages)"
-  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get install -y chromium chromium-driver >/dev/null 2>&1 ||
-    { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y chromium chromium-driver >/dev/null; }
+  debian_install chromium chromium-driver
 fi
 # GitHub's OpenAPI description (npm @octokit/openapi, pinned), for the OpenAPI tests.
 bash scripts/fixtures.sh
