@@ -217,10 +217,10 @@ fn open_sqlite(
 }
 
 /// The write-ahead log's file is cut back to this size when it starts over, on every
-/// connection that writes (the checkpoint task's only copies): after a burst (or a reader that held a snapshot for long, so no checkpoint
-/// could finish) it would otherwise keep its largest size on disk for good. Twice what a
-/// steady load left in it in the load test (15 MB), so that a steady load, even on a faster
-/// machine, does not pay for shrinking and growing it again.
+/// connection that writes (the checkpoint task's only copies): after a burst, or a reader that
+/// held a snapshot so long that no checkpoint could finish, it would otherwise keep its
+/// largest size on disk for good. Twice what a steady load left in it in the load test
+/// (15 MB), so that a steady load, even on a faster machine, does not shrink and regrow it.
 pub(crate) const JOURNAL_SIZE_LIMIT: i64 = 32 << 20;
 
 /// How often the checkpoint task looks whether the audit connection has written.
