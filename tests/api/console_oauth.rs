@@ -122,6 +122,16 @@ crate::both_backends! {
         let refused = nobody.get(&local(&app, &lure)).await;
         assert_eq!(refused.status, 400);
         assert!(refused.body.contains("another browser session"), "{}", refused.body);
+        // Both refusals are in the credential's trail, for its owner to see.
+        let audit = app.call("GET", &format!("/v1/audit?credential_id={hers}"), &mallory.token, None).await;
+        assert_eq!(audit.status, 200, "{}", audit.json);
+        let refusals: Vec<&serde_json::Value> = audit.json["events"].as_array().unwrap().iter()
+            .filter(|e| e["action"] == "credential.connect").collect();
+        assert_eq!(refusals.len(), 2, "{refusals:?}");
+        for refusal in refusals {
+            assert_eq!(refusal["outcome"], "denied", "{refusal}");
+            assert_eq!(refusal["detail"]["reason"], "other_browser_session", "{refusal}");
+        }
 
         // Alice connects her own account, in her own session: back to its page, connected.
         let landing = server.browse(&press_connect(&browser, &id).await, &redirect_uri(&app)).await;

@@ -252,6 +252,23 @@ async fn attacks_on_the_redirect_change_nothing() {
     let mixed = with_param(&landing, "iss", "http://127.0.0.1:1/evil");
     let html = refused("iss")(land(&app, &mixed).await);
     assert!(html.contains("unexpected issuer"), "{html}");
+    // A possible attack: in the credential's trail.
+    let audit = app
+        .call(
+            "GET",
+            &format!("/v1/audit?credential_id={a_id}"),
+            &alice.token,
+            None,
+        )
+        .await;
+    let refusals: Vec<&Value> = audit.json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "credential.connect" && e["outcome"] == "denied")
+        .collect();
+    assert_eq!(refusals.len(), 1, "{}", audit.json);
+    assert_eq!(refusals[0]["detail"]["reason"], "issuer_mismatch");
 
     // An expired state.
     let landing = server.browse(&reconnect().await, &redirect).await;

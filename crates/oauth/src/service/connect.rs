@@ -161,11 +161,37 @@ impl OAuth {
             // attacker's attempt.
             (Some(_), _) => {
                 tracing::warn!(credential_id = %row.credential_id, "OAuth redirect arrived in another browser session; refused");
+                self.audit_refused(&row.credential_id, "other_browser_session")
+                    .await;
                 Redirected {
                     console_credential: None,
                     outcome: Err(RedirectError::OtherSession),
                 }
             }
+        }
+    }
+
+    /// Records a redirect refused as a possible attack (it arrived in another browser session
+    /// than the one that started it, or names another issuer) in the credential's trail, where
+    /// its owner and the org's admins see it. The redirect is refused either way: nothing was
+    /// stored, so a failed write is logged, not shown.
+    async fn audit_refused(&self, credential_id: &str, reason: &str) {
+        let store = self.credentials.store();
+        let row = match store.credential(credential_id).await {
+            Ok(Some(row)) => row,
+            // Removed meanwhile: there is no trail left to add to.
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "a refused OAuth redirect could not be audited");
+                return;
+            }
+        };
+        let event = NewAuditEvent::new(AuditAction::CredentialConnect, AuditOutcome::Denied)
+            .by(None, "oauth-redirect")
+            .on(&row.org_id, credential_id, &row.owner_id)
+            .detail(serde_json::json!({ "reason": reason }).to_string());
+        if let Err(e) = store.append_audit(&event).await {
+            tracing::error!(error = %e, "a refused OAuth redirect could not be audited");
         }
     }
 
@@ -196,6 +222,8 @@ impl OAuth {
         }
         if let Some(iss) = &params.iss {
             if iss.trim_end_matches('/') != row.issuer.trim_end_matches('/') {
+                self.audit_refused(&row.credential_id, "issuer_mismatch")
+                    .await;
                 return Err(RedirectError::IssuerMismatch);
             }
         }
