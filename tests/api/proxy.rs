@@ -274,6 +274,15 @@ async fn keyways_refusals_are_marked_and_audited(app) {
     assert_eq!(res.json["max_response_bytes"], 4096);
     let res = send(&app, "GET", &path(&fenced, "/json"), &auth, empty()).await;
     assert_eq!(res.status(), 200, "the saved base is used");
+    // A change refused in part is refused whole: the rename that came with allowed hosts the
+    // saved base is not in did not happen either, and nothing of it is in the trail.
+    let before = app.call("GET", &format!("/v1/credentials/{fenced}"), &alice.token, None).await;
+    let res = app.call("PATCH", &format!("/v1/credentials/{fenced}"), &alice.token, Some(json!({"name": "renamed", "allowed_hosts": ["elsewhere.example"]}))).await;
+    assert_eq!((res.status, res.json["error"]["field"].as_str()), (400, Some("proxy_base_url")), "{}", res.json);
+    let after = app.call("GET", &format!("/v1/credentials/{fenced}"), &alice.token, None).await;
+    assert_eq!(after.json, before.json);
+    let audit = app.call("GET", &format!("/v1/audit?credential_id={fenced}"), &alice.token, None).await;
+    assert!(!audit.json["events"].as_array().unwrap().iter().any(|e| e["action"] == "credential.rename"), "{}", audit.json);
     let res = app.call("PATCH", &format!("/v1/credentials/{fenced}"), &alice.token, Some(json!({"proxy_base_url": null}))).await;
     assert_eq!(res.json["proxy_base_url"], Value::Null);
     assert_eq!(res.json["max_response_bytes"], 4096, "left as it was");

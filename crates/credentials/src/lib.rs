@@ -16,5 +16,7 @@ pub use material::{
     oauth_settings_json, ClientIdentity, Material, SecretInput, FIELD_MATERIAL, FIELD_MTLS_KEY,
     FIELD_TOKENS,
 };
-pub use service::{AuditFilter, Credentials, InitialTokens, Need, NewCredentialInput, Resolved};
+pub use service::{
+    AccessChange, AuditFilter, Credentials, InitialTokens, Need, NewCredentialInput, Resolved,
+};
 pub use view::{rfc3339, AuditView, CredentialView, Owner, UsedBy};

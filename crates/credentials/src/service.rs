@@ -7,8 +7,8 @@ use crate::cache::TtlCache;
 
 use keyway_model::{AllowedHosts, Caller, CredentialName, ProxySettings, Status};
 use keyway_store::{
-    AuditAction, AuditOutcome, AuditQuery, CredentialRow, DeleteOutcome, NewAuditEvent,
-    NewCredential, SecretRow, SecretUpdate, Store, StoreError,
+    AccessWrite, AuditAction, AuditOutcome, AuditQuery, CredentialChange, CredentialRow,
+    DeleteOutcome, NewAuditEvent, NewCredential, SecretRow, SecretUpdate, Store, StoreError,
 };
 use keyway_vault::Keyring;
 use secrecy::{ExposeSecret, SecretString};
@@ -22,6 +22,8 @@ use zeroize::Zeroizing;
 
 mod changes;
 mod resolve;
+
+pub use changes::AccessChange;
 
 /// Credential management over one store and keyring; cheap to clone.
 #[derive(Debug, Clone)]

@@ -47,6 +47,25 @@ pub struct SecretRow {
     pub ciphertext: Vec<u8>,
 }
 
+/// A rename and a change of access, either or both, applied together
+/// ([`Store::change_credential`]), each with its audit event.
+#[derive(Debug, Default)]
+pub struct CredentialChange<'a> {
+    /// The new name.
+    pub name: Option<(&'a str, &'a NewAuditEvent)>,
+    pub access: Option<AccessWrite<'a>>,
+}
+
+/// Who may use a credential (`shared`), where it may go (`allowed_hosts`, a JSON array) and
+/// its proxy settings (JSON), all written.
+#[derive(Debug)]
+pub struct AccessWrite<'a> {
+    pub shared: bool,
+    pub allowed_hosts: &'a str,
+    pub proxy: &'a str,
+    pub audit: &'a NewAuditEvent,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewCredential {
     pub id: String,
@@ -194,58 +213,47 @@ impl Store {
             .await?))
     }
 
-    /// Renames; `false` if the credential no longer exists.
-    pub async fn rename_credential(
+    /// Renames and changes access as `change` says, with their audit events, in one
+    /// transaction: a request that asks for both gets both or neither. `false` if the
+    /// credential no longer exists.
+    pub async fn change_credential(
         &self,
         id: &str,
-        name: &str,
-        audit: &NewAuditEvent,
+        change: &CredentialChange<'_>,
     ) -> Result<bool, StoreError> {
-        let sql = "UPDATE credentials SET name = $1, updated_at = $2 WHERE id = $3";
+        let rename = "UPDATE credentials SET name = $1, updated_at = $2 WHERE id = $3";
+        let access = "UPDATE credentials SET shared = $1, allowed_hosts = $2, proxy = $3, \
+                      updated_at = $4 WHERE id = $5";
+        let now = now_ms();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let done = sqlx::query(sql)
-                .bind(name)
-                .bind(now_ms())
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(conflict("a credential with this name (of its owner)"))?;
-            if done.rows_affected() == 0 {
-                return Ok(false);
+            if let Some((name, audit)) = change.name {
+                let done = sqlx::query(rename)
+                    .bind(name)
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(conflict("a credential with this name (of its owner)"))?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                insert_audit!(&mut *tx, audit)?;
             }
-            insert_audit!(&mut *tx, audit)?;
-            tx.commit().await?;
-        });
-        Ok(true)
-    }
-
-    /// Sets who may use a credential (`shared`) and where it may go (`allowed_hosts`, a JSON
-    /// array), with its audit event. `false` when the credential is gone.
-    pub async fn update_credential_access(
-        &self,
-        id: &str,
-        shared: bool,
-        allowed_hosts: &str,
-        proxy: &str,
-        audit: &NewAuditEvent,
-    ) -> Result<bool, StoreError> {
-        let sql = "UPDATE credentials SET shared = $1, allowed_hosts = $2, proxy = $3, \
-                   updated_at = $4 WHERE id = $5";
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let done = sqlx::query(sql)
-                .bind(shared)
-                .bind(allowed_hosts)
-                .bind(proxy)
-                .bind(now_ms())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() == 0 {
-                return Ok(false);
+            if let Some(to) = &change.access {
+                let done = sqlx::query(access)
+                    .bind(to.shared)
+                    .bind(to.allowed_hosts)
+                    .bind(to.proxy)
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                insert_audit!(&mut *tx, to.audit)?;
             }
-            insert_audit!(&mut *tx, audit)?;
             tx.commit().await?;
         });
         Ok(true)

@@ -23,7 +23,8 @@ mod web_services;
 pub use audit::{AuditAction, AuditOutcome, AuditQuery, AuditRow, NewAuditEvent};
 pub use console::SessionCaller;
 pub use credentials::{
-    CredentialRow, DeleteOutcome, NewCredential, SecretRow, SecretUpdate, WebServiceRef,
+    AccessWrite, CredentialChange, CredentialRow, DeleteOutcome, NewCredential, SecretRow,
+    SecretUpdate, WebServiceRef,
 };
 pub use error::{StoreError, Unavailable};
 pub use keys::{RewrapCandidate, Rewrapped, VaultKeyRow};

@@ -10,73 +10,55 @@ impl Credentials {
         row: &CredentialRow,
         name: CredentialName,
     ) -> Result<CredentialView, CredentialError> {
-        let event = audit(
-            caller,
-            AuditAction::CredentialRename,
-            &row.id,
-            &row.owner_id,
-            AuditOutcome::Success,
-        )
-        .detail(serde_json::json!({ "from": row.name, "to": name.as_str() }).to_string());
-        if !self
-            .store
-            .rename_credential(&row.id, name.as_str(), &event)
-            .await?
-        {
-            return Err(CredentialError::NotFound);
-        }
-        self.forget(&row.id);
-        self.view(&row.id, true).await
+        self.change(caller, row, Some(name), None).await
     }
 
-    /// Changes sharing, allowed hosts and proxy settings (each kept when `None`); the old and
-    /// new values are in the audit event. The proxy base must stay within the allowed hosts.
+    /// Changes sharing, allowed hosts and proxy settings (each kept when `None`).
     pub async fn update_access(
         &self,
         caller: &Caller,
         row: &CredentialRow,
-        shared: Option<bool>,
-        allowed_hosts: Option<AllowedHosts>,
-        proxy: Option<ProxySettings>,
+        access: AccessChange,
     ) -> Result<CredentialView, CredentialError> {
-        let old_hosts: Vec<String> = serde_json::from_str(&row.allowed_hosts)
-            .map_err(|_| CredentialError::Corrupt("allowed hosts"))?;
-        let old_proxy: ProxySettings = from_json(&row.proxy)?;
-        let shared = shared.unwrap_or(row.shared);
-        let hosts = match &allowed_hosts {
-            Some(hosts) => hosts.as_slice().to_vec(),
-            None => old_hosts.clone(),
-        };
-        let proxy = proxy.unwrap_or_else(|| old_proxy.clone());
-        proxy.check_against(
-            &AllowedHosts::parse(&hosts).map_err(|_| CredentialError::Corrupt("allowed hosts"))?,
-        )?;
-        let event = audit(
-            caller,
-            AuditAction::CredentialAccess,
-            &row.id,
-            &row.owner_id,
-            AuditOutcome::Success,
-        )
-        .detail(
-            serde_json::json!({
-                "shared": { "from": row.shared, "to": shared },
-                "allowed_hosts": { "from": old_hosts, "to": hosts },
-                "proxy": { "from": old_proxy, "to": proxy },
-            })
-            .to_string(),
-        );
-        let changed = self
-            .write_through(
+        self.change(caller, row, None, Some(access)).await
+    }
+
+    /// Renames and changes access, either or both, in one transaction, each audited with its
+    /// old and new values: a request refused in part (a proxy base outside the new allowed
+    /// hosts, a name another credential of the owner has) changes nothing. The proxy base
+    /// must stay within the allowed hosts.
+    pub async fn change(
+        &self,
+        caller: &Caller,
+        row: &CredentialRow,
+        name: Option<CredentialName>,
+        access: Option<AccessChange>,
+    ) -> Result<CredentialView, CredentialError> {
+        let rename = name.map(|name| {
+            let event = audit(
+                caller,
+                AuditAction::CredentialRename,
                 &row.id,
-                self.store.update_credential_access(
-                    &row.id,
-                    shared,
-                    &to_json(&hosts)?,
-                    &to_json(&proxy)?,
-                    &event,
-                ),
+                &row.owner_id,
+                AuditOutcome::Success,
             )
+            .detail(serde_json::json!({ "from": row.name, "to": name.as_str() }).to_string());
+            (name, event)
+        });
+        let access = access
+            .map(|access| access.planned(caller, row))
+            .transpose()?;
+        let change = CredentialChange {
+            name: rename.as_ref().map(|(name, event)| (name.as_str(), event)),
+            access: access.as_ref().map(|planned| AccessWrite {
+                shared: planned.shared,
+                allowed_hosts: &planned.hosts,
+                proxy: &planned.proxy,
+                audit: &planned.event,
+            }),
+        };
+        let changed = self
+            .write_through(&row.id, self.store.change_credential(&row.id, &change))
             .await?;
         if !changed {
             return Err(CredentialError::NotFound);
@@ -220,5 +202,65 @@ impl Credentials {
             DeleteOutcome::InUse(users) => Err(CredentialError::InUse(users)),
             DeleteOutcome::Missing => Err(CredentialError::NotFound),
         }
+    }
+}
+
+/// A change of who may use a credential and where it may go; each part is kept when `None`.
+#[derive(Debug, Default)]
+pub struct AccessChange {
+    pub shared: Option<bool>,
+    pub allowed_hosts: Option<AllowedHosts>,
+    pub proxy: Option<ProxySettings>,
+}
+
+/// An [`AccessChange`] checked against the credential and ready to write.
+struct PlannedAccess {
+    shared: bool,
+    hosts: String,
+    proxy: String,
+    event: NewAuditEvent,
+}
+
+impl AccessChange {
+    /// The values to write, with the old and new ones in the audit event; refused when the
+    /// proxy base would fall outside the allowed hosts.
+    fn planned(
+        self,
+        caller: &Caller,
+        row: &CredentialRow,
+    ) -> Result<PlannedAccess, CredentialError> {
+        let old_hosts: Vec<String> = serde_json::from_str(&row.allowed_hosts)
+            .map_err(|_| CredentialError::Corrupt("allowed hosts"))?;
+        let old_proxy: ProxySettings = from_json(&row.proxy)?;
+        let shared = self.shared.unwrap_or(row.shared);
+        let hosts = match &self.allowed_hosts {
+            Some(hosts) => hosts.as_slice().to_vec(),
+            None => old_hosts.clone(),
+        };
+        let proxy = self.proxy.unwrap_or_else(|| old_proxy.clone());
+        proxy.check_against(
+            &AllowedHosts::parse(&hosts).map_err(|_| CredentialError::Corrupt("allowed hosts"))?,
+        )?;
+        let event = audit(
+            caller,
+            AuditAction::CredentialAccess,
+            &row.id,
+            &row.owner_id,
+            AuditOutcome::Success,
+        )
+        .detail(
+            serde_json::json!({
+                "shared": { "from": row.shared, "to": shared },
+                "allowed_hosts": { "from": old_hosts, "to": hosts },
+                "proxy": { "from": old_proxy, "to": proxy },
+            })
+            .to_string(),
+        );
+        Ok(PlannedAccess {
+            shared,
+            hosts: to_json(&hosts)?,
+            proxy: to_json(&proxy)?,
+            event,
+        })
     }
 }

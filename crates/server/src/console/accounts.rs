@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use keyway_credentials::console as sessions;
-use keyway_credentials::{CredentialError, Need};
+use keyway_credentials::{AccessChange, CredentialError, Need};
 use keyway_model::{AllowedHosts, ApiKeyPlacement, Caller, CredentialName, Role};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -237,9 +237,14 @@ pub(super) async fn access(
             .await?;
         let hosts = AllowedHosts::parse(&hosts)?;
         let shared = Some(posted.shared.is_some());
+        let access = AccessChange {
+            shared,
+            allowed_hosts: Some(hosts),
+            proxy: None,
+        };
         Ok(state
             .credentials
-            .update_access(&caller, &row, shared, Some(hosts), None)
+            .update_access(&caller, &row, access)
             .await?)
     }
     .await;

@@ -2,7 +2,7 @@
 //! Rights are checked before a body is read, so a caller learns nothing from validation errors.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use keyway_credentials::{Material, Need, NewCredentialInput, SecretInput};
+use keyway_credentials::{AccessChange, Material, Need, NewCredentialInput, SecretInput};
 use keyway_model::mtls::{self, MtlsInput};
 use keyway_model::Caller;
 use keyway_model::{
@@ -282,18 +282,15 @@ pub async fn update(
     } else {
         None
     };
-    let mut view = None;
-    if let Some(name) = name {
-        view = Some(state.credentials.rename(&caller, &row, name).await?);
-    }
-    if access {
-        view = Some(
-            state
-                .credentials
-                .update_access(&caller, &row, body.shared, hosts, proxy)
-                .await?,
-        );
-    }
+    let access = access.then_some(AccessChange {
+        shared: body.shared,
+        allowed_hosts: hosts,
+        proxy,
+    });
+    let view = state
+        .credentials
+        .change(&caller, &row, name, access)
+        .await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
