@@ -327,6 +327,60 @@ crate::both_backends! {
     }
 }
 
+/// What an org keeps is bounded: past its 64 most recently kept documents, the oldest is let
+/// go (its ID answers 404 like a missing one), and the newest work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_org_keeps_its_64_newest_documents() {
+    use serde_json::json;
+    let app = spawn_app(Db::Sqlite).await;
+    let alice = app.user("acme", "alice", false).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut ids = Vec::new();
+    for n in 0..65 {
+        let document = json!({
+            "openapi": "3.0.3",
+            "info": {"title": format!("Service {n}"), "version": "1"},
+            "servers": [{"url": "https://api.example.com"}],
+            "paths": {"/items": {"get": {"operationId": "items", "responses": {"200": {"description": "ok"}}}}},
+        });
+        let res = client
+            .post(format!("{}/v1/openapi/operations?keep=true", app.address))
+            .bearer_auth(&alice.token)
+            .header("content-type", "application/json")
+            .body(document.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let listing: serde_json::Value = res.json().await.unwrap();
+        ids.push(listing["document_id"].as_str().unwrap().to_owned());
+        // Apart in time, so "oldest" is never a tie.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let from =
+        |id: &str| json!({"name": "Items", "openapi": {"document_id": id, "operation": "items"}});
+    let res = app
+        .call(
+            "POST",
+            "/v1/web-services",
+            &alice.token,
+            Some(from(&ids[0])),
+        )
+        .await;
+    assert_eq!(
+        (res.status, res.json["error"]["field"].as_str()),
+        (404, Some("openapi.document_id")),
+        "the oldest of 65 was let go: {}",
+        res.json
+    );
+    for id in [&ids[1], &ids[64]] {
+        let res = app
+            .call("POST", "/v1/web-services", &alice.token, Some(from(id)))
+            .await;
+        assert_eq!(res.status, 201, "{}", res.json);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_take_turns_so_memory_stays_bounded() {
     use tokio::io::AsyncWriteExt;

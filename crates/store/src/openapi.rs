@@ -12,9 +12,18 @@ pub struct OpenApiDocumentRow {
     pub body: Vec<u8>,
 }
 
+/// How much an org keeps at most: the newest documents within both limits stay.
+#[derive(Debug, Clone, Copy)]
+pub struct KeepLimits {
+    pub documents: i64,
+    pub bytes: i64,
+}
+
 impl Store {
     /// Keeps `body` for `org_id` and returns its ID; the same document kept again (same
-    /// digest) keeps its first ID.
+    /// digest) keeps its first ID and counts as kept now. Then the org's oldest documents
+    /// past `limits` are let go, so what an org keeps is bounded (the document just kept is
+    /// the newest, so it stays: no document is larger than the byte limit).
     pub async fn keep_openapi_document(
         &self,
         org_id: &str,
@@ -22,12 +31,22 @@ impl Store {
         digest: &str,
         title: Option<&str>,
         body: &[u8],
+        limits: KeepLimits,
     ) -> Result<String, StoreError> {
         let insert = "INSERT INTO openapi_documents (id, org_id, digest, title, body, created_by, created_at) \
-                      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (org_id, digest) DO NOTHING";
+                      VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                      ON CONFLICT (org_id, digest) DO UPDATE SET created_at = excluded.created_at";
         let select = "SELECT id FROM openapi_documents WHERE org_id = $1 AND digest = $2";
+        // Newest first, with the running count and size; whatever is past either limit goes.
+        let evict = "DELETE FROM openapi_documents WHERE id IN (SELECT id FROM ( \
+                     SELECT id, \
+                     ROW_NUMBER() OVER (ORDER BY created_at DESC, id DESC) AS n, \
+                     SUM(LENGTH(body)) OVER (ORDER BY created_at DESC, id DESC ROWS UNBOUNDED PRECEDING) AS total \
+                     FROM openapi_documents WHERE org_id = $1) AS ranked \
+                     WHERE n > $2 OR total > $3)";
         let id = new_id();
         Ok(on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
             sqlx::query(insert)
                 .bind(&id)
                 .bind(org_id)
@@ -36,13 +55,21 @@ impl Store {
                 .bind(body)
                 .bind(user_id)
                 .bind(now_ms())
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
-            sqlx::query_scalar::<_, String>(select)
+            let kept = sqlx::query_scalar::<_, String>(select)
                 .bind(org_id)
                 .bind(digest)
-                .fetch_one(pool)
-                .await?
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query(evict)
+                .bind(org_id)
+                .bind(limits.documents)
+                .bind(limits.bytes)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            kept
         }))
     }
 

@@ -1,7 +1,8 @@
 //! OpenAPI documents to build web services from: parsed once per distinct document (a small
 //! cache by SHA-256, since a large one takes a while to read), off the async workers and at
 //! most two at a time per replica (each may hold 16 MiB and several times that parsed), and
-//! kept for the org when asked, so its members set up several web services from one upload.
+//! kept for the org when asked, so its members set up several web services from one upload
+//! (within [`KEPT`]: an org's oldest kept documents are let go past it).
 
 use keyway_openapi::{Document, Operation, Version};
 use sha2::{Digest, Sha256};
@@ -13,6 +14,15 @@ pub(crate) const DOCUMENT_CACHE_TTL: Duration = Duration::from_secs(600);
 pub(crate) const DOCUMENT_CACHE_ENTRIES: usize = 4;
 /// Large documents read at once (uploads, and kept documents missing from the cache).
 pub(crate) const CONCURRENT_DOCUMENTS: usize = 2;
+/// What an org keeps at most: its 64 most recently kept documents, within 256 MiB together
+/// (16 GitHub-sized descriptions). Without a bound, anyone with a token could fill the
+/// database's disk with distinct documents; letting the oldest go, rather than refusing the
+/// newest, never leaves an org stuck (there is no call to remove a kept document), and a web
+/// service made from a document does not need it afterwards.
+pub const KEPT: keyway_store::KeepLimits = keyway_store::KeepLimits {
+    documents: 64,
+    bytes: 256 * 1024 * 1024,
+};
 /// How long a read waits for its turn before the caller is told to try again.
 const WAIT_FOR_TURN: Duration = Duration::from_secs(5);
 
@@ -76,6 +86,7 @@ impl WebServices {
                         digest,
                         title.as_deref(),
                         bytes,
+                        KEPT,
                     )
                     .await?,
             ),

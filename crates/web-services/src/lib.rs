@@ -17,7 +17,7 @@ mod documents;
 mod secrets;
 
 use definition::{invalid, parse_name, view, write, Parsed};
-pub use documents::{DocumentTurn, Listing};
+pub use documents::{DocumentTurn, Listing, KEPT};
 use secrets::refuse_stored_secrets;
 pub use secrets::{is_literal_secret_header, url_without_literal_secrets};
 
