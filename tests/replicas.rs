@@ -1,6 +1,7 @@
 //! Two `keyway serve` replicas on one PostgreSQL database and a real authorization server:
 //! a refresh storm causes exactly one refresh, and a replica killed while it holds the refresh
-//! lease is taken over by the other without losing the refresh token.
+//! lease is taken over by the other without losing the refresh token. A replica whose clock
+//! is off judges leases and API tokens' expiry by the database's clock.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use keyway_testkit::auth_server::AuthServer;
@@ -473,6 +474,47 @@ async fn lease_expiry_is_judged_by_the_database_clock_not_a_replicas() {
     assert!(
         bearers.iter().all(|b| *b == bearers[0]),
         "one new token for all"
+    );
+    pair.db.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_token_expiry_is_judged_by_the_database_clock_not_a_replicas() {
+    assert!(
+        std::path::Path::new(FAKETIME_LIB).exists(),
+        "install Debian's faketime (scripts/test.sh does)"
+    );
+    // B's wall clock runs 30 s behind: judged by B's clock, a token that expired by the
+    // database's clock would still work on B for 30 s.
+    let skewed = vec![
+        ("LD_PRELOAD", FAKETIME_LIB.to_owned()),
+        ("FAKETIME", "-30s".to_owned()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_owned()),
+    ];
+    let pair = Pair::start_with(3, skewed).await;
+    let list = |base: &str| {
+        let (client, url, token) = (
+            pair.client.clone(),
+            format!("{base}/v1/credentials"),
+            pair.token.clone(),
+        );
+        async move {
+            let res = client.get(url).bearer_auth(token).send().await.unwrap();
+            res.status().as_u16()
+        }
+    };
+    assert_eq!(list(&pair.b.base).await, 200, "the token works on B");
+    // Expired a second ago by the database's clock; once what the replicas read is stale
+    // (1 s), both refuse it.
+    pair.db
+        .sql("UPDATE api_tokens SET expires_at = CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) - 1000")
+        .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(list(&pair.a.base).await, 401);
+    assert_eq!(
+        list(&pair.b.base).await,
+        401,
+        "B's clock is 30 s behind the database's"
     );
     pair.db.drop_now().await;
 }

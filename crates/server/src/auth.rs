@@ -12,9 +12,36 @@ use zeroize::Zeroizing;
 
 use crate::error::ApiError;
 use crate::AppState;
+use keyway_store::CallerRow;
+use std::time::{Duration, Instant};
 
 /// How stale a token's "last used" may get before it is written again.
 const TOUCH_EVERY_MS: i64 = 60_000;
+
+/// A token's caller as a replica keeps it for a moment: the row, and when the token expires
+/// on this process's monotonic clock (from the time left by the database's clock when it was
+/// read), so a replica whose wall clock is off neither takes an expired token nor refuses a
+/// valid one.
+#[derive(Debug, Clone)]
+pub struct CachedCaller {
+    row: CallerRow,
+    expires: Option<Instant>,
+}
+
+impl CachedCaller {
+    fn new(row: CallerRow) -> Self {
+        let expires = row.expires_in.map(|ms| {
+            let left = Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+            // A time past what `Instant` can hold is as good as never.
+            Instant::now().checked_add(left).unwrap_or_else(far_future)
+        });
+        Self { row, expires }
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
+}
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
@@ -51,8 +78,8 @@ impl FromRequest for Authenticated {
 /// its user active (used for bearer tokens and for signing in to the console with a token).
 pub(crate) async fn caller_of_token(state: &AppState, token: &str) -> Result<Caller, ApiError> {
     let (id, secret) = tokens::parse(token).ok_or(ApiError::Unauthenticated)?;
-    let row = match state.callers.get(id) {
-        Some(row) => row,
+    let cached = match state.callers.get(id) {
+        Some(cached) => cached,
         None => {
             let row = state
                 .credentials
@@ -61,30 +88,30 @@ pub(crate) async fn caller_of_token(state: &AppState, token: &str) -> Result<Cal
                 .await
                 .map_err(|e| ApiError::Internal(Box::new(e)))?
                 .ok_or(ApiError::Unauthenticated)?;
-            state.callers.insert(id.to_owned(), row.clone());
+            let last_used_at = row.last_used_at;
+            let cached = CachedCaller::new(row);
+            state.callers.insert(id.to_owned(), cached.clone());
             // "Last used" to the minute: a write per token and minute at most, not
             // per request, and never a reason to refuse one.
             let now = keyway_store::now_ms();
-            if row.last_used_at.is_none_or(|at| now - at > TOUCH_EVERY_MS) {
+            if last_used_at.is_none_or(|at| now - at > TOUCH_EVERY_MS) {
                 if let Err(e) = state.credentials.store().touch_token(id).await {
                     tracing::warn!(error = %e, "the token's last use could not be recorded");
                 }
             }
-            row
+            cached
         }
     };
-    if !tokens::matches(&row.digest, secret) {
+    if !tokens::matches(&cached.row.digest, secret) {
         return Err(ApiError::Unauthenticated);
     }
     // A cached row is at most cache_ttl_ms old (revocation shows within that), but an
     // expiry is known exactly.
-    if row
-        .expires_at
-        .is_some_and(|at| at <= keyway_store::now_ms())
-    {
+    if cached.expires.is_some_and(|at| at <= Instant::now()) {
         state.callers.remove(&id.to_owned());
         return Err(ApiError::Unauthenticated);
     }
+    let row = cached.row;
     let role = row.role;
     Ok(Caller {
         user_id: row.user_id,

@@ -7,7 +7,6 @@ use keyway_credentials::cache::TtlCache;
 use keyway_credentials::Credentials;
 use keyway_dispatch::Dispatcher;
 use keyway_oauth::OAuth;
-use keyway_store::CallerRow;
 use keyway_web_services::WebServices;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -23,7 +22,7 @@ pub struct AppState {
     pub web_services: WebServices,
     pub oauth: Arc<OAuth>,
     /// Callers by token ID, briefly, so most requests skip the token lookup.
-    pub callers: TtlCache<String, CallerRow>,
+    pub callers: TtlCache<String, crate::auth::CachedCaller>,
     pub metrics: Metrics,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,

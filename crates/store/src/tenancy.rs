@@ -41,8 +41,9 @@ pub struct CallerRow {
     pub role: Role,
     pub org_id: String,
     pub org_slug: String,
-    /// When the token stops working, Unix ms; checked on every request, cached or not.
-    pub expires_at: Option<i64>,
+    /// How long the token has left, in ms, by the database's clock when it was read (never
+    /// a replica's own wall clock, which may be off); `None`: it does not expire.
+    pub expires_in: Option<i64>,
     pub last_used_at: Option<i64>,
 }
 
@@ -137,13 +138,16 @@ impl Store {
         &self,
         token_id: &str,
     ) -> Result<Option<CallerRow>, StoreError> {
-        let sql = "SELECT t.digest, u.id AS user_id, u.name AS user_name, u.role, o.id AS org_id, o.slug AS org_slug, \
-                   t.expires_at, t.last_used_at FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN orgs o ON o.id = u.org_id \
-                   WHERE t.id = $1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL \
-                   AND (t.expires_at IS NULL OR t.expires_at > $2)";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql)
+        let now = self.db_now_sql();
+        let sql = format!(
+            "SELECT t.digest, u.id AS user_id, u.name AS user_name, u.role, o.id AS org_id, \
+             o.slug AS org_slug, t.expires_at - {now} AS expires_in, t.last_used_at \
+             FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN orgs o ON o.id = u.org_id \
+             WHERE t.id = $1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL \
+             AND (t.expires_at IS NULL OR t.expires_at > {now})"
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as(&sql)
             .bind(token_id)
-            .bind(now_ms())
             .fetch_optional(pool)
             .await?))
     }
