@@ -504,6 +504,15 @@ async fn api_token_expiry_is_judged_by_the_database_clock_not_a_replicas() {
         }
     };
     assert_eq!(list(&pair.b.base).await, 200, "the token works on B");
+    // A console session on B started with the token, which ends with it.
+    let browser = keyway_testkit::browser::Browser::new(&pair.b.base);
+    let login = browser.get("/console/login").await;
+    let csrf = login.field("csrf").unwrap();
+    let signed_in = browser
+        .post("/console/login", &[("csrf", &csrf), ("token", &pair.token)])
+        .await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    assert_eq!(browser.get("/console/credentials").await.status, 200);
     // Expired a second ago by the database's clock; once what the replicas read is stale
     // (1 s), both refuse it.
     pair.db
@@ -515,6 +524,12 @@ async fn api_token_expiry_is_judged_by_the_database_clock_not_a_replicas() {
         list(&pair.b.base).await,
         401,
         "B's clock is 30 s behind the database's"
+    );
+    let ended = browser.get("/console/credentials").await;
+    assert_eq!(
+        (ended.status, ended.location.as_deref()),
+        (303, Some("/console/login")),
+        "the session ended with its token"
     );
     pair.db.drop_now().await;
 }

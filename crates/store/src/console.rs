@@ -85,14 +85,18 @@ impl Store {
         now: i64,
         idle_since: i64,
     ) -> Result<Option<SessionCaller>, StoreError> {
-        let sql = "SELECT u.id AS user_id, u.name AS user_name, u.role, o.id AS org_id, \
-                   o.slug AS org_slug, s.last_seen_at FROM console_sessions s \
-                   JOIN users u ON u.id = s.user_id JOIN orgs o ON o.id = u.org_id \
-                   WHERE s.digest = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
-                   AND u.disabled_at IS NULL AND (s.token_id IS NULL OR EXISTS (SELECT 1 FROM \
-                   api_tokens t WHERE t.id = s.token_id AND t.revoked_at IS NULL \
-                   AND (t.expires_at IS NULL OR t.expires_at > $2)))";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql)
+        // The sign-in token's expiry by the database's clock, as for the token itself.
+        let db_now = self.db_now_sql();
+        let sql = format!(
+            "SELECT u.id AS user_id, u.name AS user_name, u.role, o.id AS org_id, \
+             o.slug AS org_slug, s.last_seen_at FROM console_sessions s \
+             JOIN users u ON u.id = s.user_id JOIN orgs o ON o.id = u.org_id \
+             WHERE s.digest = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
+             AND u.disabled_at IS NULL AND (s.token_id IS NULL OR EXISTS (SELECT 1 FROM \
+             api_tokens t WHERE t.id = s.token_id AND t.revoked_at IS NULL \
+             AND (t.expires_at IS NULL OR t.expires_at > {db_now})))"
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as(&sql)
             .bind(digest)
             .bind(now)
             .bind(idle_since)
