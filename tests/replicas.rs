@@ -427,20 +427,25 @@ async fn a_reconnect_while_a_refresh_fails_is_not_overwritten() {
 /// libfaketime (Debian: faketime), which shifts what a process reads as the wall clock.
 const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lease_expiry_is_judged_by_the_database_clock_not_a_replicas() {
+/// The environment that moves a process's wall clock by `offset` (`+30s`, `-30s`), leaving
+/// its monotonic clock alone.
+fn wall_clock_off_by(offset: &str) -> Env {
     assert!(
         std::path::Path::new(FAKETIME_LIB).exists(),
         "install Debian's faketime (scripts/test.sh does)"
     );
+    vec![
+        ("LD_PRELOAD", FAKETIME_LIB.to_owned()),
+        ("FAKETIME", offset.to_owned()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_owned()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_expiry_is_judged_by_the_database_clock_not_a_replicas() {
     // B's wall clock runs 30 s ahead, ten times the lease's life: judged by B's clock, A's
     // lease would always look expired and B would refresh beside A.
-    let skewed = vec![
-        ("LD_PRELOAD", FAKETIME_LIB.to_owned()),
-        ("FAKETIME", "+30s".to_owned()),
-        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_owned()),
-    ];
-    let pair = Pair::start_with(3, skewed).await;
+    let pair = Pair::start_with(3, wall_clock_off_by("+30s")).await;
     let request = pair.request();
     let (status, _) = dispatch(&pair.client, &pair.b.base, &pair.token, &request).await;
     assert_eq!(status, 200);
@@ -480,18 +485,9 @@ async fn lease_expiry_is_judged_by_the_database_clock_not_a_replicas() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_token_expiry_is_judged_by_the_database_clock_not_a_replicas() {
-    assert!(
-        std::path::Path::new(FAKETIME_LIB).exists(),
-        "install Debian's faketime (scripts/test.sh does)"
-    );
     // B's wall clock runs 30 s behind: judged by B's clock, a token that expired by the
     // database's clock would still work on B for 30 s.
-    let skewed = vec![
-        ("LD_PRELOAD", FAKETIME_LIB.to_owned()),
-        ("FAKETIME", "-30s".to_owned()),
-        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_owned()),
-    ];
-    let pair = Pair::start_with(3, skewed).await;
+    let pair = Pair::start_with(3, wall_clock_off_by("-30s")).await;
     let list = |base: &str| {
         let (client, url, token) = (
             pair.client.clone(),

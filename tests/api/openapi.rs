@@ -68,11 +68,31 @@ async fn list(
     content_type: &str,
     body: Vec<u8>,
 ) -> (u16, serde_json::Value) {
+    post_document(app, "/v1/openapi/operations", token, content_type, body).await
+}
+
+/// [`list`] with `?keep=true`, for a JSON document.
+async fn keep(
+    app: &crate::helpers::TestApp,
+    token: &str,
+    body: Vec<u8>,
+) -> (u16, serde_json::Value) {
+    let path = "/v1/openapi/operations?keep=true";
+    post_document(app, path, token, "application/json", body).await
+}
+
+async fn post_document(
+    app: &crate::helpers::TestApp,
+    path: &str,
+    token: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, serde_json::Value) {
     let res = reqwest::Client::builder()
         .no_proxy()
         .build()
         .unwrap()
-        .post(format!("{}/v1/openapi/operations", app.address))
+        .post(format!("{}{path}", app.address))
         .bearer_auth(token)
         .header("content-type", content_type)
         .body(body)
@@ -285,12 +305,8 @@ crate::both_backends! {
         let (status, json) = list(&app, &alice.token, "application/json", github.clone()).await;
         assert_eq!(status, 200);
         assert!(json.get("document_id").is_none(), "kept only when asked");
-        let res = reqwest::Client::builder().no_proxy().build().unwrap()
-            .post(format!("{}/v1/openapi/operations?keep=true", app.address))
-            .bearer_auth(&alice.token).header("content-type", "application/json").body(github.clone())
-            .send().await.unwrap();
-        assert_eq!(res.status(), 200);
-        let listing: serde_json::Value = res.json().await.unwrap();
+        let (status, listing) = keep(&app, &alice.token, github.clone()).await;
+        assert_eq!(status, 200);
         assert_eq!(listing["title"], "GitHub's official OpenAPI spec + Octokit extension");
         assert!(listing["operations"].as_array().unwrap().len() > 1000);
         let document_id = listing["document_id"].as_str().unwrap().to_owned();
@@ -319,10 +335,7 @@ crate::both_backends! {
         }))).await;
         assert_eq!((res.status, res.json["error"]["field"].as_str()), (404, Some("openapi.document_id")));
         // Keeping the same document again gives the same ID.
-        let again = reqwest::Client::builder().no_proxy().build().unwrap()
-            .post(format!("{}/v1/openapi/operations?keep=true", app.address))
-            .bearer_auth(&alice.token).header("content-type", "application/json").body(github)
-            .send().await.unwrap().json::<serde_json::Value>().await.unwrap();
+        let (_, again) = keep(&app, &alice.token, github).await;
         assert_eq!(again["document_id"].as_str(), Some(document_id.as_str()));
     }
 }
@@ -334,7 +347,6 @@ async fn an_org_keeps_its_64_newest_documents() {
     use serde_json::json;
     let app = spawn_app(Db::Sqlite).await;
     let alice = app.user("acme", "alice", false).await;
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let mut ids = Vec::new();
     for n in 0..65 {
         let document = json!({
@@ -343,16 +355,8 @@ async fn an_org_keeps_its_64_newest_documents() {
             "servers": [{"url": "https://api.example.com"}],
             "paths": {"/items": {"get": {"operationId": "items", "responses": {"200": {"description": "ok"}}}}},
         });
-        let res = client
-            .post(format!("{}/v1/openapi/operations?keep=true", app.address))
-            .bearer_auth(&alice.token)
-            .header("content-type", "application/json")
-            .body(document.to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        let listing: serde_json::Value = res.json().await.unwrap();
+        let (status, listing) = keep(&app, &alice.token, document.to_string().into_bytes()).await;
+        assert_eq!(status, 200, "{listing}");
         ids.push(listing["document_id"].as_str().unwrap().to_owned());
         // Apart in time, so "oldest" is never a tie.
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
