@@ -1,7 +1,8 @@
 //! Two `keyway serve` replicas on one PostgreSQL database and a real authorization server:
 //! a refresh storm causes exactly one refresh, and a replica killed while it holds the refresh
 //! lease is taken over by the other without losing the refresh token. A replica whose clock
-//! is off judges leases and API tokens' expiry by the database's clock.
+//! is off judges leases, API tokens, console sessions and sign-in links by the database's
+//! clock.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use keyway_testkit::auth_server::AuthServer;
@@ -483,10 +484,29 @@ async fn lease_expiry_is_judged_by_the_database_clock_not_a_replicas() {
     pair.db.drop_now().await;
 }
 
+/// A second ago by the database's clock, in Unix ms (SQL).
+const A_SECOND_AGO: &str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) - 1000";
+
+/// Signs `browser` in to the console with `token`.
+async fn sign_in(browser: &keyway_testkit::browser::Browser, token: &str) {
+    let csrf = browser.get("/console/login").await.field("csrf").unwrap();
+    let signed_in = browser
+        .post("/console/login", &[("csrf", &csrf), ("token", token)])
+        .await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    assert_eq!(browser.get("/console/credentials").await.status, 200);
+}
+
+/// Whether `browser`'s session has ended (its pages send it to sign in again).
+async fn signed_out(browser: &keyway_testkit::browser::Browser) -> bool {
+    let page = browser.get("/console/credentials").await;
+    (page.status, page.location.as_deref()) == (303, Some("/console/login"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn api_token_expiry_is_judged_by_the_database_clock_not_a_replicas() {
-    // B's wall clock runs 30 s behind: judged by B's clock, a token that expired by the
-    // database's clock would still work on B for 30 s.
+async fn expiry_of_tokens_sessions_and_links_is_judged_by_the_database_clock() {
+    // B's wall clock runs 30 s behind: judged by B's clock, a token, console session or
+    // sign-in link that ended by the database's clock would still work on B for 30 s.
     let pair = Pair::start_with(3, wall_clock_off_by("-30s")).await;
     let list = |base: &str| {
         let (client, url, token) = (
@@ -499,32 +519,50 @@ async fn api_token_expiry_is_judged_by_the_database_clock_not_a_replicas() {
             res.status().as_u16()
         }
     };
-    assert_eq!(list(&pair.b.base).await, 200, "the token works on B");
-    // A console session on B started with the token, which ends with it.
-    let browser = keyway_testkit::browser::Browser::new(&pair.b.base);
-    let login = browser.get("/console/login").await;
-    let csrf = login.field("csrf").unwrap();
-    let signed_in = browser
-        .post("/console/login", &[("csrf", &csrf), ("token", &pair.token)])
-        .await;
-    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
-    assert_eq!(browser.get("/console/credentials").await.status, 200);
-    // Expired a second ago by the database's clock; once what the replicas read is stale
-    // (1 s), both refuse it.
+    let browser = || keyway_testkit::browser::Browser::new(&pair.b.base);
+
+    // A session whose own time is up.
+    let first = browser();
+    sign_in(&first, &pair.token).await;
     pair.db
-        .sql("UPDATE api_tokens SET expires_at = CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) - 1000")
+        .sql(&format!(
+            "UPDATE console_sessions SET expires_at = {A_SECOND_AGO}"
+        ))
+        .await;
+    assert!(signed_out(&first).await, "the session's time was up");
+
+    // A sign-in link whose time is up (made by the CLI, used on B).
+    let env = env(&pair.db, "http://127.0.0.1:1");
+    let url =
+        keyway_testkit::process::cli(&env, &["login-link", "--org", "acme", "--user", "alice"]);
+    let link = url.trim().rsplit("token=").next().unwrap().to_owned();
+    pair.db
+        .sql(&format!(
+            "UPDATE login_links SET expires_at = {A_SECOND_AGO}"
+        ))
+        .await;
+    let late = browser();
+    let csrf = late.get("/console/login").await.field("csrf").unwrap();
+    let used = late
+        .post("/console/link", &[("csrf", &csrf), ("link", &link)])
+        .await;
+    assert_eq!(used.status, 400, "the link's time was up: {}", used.body);
+
+    // A token whose time is up, and the session started with it. Once what the replicas
+    // read is stale (1 s), both refuse it.
+    assert_eq!(list(&pair.b.base).await, 200, "the token works on B");
+    let second = browser();
+    sign_in(&second, &pair.token).await;
+    pair.db
+        .sql(&format!(
+            "UPDATE api_tokens SET expires_at = {A_SECOND_AGO}"
+        ))
         .await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(list(&pair.a.base).await, 401);
-    assert_eq!(
-        list(&pair.b.base).await,
-        401,
-        "B's clock is 30 s behind the database's"
-    );
-    let ended = browser.get("/console/credentials").await;
-    assert_eq!(
-        (ended.status, ended.location.as_deref()),
-        (303, Some("/console/login")),
+    assert_eq!(list(&pair.b.base).await, 401, "the token's time was up");
+    assert!(
+        signed_out(&second).await,
         "the session ended with its token"
     );
     pair.db.drop_now().await;

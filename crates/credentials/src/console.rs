@@ -3,7 +3,7 @@
 //! CSRF token is derived from the session secret, so any replica can check it without state.
 
 use keyway_model::Caller;
-use keyway_store::{now_ms, Store, StoreError};
+use keyway_store::{Store, StoreError};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -42,7 +42,7 @@ pub async fn create_login_link(store: &Store, user_id: &str) -> Result<SecretStr
     let secret = new_secret();
     let digest = digest(secret.expose_secret()).unwrap_or_default();
     store
-        .create_login_link(&digest, user_id, now_ms().saturating_add(ms(LINK_TTL)))
+        .create_login_link(&digest, user_id, ms(LINK_TTL))
         .await?;
     Ok(secret)
 }
@@ -51,7 +51,7 @@ pub async fn create_login_link(store: &Store, user_id: &str) -> Result<SecretStr
 /// expired, or its user was disabled.
 pub async fn use_login_link(store: &Store, link: &str) -> Result<Option<String>, StoreError> {
     match digest(link) {
-        Some(digest) => store.use_login_link(&digest, now_ms()).await,
+        Some(digest) => store.use_login_link(&digest).await,
         None => Ok(None),
     }
 }
@@ -70,20 +70,12 @@ pub async fn start_session(
 ) -> Result<SecretString, StoreError> {
     let secret = new_secret();
     let digest = digest(secret.expose_secret()).unwrap_or_default();
-    let now = now_ms();
-    let idle_since = now.saturating_sub(ms(IDLE_TIMEOUT));
-    if let Err(err) = store.prune_console(now, idle_since, PRUNE_BATCH).await {
+    if let Err(err) = store.prune_console(ms(IDLE_TIMEOUT), PRUNE_BATCH).await {
         // Leftover rows are harmless (they cannot sign anyone in); the sign-in goes on.
         tracing::warn!(error = %err, "ended console sessions could not be pruned");
     }
     store
-        .create_session(
-            &digest,
-            user_id,
-            token_id,
-            now,
-            now.saturating_add(ms(ABSOLUTE_TIMEOUT)),
-        )
+        .create_session(&digest, user_id, token_id, ms(ABSOLUTE_TIMEOUT))
         .await?;
     Ok(secret)
 }
@@ -93,16 +85,12 @@ pub async fn session_caller(store: &Store, session: &str) -> Result<Option<Calle
     let Some(digest) = digest(session) else {
         return Ok(None);
     };
-    let now = now_ms();
-    let Some(row) = store
-        .session_caller(&digest, now, now.saturating_sub(ms(IDLE_TIMEOUT)))
-        .await?
-    else {
+    let Some(row) = store.session_caller(&digest, ms(IDLE_TIMEOUT)).await? else {
         return Ok(None);
     };
     // A write per session and minute at most, not per page.
-    if now - row.last_seen_at > ms(TOUCH_EVERY) {
-        store.touch_session(&digest, now).await?;
+    if row.idle_ms > ms(TOUCH_EVERY) {
+        store.touch_session(&digest).await?;
     }
     Ok(Some(Caller {
         user_id: row.user_id,
