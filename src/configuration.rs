@@ -50,6 +50,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("KEYWAY_OAUTH_STATE_TTL_SECS", "oauth.state_ttl_secs"),
     ("KEYWAY_OAUTH_REFRESH_SKEW_SECS", "oauth.refresh_skew_secs"),
     ("KEYWAY_OAUTH_LEASE_TTL_SECS", "oauth.lease_ttl_secs"),
+    (
+        "KEYWAY_LIMITS_CREDENTIALS_PER_ORG",
+        "limits.credentials_per_org",
+    ),
+    (
+        "KEYWAY_LIMITS_WEB_SERVICES_PER_ORG",
+        "limits.web_services_per_org",
+    ),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -70,6 +78,15 @@ pub struct Settings {
     pub dispatch: DispatchSettings,
     pub audit: AuditSettings,
     pub oauth: OAuthSettings,
+    pub limits: LimitSettings,
+}
+
+/// How much one org may keep: bounds what anyone with a token can make the database (and the
+/// org's lists) grow to.
+#[derive(Debug, Deserialize)]
+pub struct LimitSettings {
+    pub credentials_per_org: u32,
+    pub web_services_per_org: u32,
 }
 
 #[derive(Debug, Deserialize)]

@@ -62,7 +62,8 @@ impl Application {
         let address = listener.local_addr()?;
         let public_url = settings.public_url_for(&address);
         let cache_ttl = Duration::from_millis(settings.cache_ttl_ms);
-        let credentials = Credentials::with_cache_ttl(store.clone(), keyring.clone(), cache_ttl);
+        let credentials = Credentials::with_cache_ttl(store.clone(), keyring.clone(), cache_ttl)
+            .with_org_limit(settings.limits.credentials_per_org);
         let metrics = Metrics::new()?;
         crate::telemetry::DroppedLines::register(metrics.registry())?;
         let gate = Arc::new(AuditGate::default());
@@ -98,7 +99,8 @@ impl Application {
         )
         .with_token_source(oauth.clone());
         let state = AppState {
-            web_services: WebServices::new(credentials.clone(), cache_ttl),
+            web_services: WebServices::new(credentials.clone(), cache_ttl)
+                .with_org_limit(settings.limits.web_services_per_org),
             callers: TtlCache::new(cache_ttl, CALLER_CACHE_ENTRIES),
             oauth,
             credentials,

@@ -19,6 +19,7 @@ mod destinations;
 mod dispatch;
 mod hardening;
 mod keys;
+mod limits;
 mod manners;
 mod oauth;
 mod openapi;

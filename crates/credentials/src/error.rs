@@ -23,6 +23,10 @@ pub enum CredentialError {
     OwnerActive,
     #[error("the credential is used by {} web service(s): remove or re-point them, or delete with force=true", .0.len())]
     InUse(Vec<WebServiceRef>),
+    #[error(
+        "your org has {0} credentials, the most it may have: remove one before adding another"
+    )]
+    OrgLimit(i64),
     #[error("{0}")]
     NotImplemented(&'static str),
     #[error("storage failed")]

@@ -18,5 +18,6 @@ pub use material::{
 };
 pub use service::{
     AccessChange, AuditFilter, Credentials, InitialTokens, Need, NewCredentialInput, Resolved,
+    DEFAULT_ORG_LIMIT,
 };
 pub use view::{rfc3339, AuditView, CredentialView, Owner, UsedBy};

@@ -32,7 +32,14 @@ pub struct Credentials {
     keyring: Arc<Keyring>,
     /// Opened credentials for calls, briefly (see [`crate::cache`]).
     opened: Arc<TtlCache<String, Arc<Resolved>>>,
+    /// The most credentials one org may have.
+    org_limit: i64,
 }
+
+/// The most credentials, and web services, one org may have unless configured otherwise:
+/// without a bound anyone with a token could grow the database, and every list of the org,
+/// without end.
+pub const DEFAULT_ORG_LIMIT: u32 = 10_000;
 
 /// How long an opened credential is reused for calls unless configured otherwise.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(1);
@@ -106,7 +113,14 @@ impl Credentials {
             store,
             keyring,
             opened: Arc::new(TtlCache::new(ttl, 10_000)),
+            org_limit: i64::from(DEFAULT_ORG_LIMIT),
         }
+    }
+
+    /// At most `limit` credentials per org.
+    pub fn with_org_limit(mut self, limit: u32) -> Self {
+        self.org_limit = i64::from(limit);
+        self
     }
 
     /// Drops the cached copy of a credential this process changed.
@@ -205,7 +219,13 @@ impl Credentials {
         .detail(
             serde_json::json!({ "kind": kind.as_str(), "name": input.name.as_str() }).to_string(),
         );
-        self.store.insert_credential(&new, &secrets, &event).await?;
+        self.store
+            .insert_credential(&new, &secrets, &event, self.org_limit)
+            .await
+            .map_err(|err| match err {
+                StoreError::LimitReached(_) => CredentialError::OrgLimit(self.org_limit),
+                other => other.into(),
+            })?;
         tracing::info!(credential_id = %id, "credential created");
         self.view(&id, false).await
     }

@@ -105,6 +105,7 @@ impl ApiError {
                 }
                 CredentialError::InUse(_) => (StatusCode::CONFLICT, "credential_in_use"),
                 CredentialError::OwnerActive => (StatusCode::CONFLICT, "credential_owner_active"),
+                CredentialError::OrgLimit(_) => (StatusCode::CONFLICT, "limit_reached"),
                 CredentialError::NotImplemented(_) => {
                     (StatusCode::NOT_IMPLEMENTED, "not_implemented")
                 }
@@ -134,6 +135,9 @@ impl ApiError {
             }
             ApiError::PayloadTooLarge { limit } => {
                 details.insert("limit_bytes".into(), json!(limit));
+            }
+            ApiError::Credential(CredentialError::OrgLimit(limit)) => {
+                details.insert("limit".into(), json!(limit));
             }
             ApiError::InvalidMtls(err) => {
                 details.insert("field".into(), json!("mtls"));

@@ -9,6 +9,16 @@ use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
 
+/// 409 `limit_reached`: the org has as many of something as it may (`limit`).
+fn limit_reached(message: String, limit: i64) -> ApiError {
+    coded(
+        StatusCode::CONFLICT,
+        "limit_reached",
+        message,
+        detail(&[("limit", json!(limit))]),
+    )
+}
+
 fn coded(
     status: StatusCode,
     code: &'static str,
@@ -98,6 +108,7 @@ impl From<WebServiceError> for ApiError {
             WebServiceError::Busy => {
                 coded(StatusCode::SERVICE_UNAVAILABLE, "busy", message, Map::new())
             }
+            WebServiceError::OrgLimit(limit) => limit_reached(message, limit),
             WebServiceError::DocumentNotFound => coded(
                 StatusCode::NOT_FOUND,
                 "not_found",

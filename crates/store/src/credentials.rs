@@ -118,14 +118,18 @@ pub struct WebServiceRef {
     pub name: String,
 }
 
+const COUNT_IN_ORG: &str = "SELECT COUNT(*) FROM credentials WHERE org_id = $1";
+
 impl Store {
     /// Inserts the credential, its secrets and its audit event in one transaction.
-    /// `Conflict` when the owner already has a credential of that name.
+    /// `Conflict` when the owner already has a credential of that name; `LimitReached` (and
+    /// nothing written) when its org would have more than `org_limit` credentials.
     pub async fn insert_credential(
         &self,
         new: &NewCredential,
         secrets: &[SecretRow],
         audit: &NewAuditEvent,
+        org_limit: i64,
     ) -> Result<(), StoreError> {
         let now = now_ms();
         let sql = format!(
@@ -151,6 +155,14 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(conflict("a credential with this name (of yours)"))?;
+            // Counted after the insert, so that a SQLite transaction starts with its write.
+            let count: i64 = sqlx::query_scalar(COUNT_IN_ORG)
+                .bind(&new.org_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            if count > org_limit {
+                return Err(StoreError::LimitReached("credentials"));
+            }
             for secret in secrets {
                 insert_secret!(&mut *tx, &new.id, secret)?;
             }

@@ -7,6 +7,10 @@ pub enum StoreError {
     /// A unique constraint refused the write; names what already exists.
     #[error("{0} already exists")]
     Conflict(&'static str),
+    /// The org already has as many of these (`credentials`, `web services`) as it may; the
+    /// write was undone.
+    #[error("the org's limit of {0} is reached")]
+    LimitReached(&'static str),
     /// A row this write refers to does not exist (a foreign key refused it).
     #[error("the {0} does not exist")]
     Missing(&'static str),

@@ -32,28 +32,40 @@ const SELECT: &str = "SELECT w.id, w.org_id, w.owner_id, u.name AS owner_name, w
 
 impl Store {
     /// `Missing("credential")` when the named credential was removed meanwhile.
+    /// Inserts a web service; `LimitReached` (and nothing written) when its org would have
+    /// more than `org_limit`.
     pub async fn insert_web_service(
         &self,
         org_id: &str,
         owner_id: &str,
         write: &WebServiceWrite,
+        org_limit: i64,
     ) -> Result<String, StoreError> {
         let id = new_id();
         let now = now_ms();
         let sql = "INSERT INTO web_services (id, org_id, owner_id, name, credential_id, request, \
                    created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)";
-        let result = on_pool!(self, pool => sqlx::query(sql)
-            .bind(&id)
-            .bind(org_id)
-            .bind(owner_id)
-            .bind(&write.name)
-            .bind(&write.credential_id)
-            .bind(&write.request)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(drop));
-        result.map_err(missing_credential)?;
+        // Counted after the insert, so that a SQLite transaction starts with its write.
+        let count = "SELECT COUNT(*) FROM web_services WHERE org_id = $1";
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(sql)
+                .bind(&id)
+                .bind(org_id)
+                .bind(owner_id)
+                .bind(&write.name)
+                .bind(&write.credential_id)
+                .bind(&write.request)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(missing_credential)?;
+            let n: i64 = sqlx::query_scalar(count).bind(org_id).fetch_one(&mut *tx).await?;
+            if n > org_limit {
+                return Err(StoreError::LimitReached("web services"));
+            }
+            tx.commit().await?;
+        });
         Ok(id)
     }
 

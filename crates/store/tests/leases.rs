@@ -47,6 +47,7 @@ async fn seeded(postgres: bool) -> (Store, String, String, Option<tempfile::Temp
             },
             &[sealed("first")],
             &event(&org.id, &id, AuditAction::CredentialCreate),
+            1,
         )
         .await
         .unwrap();

@@ -94,6 +94,10 @@ pub enum WebServiceError {
     DocumentNotFound,
     #[error("other OpenAPI documents are being read; try again in a moment")]
     Busy,
+    #[error(
+        "your org has {0} web services, the most it may have: remove one before adding another"
+    )]
+    OrgLimit(i64),
     #[error("the credential of this web service was removed; bind a credential (PUT /v1/web-services/{0} with credential_id) before running it")]
     CredentialRemoved(String),
     #[error(transparent)]
@@ -130,6 +134,8 @@ pub struct WebServices {
     documents: Arc<TtlCache<String, Arc<keyway_openapi::Document>>>,
     /// Turns for reading large documents (see `documents`).
     turns: Arc<tokio::sync::Semaphore>,
+    /// The most web services one org may have.
+    org_limit: i64,
 }
 
 impl WebServices {
@@ -142,7 +148,14 @@ impl WebServices {
                 documents::DOCUMENT_CACHE_ENTRIES,
             )),
             turns: Arc::new(tokio::sync::Semaphore::new(documents::CONCURRENT_DOCUMENTS)),
+            org_limit: i64::from(keyway_credentials::DEFAULT_ORG_LIMIT),
         }
+    }
+
+    /// At most `limit` web services per org.
+    pub fn with_org_limit(mut self, limit: u32) -> Self {
+        self.org_limit = i64::from(limit);
+        self
     }
 
     #[tracing::instrument(skip_all)]
@@ -156,8 +169,12 @@ impl WebServices {
         let id = self
             .credentials
             .store()
-            .insert_web_service(&caller.org_id, &caller.user_id, &write)
-            .await?;
+            .insert_web_service(&caller.org_id, &caller.user_id, &write, self.org_limit)
+            .await
+            .map_err(|err| match err {
+                StoreError::LimitReached(_) => WebServiceError::OrgLimit(self.org_limit),
+                other => other.into(),
+            })?;
         self.view_after_write(&id, parsed).await
     }
 
