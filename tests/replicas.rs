@@ -484,8 +484,13 @@ async fn lease_expiry_is_judged_by_the_database_clock_not_a_replicas() {
     pair.db.drop_now().await;
 }
 
-/// A second ago by the database's clock, in Unix ms (SQL).
-const A_SECOND_AGO: &str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) - 1000";
+/// Makes every row of `table` (with an `expires_at` in Unix ms) end a second ago by the
+/// database's clock.
+async fn ended_a_second_ago(db: &Database, table: &str) {
+    let now = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
+    db.sql(&format!("UPDATE {table} SET expires_at = {now} - 1000"))
+        .await;
+}
 
 /// Signs `browser` in to the console with `token`.
 async fn sign_in(browser: &keyway_testkit::browser::Browser, token: &str) {
@@ -524,11 +529,7 @@ async fn expiry_of_tokens_sessions_and_links_is_judged_by_the_database_clock() {
     // A session whose own time is up.
     let first = browser();
     sign_in(&first, &pair.token).await;
-    pair.db
-        .sql(&format!(
-            "UPDATE console_sessions SET expires_at = {A_SECOND_AGO}"
-        ))
-        .await;
+    ended_a_second_ago(&pair.db, "console_sessions").await;
     assert!(signed_out(&first).await, "the session's time was up");
 
     // A sign-in link whose time is up (made by the CLI, used on B).
@@ -536,11 +537,7 @@ async fn expiry_of_tokens_sessions_and_links_is_judged_by_the_database_clock() {
     let url =
         keyway_testkit::process::cli(&env, &["login-link", "--org", "acme", "--user", "alice"]);
     let link = url.trim().rsplit("token=").next().unwrap().to_owned();
-    pair.db
-        .sql(&format!(
-            "UPDATE login_links SET expires_at = {A_SECOND_AGO}"
-        ))
-        .await;
+    ended_a_second_ago(&pair.db, "login_links").await;
     let late = browser();
     let csrf = late.get("/console/login").await.field("csrf").unwrap();
     let used = late
@@ -553,11 +550,7 @@ async fn expiry_of_tokens_sessions_and_links_is_judged_by_the_database_clock() {
     assert_eq!(list(&pair.b.base).await, 200, "the token works on B");
     let second = browser();
     sign_in(&second, &pair.token).await;
-    pair.db
-        .sql(&format!(
-            "UPDATE api_tokens SET expires_at = {A_SECOND_AGO}"
-        ))
-        .await;
+    ended_a_second_ago(&pair.db, "api_tokens").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(list(&pair.a.base).await, 401);
     assert_eq!(list(&pair.b.base).await, 401, "the token's time was up");

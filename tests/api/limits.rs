@@ -3,7 +3,7 @@
 //! `limit_reached` naming the limit and stores nothing; removing one makes room; other orgs
 //! are not counted.
 
-use crate::helpers::{spawn_app_configured, Db, TestApp};
+use crate::helpers::{spawn_app_configured, Db, Resp, TestApp};
 use serde_json::{json, Value};
 
 async fn app(db: Db) -> TestApp {
@@ -12,6 +12,17 @@ async fn app(db: Db) -> TestApp {
         settings.limits.web_services_per_org = 2;
     })
     .await
+}
+
+/// A refusal at the limit of 2, in the contract's shape.
+fn assert_limit_reached(res: &Resp) {
+    assert_eq!(
+        (res.status, res.code()),
+        (409, "limit_reached"),
+        "{}",
+        res.json
+    );
+    assert_eq!(res.json["error"]["limit"], 2, "{}", res.json);
 }
 
 fn key(name: &str) -> Value {
@@ -33,13 +44,7 @@ async fn an_org_has_at_most_its_limits(db: Db) {
     let res = app
         .call("POST", "/v1/credentials", &alice.token, Some(key("three")))
         .await;
-    assert_eq!(
-        (res.status, res.code()),
-        (409, "limit_reached"),
-        "{}",
-        res.json
-    );
-    assert_eq!(res.json["error"]["limit"], 2, "{}", res.json);
+    assert_limit_reached(&res);
     assert!(res.json["error"]["message"]
         .as_str()
         .unwrap()
@@ -87,13 +92,7 @@ async fn an_org_has_at_most_its_limits(db: Db) {
     let res = app
         .call("POST", "/v1/web-services", &bob.token, Some(service("c")))
         .await;
-    assert_eq!(
-        (res.status, res.code()),
-        (409, "limit_reached"),
-        "{}",
-        res.json
-    );
-    assert_eq!(res.json["error"]["limit"], 2, "{}", res.json);
+    assert_limit_reached(&res);
     let list = app.call("GET", "/v1/web-services", &bob.token, None).await;
     assert_eq!(
         list.json["web_services"].as_array().unwrap().len(),
