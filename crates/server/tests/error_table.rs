@@ -51,6 +51,7 @@ fn credential_errors() -> Vec<(CredentialError, u16, &'static str)> {
         ),
         (CredentialError::InUse(vec![]), 409, "credential_in_use"),
         (CredentialError::OwnerActive, 409, "credential_owner_active"),
+        (CredentialError::OrgLimit(2), 409, "limit_reached"),
         (CredentialError::NotImplemented("x"), 501, "not_implemented"),
         (
             CredentialError::Store(broken_store()),
@@ -83,6 +84,7 @@ fn credential_variants(e: &CredentialError) {
         | CredentialError::NewOwnerHasName
         | CredentialError::InUse(_)
         | CredentialError::OwnerActive
+        | CredentialError::OrgLimit(_)
         | CredentialError::NotImplemented(_)
         | CredentialError::Store(_)
         | CredentialError::Vault(_)
@@ -239,6 +241,7 @@ fn web_service_errors() -> Vec<(WebServiceError, u16, &'static str)> {
         ),
         (WebServiceError::DocumentNotFound, 404, "not_found"),
         (WebServiceError::Busy, 503, "busy"),
+        (WebServiceError::OrgLimit(2), 409, "limit_reached"),
         (
             WebServiceError::OpenApi(OpenApiError::NotOpenApi),
             400,
@@ -343,6 +346,7 @@ fn web_service_variants(e: &WebServiceError) {
         | WebServiceError::CredentialNotFound
         | WebServiceError::DocumentNotFound
         | WebServiceError::Busy
+        | WebServiceError::OrgLimit(_)
         | WebServiceError::CredentialRemoved(_)
         | WebServiceError::Invalid(_)
         | WebServiceError::Request(_)
