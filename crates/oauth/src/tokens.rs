@@ -64,15 +64,17 @@ impl OAuth {
             if acquired {
                 // The refresh runs to its end in a task of its own, whatever happens to this
                 // caller (a client that disconnects drops this future): the lease is released
-                // and a rotated refresh token stored on every path.
+                // and a rotated refresh token stored on every path. The guard frees the lease
+                // even if the task never ends as it should (a panic, its runtime shut down).
+                let lease = self.credentials.store().held_lease(id, &holder);
                 let this = self.clone();
                 let (id, rejected) = (id.clone(), rejected.cloned());
                 let refresh = tokio::spawn(async move {
                     let result = this
                         .refresh_holding_lease(&id, &holder, rejected.as_ref())
                         .await;
-                    if let Err(e) = this.credentials.store().release_lease(&id, &holder).await {
-                        tracing::warn!(error = %e, "the refresh lease could not be released; it will expire");
+                    if let Err(e) = lease.release().await {
+                        tracing::warn!(error = %e, "the refresh lease could not be released; trying once more");
                     }
                     result
                 });

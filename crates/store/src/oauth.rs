@@ -124,6 +124,16 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// The guard of a lease `holder` just took: see [`HeldLease`].
+    pub fn held_lease(&self, credential_id: &str, holder: &str) -> HeldLease {
+        HeldLease {
+            store: self.clone(),
+            credential_id: credential_id.to_owned(),
+            holder: holder.to_owned(),
+            released: false,
+        }
+    }
+
     pub async fn release_lease(&self, credential_id: &str, holder: &str) -> Result<(), StoreError> {
         let sql = "DELETE FROM oauth_leases WHERE credential_id = $1 AND holder = $2";
         on_pool!(self, pool => sqlx::query(sql).bind(credential_id).bind(holder).execute(pool).await.map(drop)?);
@@ -225,5 +235,50 @@ impl Store {
                 "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
             }
         }
+    }
+}
+
+/// A refresh lease this process holds. [`HeldLease::release`] frees it; if that is never
+/// reached (the refresh panicked, or its runtime shut down under it), dropping the guard frees
+/// it on a task of its own, so the other replicas do not wait out its expiry. Dropped outside a
+/// Tokio runtime, it is left to expire.
+#[must_use = "the lease is freed when this is dropped"]
+#[derive(Debug)]
+pub struct HeldLease {
+    store: Store,
+    credential_id: String,
+    holder: String,
+    released: bool,
+}
+
+impl HeldLease {
+    pub async fn release(mut self) -> Result<(), StoreError> {
+        let result = self
+            .store
+            .release_lease(&self.credential_id, &self.holder)
+            .await;
+        // A failed release is tried once more from `drop`.
+        self.released = result.is_ok();
+        result
+    }
+}
+
+impl Drop for HeldLease {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("a refresh lease was dropped outside a runtime; it will expire");
+            return;
+        };
+        let store = self.store.clone();
+        let id = std::mem::take(&mut self.credential_id);
+        let holder = std::mem::take(&mut self.holder);
+        runtime.spawn(async move {
+            if let Err(e) = store.release_lease(&id, &holder).await {
+                tracing::warn!(error = %e, "the refresh lease could not be released; it will expire");
+            }
+        });
     }
 }

@@ -1,5 +1,6 @@
 //! The queries replicas coordinate through, on SQLite and PostgreSQL: the refresh lease
-//! (taken, held, extended, released, expired by the database's clock) and the generation
+//! (taken, held, extended, released, expired by the database's clock, freed by its guard
+//! after a panic) and the generation
 //! compare-and-swap of token writes and status changes.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -119,6 +120,33 @@ async fn lease_rules(postgres: bool) {
     assert!(!store.acquire_lease("missing", "a", minute).await.unwrap());
 }
 
+/// A held lease's guard frees it however its holder ends: released, or dropped by a task
+/// that panicked (without waiting out its minute).
+async fn a_held_lease_is_freed_however_its_holder_ends(postgres: bool) {
+    let (store, _org, id, _dir) = seeded(postgres).await;
+    let minute = 60_000;
+    assert!(store.acquire_lease(&id, "a", minute).await.unwrap());
+    let lease = store.held_lease(&id, "a");
+    let refresh = tokio::spawn(async move {
+        let _lease = lease;
+        panic!("a refresh that panics (expected in this test)");
+    });
+    assert!(refresh.await.unwrap_err().is_panic());
+    // The guard's release runs on a task of its own.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while store.lease_running(&id).await.unwrap() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        !store.lease_running(&id).await.unwrap(),
+        "freed after the panic"
+    );
+
+    assert!(store.acquire_lease(&id, "b", minute).await.unwrap());
+    store.held_lease(&id, "b").release().await.unwrap();
+    assert!(!store.lease_running(&id).await.unwrap(), "released");
+}
+
 async fn generation_compare_and_swap(postgres: bool) {
     let (store, org, id, _dir) = seeded(postgres).await;
     let (start, _, _) = tokens_marker(&store, &id).await;
@@ -222,4 +250,14 @@ async fn generation_compare_and_swap_sqlite() {
 #[tokio::test]
 async fn generation_compare_and_swap_postgres() {
     generation_compare_and_swap(true).await;
+}
+
+#[tokio::test]
+async fn a_held_lease_is_freed_however_its_holder_ends_sqlite() {
+    a_held_lease_is_freed_however_its_holder_ends(false).await;
+}
+
+#[tokio::test]
+async fn a_held_lease_is_freed_however_its_holder_ends_postgres() {
+    a_held_lease_is_freed_however_its_holder_ends(true).await;
 }
