@@ -50,20 +50,20 @@ pub struct SecretRow {
 /// A rename and a change of access, either or both, applied together
 /// ([`Store::change_credential`]), each with its audit event.
 #[derive(Debug, Default)]
-pub struct CredentialChange<'a> {
+pub struct CredentialChange {
     /// The new name.
-    pub name: Option<(&'a str, &'a NewAuditEvent)>,
-    pub access: Option<AccessWrite<'a>>,
+    pub name: Option<(String, NewAuditEvent)>,
+    pub access: Option<AccessWrite>,
 }
 
 /// Who may use a credential (`shared`), where it may go (`allowed_hosts`, a JSON array) and
 /// its proxy settings (JSON), all written.
 #[derive(Debug)]
-pub struct AccessWrite<'a> {
+pub struct AccessWrite {
     pub shared: bool,
-    pub allowed_hosts: &'a str,
-    pub proxy: &'a str,
-    pub audit: &'a NewAuditEvent,
+    pub allowed_hosts: String,
+    pub proxy: String,
+    pub audit: NewAuditEvent,
 }
 
 #[derive(Debug, Clone)]
@@ -231,7 +231,7 @@ impl Store {
     pub async fn change_credential(
         &self,
         id: &str,
-        change: &CredentialChange<'_>,
+        change: &CredentialChange,
     ) -> Result<bool, StoreError> {
         let rename = "UPDATE credentials SET name = $1, updated_at = $2 WHERE id = $3";
         let access = "UPDATE credentials SET shared = $1, allowed_hosts = $2, proxy = $3, \
@@ -239,7 +239,7 @@ impl Store {
         let now = now_ms();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            if let Some((name, audit)) = change.name {
+            if let Some((name, audit)) = &change.name {
                 let done = sqlx::query(rename)
                     .bind(name)
                     .bind(now)
@@ -255,8 +255,8 @@ impl Store {
             if let Some(to) = &change.access {
                 let done = sqlx::query(access)
                     .bind(to.shared)
-                    .bind(to.allowed_hosts)
-                    .bind(to.proxy)
+                    .bind(&to.allowed_hosts)
+                    .bind(&to.proxy)
                     .bind(now)
                     .bind(id)
                     .execute(&mut *tx)
@@ -264,7 +264,7 @@ impl Store {
                 if done.rows_affected() == 0 {
                     return Ok(false);
                 }
-                insert_audit!(&mut *tx, to.audit)?;
+                insert_audit!(&mut *tx, &to.audit)?;
             }
             tx.commit().await?;
         });

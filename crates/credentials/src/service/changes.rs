@@ -34,7 +34,7 @@ impl Credentials {
         name: Option<CredentialName>,
         access: Option<AccessChange>,
     ) -> Result<CredentialView, CredentialError> {
-        let rename = name.map(|name| {
+        let name = name.map(|name| {
             let event = audit(
                 caller,
                 AuditAction::CredentialRename,
@@ -43,20 +43,12 @@ impl Credentials {
                 AuditOutcome::Success,
             )
             .detail(serde_json::json!({ "from": row.name, "to": name.as_str() }).to_string());
-            (name, event)
+            (name.as_str().to_owned(), event)
         });
         let access = access
             .map(|access| access.planned(caller, row))
             .transpose()?;
-        let change = CredentialChange {
-            name: rename.as_ref().map(|(name, event)| (name.as_str(), event)),
-            access: access.as_ref().map(|planned| AccessWrite {
-                shared: planned.shared,
-                allowed_hosts: &planned.hosts,
-                proxy: &planned.proxy,
-                audit: &planned.event,
-            }),
-        };
+        let change = CredentialChange { name, access };
         let changed = self
             .write_through(&row.id, self.store.change_credential(&row.id, &change))
             .await?;
@@ -213,22 +205,10 @@ pub struct AccessChange {
     pub proxy: Option<ProxySettings>,
 }
 
-/// An [`AccessChange`] checked against the credential and ready to write.
-struct PlannedAccess {
-    shared: bool,
-    hosts: String,
-    proxy: String,
-    event: NewAuditEvent,
-}
-
 impl AccessChange {
     /// The values to write, with the old and new ones in the audit event; refused when the
     /// proxy base would fall outside the allowed hosts.
-    fn planned(
-        self,
-        caller: &Caller,
-        row: &CredentialRow,
-    ) -> Result<PlannedAccess, CredentialError> {
+    fn planned(self, caller: &Caller, row: &CredentialRow) -> Result<AccessWrite, CredentialError> {
         let old_hosts: Vec<String> = serde_json::from_str(&row.allowed_hosts)
             .map_err(|_| CredentialError::Corrupt("allowed hosts"))?;
         let old_proxy: ProxySettings = from_json(&row.proxy)?;
@@ -256,11 +236,11 @@ impl AccessChange {
             })
             .to_string(),
         );
-        Ok(PlannedAccess {
+        Ok(AccessWrite {
             shared,
-            hosts: to_json(&hosts)?,
+            allowed_hosts: to_json(&hosts)?,
             proxy: to_json(&proxy)?,
-            event,
+            audit: event,
         })
     }
 }

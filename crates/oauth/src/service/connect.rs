@@ -144,7 +144,8 @@ impl OAuth {
                 }
             }
         };
-        match (&row.browser_binding, browser_binding) {
+        let credential_id = row.credential_id.clone();
+        let redirected = match (&row.browser_binding, browser_binding) {
             (None, _) => Redirected {
                 console_credential: None,
                 outcome: self.finish(row, params).await,
@@ -161,14 +162,22 @@ impl OAuth {
             // attacker's attempt.
             (Some(_), _) => {
                 tracing::warn!(credential_id = %row.credential_id, "OAuth redirect arrived in another browser session; refused");
-                self.audit_refused(&row.credential_id, "other_browser_session")
-                    .await;
                 Redirected {
                     console_credential: None,
                     outcome: Err(RedirectError::OtherSession),
                 }
             }
+        };
+        // Refusals that point at someone else's doing go into the credential's trail.
+        let attempt = match &redirected.outcome {
+            Err(RedirectError::OtherSession) => Some("other_browser_session"),
+            Err(RedirectError::IssuerMismatch) => Some("issuer_mismatch"),
+            _ => None,
+        };
+        if let Some(reason) = attempt {
+            self.audit_refused(&credential_id, reason).await;
         }
+        redirected
     }
 
     /// Records a redirect refused as a possible attack (it arrived in another browser session
@@ -222,8 +231,6 @@ impl OAuth {
         }
         if let Some(iss) = &params.iss {
             if iss.trim_end_matches('/') != row.issuer.trim_end_matches('/') {
-                self.audit_refused(&row.credential_id, "issuer_mismatch")
-                    .await;
                 return Err(RedirectError::IssuerMismatch);
             }
         }
