@@ -55,6 +55,27 @@ impl StoreError {
         self.unavailable() == Some(Unavailable::Unreachable)
     }
 
+    /// Whether trying the same write later may succeed: the database is unavailable (see
+    /// [`StoreError::unavailable`]) or another writer holds SQLite's lock (`SQLITE_BUSY`,
+    /// `SQLITE_LOCKED`), as opposed to refusing these rows.
+    pub fn is_transient(&self) -> bool {
+        if self.unavailable().is_some() {
+            return true;
+        }
+        let code = match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(err, _)) => {
+                u32::try_from(err.extended_code).ok()
+            }
+            StoreError::Database(err) => err
+                .as_database_error()
+                .filter(|db| db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some())
+                .and_then(|db| db.code())
+                .and_then(|code| code.parse::<u32>().ok()),
+            _ => None,
+        };
+        matches!(code.map(|c| c & 0xff), Some(5 | 6))
+    }
+
     /// Whether the database cannot take writes or requests at all right now, and why.
     pub fn unavailable(&self) -> Option<Unavailable> {
         match self {
@@ -68,15 +89,17 @@ impl StoreError {
     }
 }
 
-/// Classifies a driver error. SQLite codes are numeric (primary code in the low byte of the
+/// Classifies a driver error. SQLite codes are numbers (primary code in the low byte of the
 /// extended one); PostgreSQL's are SQLSTATEs.
 pub fn classify(err: &sqlx::Error) -> Option<Unavailable> {
     if is_unreachable(err) {
         return Some(Unavailable::Unreachable);
     }
-    let code = err.as_database_error()?.code()?;
-    if let Ok(sqlite) = code.parse::<u32>() {
-        return sqlite_code(sqlite);
+    let db = err.as_database_error()?;
+    let code = db.code()?;
+    // By the driver, not by the code's look: SQLSTATEs such as 53100 are digits too.
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        return code.parse::<u32>().ok().and_then(sqlite_code);
     }
     match code.as_ref() {
         // disk_full, insufficient_resources, out_of_memory... only the disk is the operator's
