@@ -219,7 +219,26 @@ async fn postgres_stopping_under_replicas_fails_fast_and_they_recover_by_themsel
         assert_eq!(status, 200, "{body}");
     }
 
+    // A call in flight when the database stops: its use is on record, and its result
+    // comes when the upstream answers, with the database gone.
+    let in_flight = {
+        let request = json!({"url": upstream.url("http", "127.0.0.1", "/slow/1500"), "credential_id": credential});
+        let (client, base, token) = (client.clone(), replicas[0].base.clone(), token.clone());
+        tokio::spawn(async move { dispatch(&client, &base, &token, &request).await })
+    };
+    let sent = upstream.requests().len() + 1;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while upstream.requests().len() < sent {
+        assert!(Instant::now() < deadline, "the slow call went out");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     cluster.stop();
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!(
+        status, 200,
+        "a call that left before the outage is answered: {body}"
+    );
     for replica in &replicas {
         assert!(
             replica.readyz_becomes(503, Duration::from_secs(5)).await,
@@ -268,6 +287,20 @@ async fn postgres_stopping_under_replicas_fails_fast_and_they_recover_by_themsel
         upstream.requests().len(),
         "one use event for every call the upstream received"
     );
+    // The in-flight call's result was kept until the database came back (it was given up
+    // after 0.7 s before).
+    let without_result = "SELECT COUNT(*) FROM audit_events u \
+        WHERE u.action = 'credential.use' AND u.outcome = 'started' AND NOT EXISTS ( \
+          SELECT 1 FROM audit_events r WHERE r.action = 'credential.use.result' \
+          AND r.detail::jsonb ->> 'call_id' = u.detail::jsonb ->> 'call_id')";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while db.count(without_result).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "a use without its result 20 s after the database came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     drop(replicas);
     db.drop_now().await;
 }

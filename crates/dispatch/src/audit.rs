@@ -18,6 +18,8 @@ const MAX_QUEUED: usize = 4 * QUEUE;
 const BATCH: usize = 512;
 /// How long results that no use carried along may wait to share a write.
 const LINGER: Duration = Duration::from_millis(20);
+/// The longest wait between two attempts at writing results that failed.
+const RETRY_CAP: Duration = Duration::from_secs(5);
 /// How long a call waits for its use to be committed before it is refused.
 const COMMIT_WAIT: Duration = Duration::from_secs(4);
 
@@ -60,7 +62,32 @@ impl AuditGate {
 struct Item {
     event: NewAuditEvent,
     /// Someone waits for this event to be stored.
-    ack: Option<oneshot::Sender<Result<(), AuditFailure>>>,
+    ack: Option<oneshot::Sender<Result<Receipt, AuditFailure>>>,
+}
+
+/// A stored use, on its way to the caller that waits for it. If it never gets there (the
+/// caller went away while its use was being written), dropping it records the call as
+/// `abandoned`: the use is on record, so its call must be too, and only here is it known
+/// that the use was stored but the call will never leave.
+struct Receipt {
+    shared: Arc<Shared>,
+    stored: Option<NewAuditEvent>,
+}
+
+impl Receipt {
+    /// The caller has it: from here on the call's own trail records how it ends.
+    fn delivered(mut self) {
+        self.stored = None;
+    }
+}
+
+impl Drop for Receipt {
+    fn drop(&mut self) {
+        if let Some(stored) = self.stored.take() {
+            self.shared
+                .push_result(crate::execute::abandoned_after(stored));
+        }
+    }
 }
 
 impl std::fmt::Debug for Item {
@@ -193,7 +220,7 @@ impl AuditSink {
             tokio::spawn(round(Taken::lead(&self.shared), Until::NoneWaits));
         }
         match tokio::time::timeout(COMMIT_WAIT, done).await {
-            Ok(Ok(result)) => result,
+            Ok(Ok(result)) => result.map(Receipt::delivered),
             Ok(Err(_)) => Err(AuditFailure::WriteFailed),
             Err(_) => Err(AuditFailure::StorageUnavailable),
         }
@@ -354,7 +381,11 @@ async fn write(shared: &Arc<Shared>, batch: &mut Vec<Item>) {
     for item in batch.drain(..) {
         match (item.ack, failure) {
             (Some(ack), None) => {
-                let _ = ack.send(Ok(()));
+                // A caller that is gone drops the receipt here (or with its channel).
+                let _ = ack.send(Ok(Receipt {
+                    shared: shared.clone(),
+                    stored: Some(item.event),
+                }));
             }
             (Some(ack), Some(why)) => {
                 let _ = ack.send(Err(why));
@@ -375,47 +406,70 @@ async fn write(shared: &Arc<Shared>, batch: &mut Vec<Item>) {
     }
 }
 
-/// Results whose write failed: three more attempts, 0.1, 0.2 and 0.4 s apart, then they are
-/// given up with an error in the log (a permanently failing event must not wedge the log).
+/// Results whose write failed. While the database cannot be reached, or cannot take writes
+/// (full, read-only, locked by another writer), they are tried again and again, 0.1 s apart
+/// at first and at most [`RETRY_CAP`], and stay part of the queue's bound meanwhile: these
+/// calls did leave Keyway, and an outage must not lose how they ended. Any other error (the
+/// database refuses these rows) gives up after four attempts, with an error in the log, so a
+/// batch that can never be written does not hold its room for ever.
 async fn retry_results(shared: Arc<Shared>, results: Vec<NewAuditEvent>) {
-    /// Gives the events' room in the queue back however the task ends, and says so when it
-    /// ends before its last attempt (its runtime, an actix worker's, was shut down under it).
+    /// Gives the events' room in the queue back however the task ends. When it ends before
+    /// they were written or given up (its runtime, an actix worker's, was shut down under
+    /// it), the events go back to the queue, for the flusher's last round at shutdown; past
+    /// that round they are reported lost.
     struct Room<'a> {
         shared: &'a Shared,
+        results: Vec<NewAuditEvent>,
         events: usize,
         over: bool,
     }
     impl Drop for Room<'_> {
         fn drop(&mut self) {
-            if !self.over {
+            let mut state = self.shared.state();
+            state.retrying = state.retrying.saturating_sub(self.events);
+            if self.over {
+                return;
+            }
+            if state.closed {
+                // The flusher's last round may be over: nothing would write them.
+                drop(state);
                 tracing::error!(
                     events = self.events,
                     "the audit writer stopped while it retried a batch; call results lost"
                 );
+                return;
             }
-            let mut state = self.shared.state();
-            state.retrying = state.retrying.saturating_sub(self.events);
+            let back = std::mem::take(&mut self.results);
+            state
+                .pending
+                .extend(back.into_iter().map(|event| Item { event, ack: None }));
+            drop(state);
+            self.shared.flush.notify_one();
         }
     }
     let mut room = Room {
         shared: &shared,
         events: results.len(),
+        results,
         over: false,
     };
     let mut delay = Duration::from_millis(100);
-    for attempt in 2..=4 {
+    for attempt in 2.. {
         tokio::time::sleep(delay).await;
-        delay *= 2;
-        match shared.store.append_audit_batch(&results).await {
+        delay = (delay * 2).min(RETRY_CAP);
+        match shared.store.append_audit_batch(&room.results).await {
             Ok(()) => break,
-            Err(err) if attempt < 4 => {
+            Err(err) if err.is_transient() || attempt < 4 => {
                 tracing::warn!(error = %err, attempt, "audit batch write failed; retrying")
             }
-            Err(err) => tracing::error!(
-                error = %err,
-                events = results.len(),
-                "audit batch could not be written; call results lost"
-            ),
+            Err(err) => {
+                tracing::error!(
+                    error = %err,
+                    events = room.results.len(),
+                    "audit batch could not be written; call results lost"
+                );
+                break;
+            }
         }
     }
     room.over = true;

@@ -30,7 +30,8 @@ pub use streams::{upload, AnswerBody, AnswerCut, ProxyBody, Upload, UploadCut, U
 
 use prepare::{invalid, Prepared};
 use send::{millis, Answer};
-use trail::{call_id, Stage, UseTrail};
+pub(crate) use trail::abandoned_after;
+use trail::{Stage, UseTrail};
 
 #[derive(Debug, Clone)]
 pub struct DispatchConfig {
@@ -159,23 +160,21 @@ impl Dispatcher {
             }
         };
         let kind = resolved.row.kind.as_str();
-        let mut trail = UseTrail {
-            audit: &self.audit,
+        let mut trail = UseTrail::new(
+            &self.audit,
             caller,
-            resolved: &resolved,
-            host: &prepared.host,
+            &resolved,
+            &prepared.host,
             web_service_id,
-            call_id: call_id(),
             started,
-            finished: false,
-        };
+        );
         if let Err(err) = self.refusal(&resolved, &prepared.url, &prepared.host).await {
             self.metrics.observe(err.code(), kind, None);
             trail.refused(&err).await;
             return Err(err);
         }
         // The use is on record before the signed call leaves, or the call does not leave.
-        if let Err(failure) = self.audit.commit(trail.event(Stage::Started)).await {
+        if let Err(failure) = trail.begin().await {
             let err = DispatchError::AuditUnavailable(failure);
             self.metrics.observe(err.code(), kind, None);
             // Queued for when the log can be written again: the attempt was refused.

@@ -3,8 +3,8 @@
 //! SQLite also: a round whose runtime ends in the middle of a write gives its batch back
 //! instead of losing it or wedging the log (a use whose caller gave up meanwhile is not
 //! written as started), a use that waits for another writer does not hold its worker's
-//! thread, and results whose retry is cut short by their worker's end are reported lost, not
-//! dropped without a word.
+//! thread, results whose retry is cut short by their worker's end go back to the queue, and a
+//! use stored after its caller left is followed by an `abandoned` result.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use keyway_dispatch::{AuditFailure, AuditSink};
@@ -301,9 +301,10 @@ impl std::io::Write for Captured {
 }
 
 /// A result whose write failed waits for its retry on the worker that wrote it; when that
-/// worker's runtime ends first, the result is lost, and the log says so.
+/// worker's runtime ends first, the result goes back to the queue and is written once the
+/// database takes writes again (it was lost before, with only a line in the log).
 #[test]
-fn results_whose_retry_is_cut_short_are_reported_lost() {
+fn results_whose_retry_is_cut_short_go_back_to_the_queue() {
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -314,11 +315,11 @@ fn results_whose_retry_is_cut_short_are_reported_lost() {
     let _logs = tracing::subscriber::set_default(subscriber);
     let Locked {
         main,
+        store,
         _dir,
         sink,
         writer,
         blocker,
-        ..
     } = locked();
 
     // The round runs on the worker; its write gives up on the lock after 2 s, the use is
@@ -331,15 +332,67 @@ fn results_whose_retry_is_cut_short_are_reported_lost() {
     assert!(refused.is_err(), "the use was committed past a held lock");
     drop(worker);
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(
-        logs.contains("the audit writer stopped while it retried a batch; call results lost")
-            && logs.contains("events=1"),
-        "no loss reported: {logs}"
-    );
     main.block_on(async {
         let mut blocker = blocker;
         sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+        assert_eq!(stored(&store, "credential.use.result", 1).await, 1);
         assert!(writer.finish(Duration::from_secs(5)).await);
+        // Only the use whose caller was refused is missing: the locked setup's own is there.
+        assert_eq!(count(&store, "credential.use").await, 1);
+    });
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(!logs.contains("lost"), "a loss was reported: {logs}");
+}
+
+/// A caller that goes away while its use is being written: if the use is stored after all,
+/// its call never left, and the log says so with an `abandoned` result for the same call.
+/// (Before, such a use read as started with no result; and a call dropped before its use was
+/// stored could leave a result with no use.)
+#[test]
+fn a_use_stored_after_its_caller_left_is_followed_by_an_abandoned_result() {
+    let Locked {
+        main,
+        store,
+        _dir,
+        sink,
+        writer,
+        blocker,
+    } = locked();
+    let worker = worker_runtime();
+    worker.block_on(async {
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(300), sink.commit(use_event(1))).await;
+        assert!(gave_up.is_err(), "the write was still waiting for the lock");
+        // The round goes on, on this runtime, and stores the use once the lock is let go.
+        let mut blocker = blocker;
+        sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+        assert_eq!(stored(&store, "credential.use.result", 1).await, 1);
+    });
+    main.block_on(async {
+        assert!(writer.finish(Duration::from_secs(5)).await);
+        let rows = store.audit_after(0, 100).await.unwrap();
+        let uses: Vec<_> = rows
+            .iter()
+            .filter(|r| r.action == "credential.use")
+            .collect();
+        assert_eq!(uses.len(), 2, "the setup's use and this one");
+        let results: Vec<_> = rows
+            .iter()
+            .filter(|r| r.action == "credential.use.result")
+            .collect();
+        assert_eq!(results.len(), 1);
+        assert_eq!(results[0].outcome, "abandoned");
+        let detail: serde_json::Value =
+            serde_json::from_str(results[0].detail.as_deref().unwrap()).unwrap();
+        assert_eq!(detail["call_id"], "1", "{detail}");
+        assert_eq!(detail["error"], "caller_gone", "{detail}");
+        assert_eq!(
+            (
+                results[0].org_id.as_deref(),
+                results[0].credential_id.as_deref()
+            ),
+            (Some("o1"), Some("c1")),
+            "the use's subject"
+        );
     });
 }

@@ -91,22 +91,13 @@ impl Dispatcher {
         let kind = resolved.row.kind.as_str();
         let url = upstream_url(&resolved, &call).map_err(|e| (e, kind))?;
         let host = self.net.check_host(&url).map_err(|e| (e.into(), kind))?;
-        let mut trail = UseTrail {
-            audit: &self.audit,
-            caller,
-            resolved: &resolved,
-            host: &host,
-            web_service_id: None,
-            call_id: call_id(),
-            started,
-            finished: false,
-        };
+        let mut trail = UseTrail::new(&self.audit, caller, &resolved, &host, None, started);
         if let Err(err) = self.refusal(&resolved, &url, &host).await {
             trail.refused(&err).await;
             return Err((err, kind));
         }
         // The use is on record before the signed call leaves, or the call does not leave.
-        if let Err(failure) = self.audit.commit(trail.event(Stage::Started)).await {
+        if let Err(failure) = trail.begin().await {
             let err = DispatchError::AuditUnavailable(failure);
             // Queued for when the log can be written again: the attempt was refused.
             trail.refused(&err).await;

@@ -4,18 +4,55 @@ use super::*;
 
 /// The audit trail of one use: `credential.use` (committed before the call leaves, or
 /// `refused`), then `credential.use.result` with the outcome. If the caller goes away
-/// mid-call, the result is written as `abandoned` when the call is dropped.
+/// mid-call, the result is written as `abandoned` when the call is dropped; if it goes away
+/// while its use is being committed, the audit sink writes it (see [`abandoned_after`]), and
+/// if its use was never stored, nothing is written: a result always has its use.
 pub(super) struct UseTrail<'a> {
-    pub(super) audit: &'a AuditSink,
-    pub(super) caller: &'a Caller,
-    pub(super) resolved: &'a Resolved,
-    pub(super) host: &'a str,
-    pub(super) web_service_id: Option<&'a str>,
+    audit: &'a AuditSink,
+    caller: &'a Caller,
+    resolved: &'a Resolved,
+    host: &'a str,
+    web_service_id: Option<&'a str>,
     /// Ties the use to its result.
-    pub(super) call_id: String,
-    pub(super) started: Instant,
-    pub(super) finished: bool,
+    call_id: String,
+    started: Instant,
+    /// Its use is on record.
+    committed: bool,
+    finished: bool,
 }
+
+/// The result of a use that was stored after its caller had gone (the call never left):
+/// `abandoned`, with the use's `call_id` and subject.
+pub(crate) fn abandoned_after(stored: NewAuditEvent) -> NewAuditEvent {
+    #[derive(serde::Deserialize)]
+    struct Use {
+        call_id: String,
+    }
+    let call_id = stored
+        .detail
+        .as_deref()
+        .and_then(|detail| serde_json::from_str::<Use>(detail).ok())
+        .map(|u| u.call_id);
+    let now = now_ms();
+    let detail = UseDetail {
+        call_id: call_id.as_deref().unwrap_or_default(),
+        host: None,
+        duration_ms: stored.at.and_then(|at| u64::try_from(now - at).ok()),
+        status: None,
+        error: Some(CALLER_GONE),
+        web_service_id: None,
+    };
+    NewAuditEvent {
+        at: Some(now),
+        action: Stage::Abandoned.action(),
+        outcome: Stage::Abandoned.outcome(),
+        detail: serde_json::to_string(&detail).ok(),
+        ..stored
+    }
+}
+
+/// The error of an `abandoned` result.
+const CALLER_GONE: &str = "caller_gone";
 
 /// The audit detail of a credential use; never bodies or secrets. The host and web service
 /// are on the use (or refusal) only: a result names its use by `call_id`, which keeps the two
@@ -37,7 +74,7 @@ struct UseDetail<'a> {
 
 /// A call ID unique across replicas without asking the OS for randomness on every call: a
 /// random prefix per process and a counter.
-pub(super) fn call_id() -> String {
+fn call_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::OnceLock;
     static PREFIX: OnceLock<String> = OnceLock::new();
@@ -80,7 +117,35 @@ impl Stage {
     }
 }
 
-impl UseTrail<'_> {
+impl<'a> UseTrail<'a> {
+    pub(super) fn new(
+        audit: &'a AuditSink,
+        caller: &'a Caller,
+        resolved: &'a Resolved,
+        host: &'a str,
+        web_service_id: Option<&'a str>,
+        started: Instant,
+    ) -> Self {
+        Self {
+            audit,
+            caller,
+            resolved,
+            host,
+            web_service_id,
+            call_id: call_id(),
+            started,
+            committed: false,
+            finished: false,
+        }
+    }
+
+    /// Commits the use; the call may leave only if this succeeds.
+    pub(super) async fn begin(&mut self) -> Result<(), crate::AuditFailure> {
+        self.audit.commit(self.event(Stage::Started)).await?;
+        self.committed = true;
+        Ok(())
+    }
+
     pub(super) fn event(&self, stage: Stage) -> NewAuditEvent {
         let first = matches!(stage, Stage::Started | Stage::Refused(_));
         let detail = UseDetail {
@@ -93,7 +158,7 @@ impl UseTrail<'_> {
             },
             error: match stage {
                 Stage::Refused(code) | Stage::Failed(code) => Some(code),
-                Stage::Abandoned => Some("caller_gone"),
+                Stage::Abandoned => Some(CALLER_GONE),
                 _ => None,
             },
             web_service_id: self.web_service_id.filter(|_| first),
@@ -133,7 +198,9 @@ impl UseTrail<'_> {
 
 impl Drop for UseTrail<'_> {
     fn drop(&mut self) {
-        if !self.finished {
+        // Before its use was committed, a call dropped has no use on record, or one the
+        // sink ends itself.
+        if self.committed && !self.finished {
             self.audit.record_now(self.event(Stage::Abandoned));
         }
     }
