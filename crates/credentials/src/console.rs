@@ -92,13 +92,7 @@ pub async fn session_caller(store: &Store, session: &str) -> Result<Option<Calle
     if row.idle_ms > ms(TOUCH_EVERY) {
         store.touch_session(&digest).await?;
     }
-    Ok(Some(Caller {
-        user_id: row.user_id,
-        user_name: row.user_name,
-        org_id: row.org_id,
-        org_slug: row.org_slug,
-        role: row.role,
-    }))
+    Ok(Some(row.person.into()))
 }
 
 /// Ends a session (signing out); an unknown one is already ended.

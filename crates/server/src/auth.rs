@@ -111,13 +111,5 @@ pub(crate) async fn caller_of_token(state: &AppState, token: &str) -> Result<Cal
         state.callers.remove(&id.to_owned());
         return Err(ApiError::Unauthenticated);
     }
-    let row = cached.row;
-    let role = row.role;
-    Ok(Caller {
-        user_id: row.user_id,
-        user_name: row.user_name,
-        org_id: row.org_id,
-        org_slug: row.org_slug,
-        role,
-    })
+    Ok(cached.row.person.into())
 }

@@ -3,17 +3,12 @@
 //! clocks differ agree on when a link or session ends.
 
 use crate::{on_pool, Store, StoreError};
-use keyway_model::Role;
 
 /// The signed-in person behind a live session.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionCaller {
-    pub user_id: String,
-    pub user_name: String,
-    #[sqlx(try_from = "String")]
-    pub role: Role,
-    pub org_id: String,
-    pub org_slug: String,
+    #[sqlx(flatten)]
+    pub person: crate::PersonRow,
     /// Milliseconds since the session was last marked as used, by the database's clock.
     pub idle_ms: i64,
 }
@@ -26,12 +21,12 @@ impl Store {
         user_id: &str,
         ttl_ms: i64,
     ) -> Result<(), StoreError> {
-        let now = self.db_now_sql();
-        let sql = format!(
+        let sql = crate::sql_at_now!(
+            self,
             "INSERT INTO login_links (digest, user_id, expires_at) VALUES ($1, $2, {now} + $3)"
         );
         on_pool!(self, pool => {
-            sqlx::query(&sql)
+            sqlx::query(sql)
             .bind(digest)
             .bind(user_id)
             .bind(ttl_ms)
@@ -44,13 +39,13 @@ impl Store {
     /// Uses a sign-in link: the user it was made for, if it is unused, unexpired and the user
     /// is still active. One statement, so two replicas cannot both use it.
     pub async fn use_login_link(&self, digest: &[u8]) -> Result<Option<String>, StoreError> {
-        let now = self.db_now_sql();
-        let sql = format!(
+        let sql = crate::sql_at_now!(
+            self,
             "UPDATE login_links SET used_at = {now} WHERE digest = $1 AND used_at IS NULL \
              AND expires_at > {now} \
              AND user_id IN (SELECT id FROM users WHERE disabled_at IS NULL) RETURNING user_id"
         );
-        Ok(on_pool!(self, pool => sqlx::query_scalar(&sql)
+        Ok(on_pool!(self, pool => sqlx::query_scalar(sql)
             .bind(digest)
             .fetch_optional(pool)
             .await?))
@@ -65,14 +60,14 @@ impl Store {
         token_id: Option<&str>,
         ttl_ms: i64,
     ) -> Result<(), StoreError> {
-        let now = self.db_now_sql();
-        let sql = format!(
+        let sql = crate::sql_at_now!(
+            self,
             "INSERT INTO console_sessions \
              (digest, user_id, created_at, last_seen_at, expires_at, token_id) \
              VALUES ($1, $2, {now}, {now}, {now} + $3, $4)"
         );
         on_pool!(self, pool => {
-            sqlx::query(&sql)
+            sqlx::query(sql)
                 .bind(digest)
                 .bind(user_id)
                 .bind(ttl_ms)
@@ -90,8 +85,8 @@ impl Store {
         digest: &[u8],
         idle_ms: i64,
     ) -> Result<Option<SessionCaller>, StoreError> {
-        let now = self.db_now_sql();
-        let sql = format!(
+        let sql = crate::sql_at_now!(
+            self,
             "SELECT u.id AS user_id, u.name AS user_name, u.role, o.id AS org_id, \
              o.slug AS org_slug, {now} - s.last_seen_at AS idle_ms FROM console_sessions s \
              JOIN users u ON u.id = s.user_id JOIN orgs o ON o.id = u.org_id \
@@ -100,7 +95,7 @@ impl Store {
              api_tokens t WHERE t.id = s.token_id AND t.revoked_at IS NULL \
              AND (t.expires_at IS NULL OR t.expires_at > {now})))"
         );
-        Ok(on_pool!(self, pool => sqlx::query_as(&sql)
+        Ok(on_pool!(self, pool => sqlx::query_as(sql)
             .bind(digest)
             .bind(idle_ms)
             .fetch_optional(pool)
@@ -109,10 +104,12 @@ impl Store {
 
     /// Records that a session was used now (its idle time starts again).
     pub async fn touch_session(&self, digest: &[u8]) -> Result<(), StoreError> {
-        let now = self.db_now_sql();
-        let sql = format!("UPDATE console_sessions SET last_seen_at = {now} WHERE digest = $1");
+        let sql = crate::sql_at_now!(
+            self,
+            "UPDATE console_sessions SET last_seen_at = {now} WHERE digest = $1"
+        );
         on_pool!(self, pool => {
-            sqlx::query(&sql)
+            sqlx::query(sql)
             .bind(digest)
             .execute(pool)
             .await?;
@@ -124,23 +121,24 @@ impl Store {
     /// many sign-in links that were used or expired, so ended ones do not pile up. Bounded,
     /// so it never holds the database for long. The number of rows removed.
     pub async fn prune_console(&self, idle_ms: i64, batch: i64) -> Result<u64, StoreError> {
-        let now = self.db_now_sql();
-        let sessions = format!(
+        let sessions =
+            crate::sql_at_now!(self,
             "DELETE FROM console_sessions WHERE digest IN (SELECT digest FROM console_sessions \
              WHERE expires_at <= {now} OR last_seen_at <= {now} - $1 LIMIT $2)"
         );
-        let links = format!(
+        let links = crate::sql_at_now!(
+            self,
             "DELETE FROM login_links WHERE digest IN (SELECT digest FROM login_links \
              WHERE used_at IS NOT NULL OR expires_at <= {now} LIMIT $1)"
         );
         let removed = on_pool!(self, pool => {
-            let a = sqlx::query(&sessions)
+            let a = sqlx::query(sessions)
                 .bind(idle_ms)
                 .bind(batch)
                 .execute(pool)
                 .await?
                 .rows_affected();
-            let b = sqlx::query(&links)
+            let b = sqlx::query(links)
                 .bind(batch)
                 .execute(pool)
                 .await?

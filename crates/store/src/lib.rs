@@ -30,7 +30,7 @@ pub use error::{StoreError, Unavailable};
 pub use keys::{RewrapCandidate, Rewrapped, VaultKeyRow};
 pub use oauth::{HeldLease, OAuthStateRow, TokenWrite};
 pub use openapi::{KeepLimits, OpenApiDocumentRow};
-pub use tenancy::{CallerRow, OrgRow, TokenRow, UserRow};
+pub use tenancy::{CallerRow, OrgRow, PersonRow, TokenRow, UserRow};
 pub use web_services::{WebServiceRow, WebServiceWrite};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -52,6 +52,24 @@ macro_rules! on_pool {
     };
 }
 pub(crate) use on_pool;
+
+/// `$sql` with `{now}` standing for the database's clock in milliseconds (see
+/// `Store::db_now_sql`), built once per call site and backend rather than on every call (the
+/// token lookup and the console's session check run often).
+macro_rules! sql_at_now {
+    ($store:expr, $sql:literal) => {{
+        static BUILT: [std::sync::OnceLock<String>; 2] =
+            [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+        let store = $store;
+        let slot = match store.backend() {
+            $crate::Backend::Sqlite => &BUILT[0],
+            $crate::Backend::Postgres => &BUILT[1],
+        };
+        slot.get_or_init(|| format!($sql, now = store.db_now_sql()))
+            .as_str()
+    }};
+}
+pub(crate) use sql_at_now;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -81,14 +81,14 @@ impl Store {
         ttl_ms: i64,
     ) -> Result<bool, StoreError> {
         // Lease times come from the database's clock, the one clock all replicas share.
-        let now = self.db_now_sql();
-        let sql = format!(
+        let sql = crate::sql_at_now!(
+            self,
             "INSERT INTO oauth_leases (credential_id, holder, expires_at) VALUES ($1, $2, {now} + $3) \
              ON CONFLICT (credential_id) DO UPDATE SET holder = excluded.holder, \
              expires_at = excluded.expires_at \
              WHERE oauth_leases.expires_at < {now}"
         );
-        let done = on_pool!(self, pool => sqlx::query(&sql)
+        let done = on_pool!(self, pool => sqlx::query(sql)
             .bind(credential_id)
             .bind(holder)
             .bind(ttl_ms)
@@ -110,11 +110,11 @@ impl Store {
         holder: &str,
         ttl_ms: i64,
     ) -> Result<bool, StoreError> {
-        let sql = format!(
-            "UPDATE oauth_leases SET expires_at = {} + $3 WHERE credential_id = $1 AND holder = $2",
-            self.db_now_sql()
+        let sql = crate::sql_at_now!(
+            self,
+            "UPDATE oauth_leases SET expires_at = {now} + $3 WHERE credential_id = $1 AND holder = $2"
         );
-        let n = on_pool!(self, pool => sqlx::query(&sql)
+        let n = on_pool!(self, pool => sqlx::query(sql)
             .bind(credential_id)
             .bind(holder)
             .bind(ttl_ms)
@@ -142,11 +142,11 @@ impl Store {
 
     /// Whether some holder's lease on `credential_id` is still running.
     pub async fn lease_running(&self, credential_id: &str) -> Result<bool, StoreError> {
-        let sql = format!(
-            "SELECT COUNT(*) FROM oauth_leases WHERE credential_id = $1 AND expires_at >= {}",
-            self.db_now_sql()
+        let sql = crate::sql_at_now!(
+            self,
+            "SELECT COUNT(*) FROM oauth_leases WHERE credential_id = $1 AND expires_at >= {now}"
         );
-        let n: i64 = on_pool!(self, pool => sqlx::query_scalar(&sql)
+        let n: i64 = on_pool!(self, pool => sqlx::query_scalar(sql)
             .bind(credential_id)
             .fetch_one(pool)
             .await?);

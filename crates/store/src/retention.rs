@@ -22,12 +22,12 @@ impl Store {
     /// Takes or extends the pruning lease for `holder` for `ttl_ms`; `false` while another
     /// replica holds it.
     pub async fn take_prune_lease(&self, holder: &str, ttl_ms: i64) -> Result<bool, StoreError> {
-        let now = self.db_now_sql();
-        let sql = format!(
+        let sql = crate::sql_at_now!(
+            self,
             "UPDATE audit_retention SET pruner = $1, pruner_until = {now} + $2 \
              WHERE id = 1 AND (pruner IS NULL OR pruner = $1 OR pruner_until < {now})"
         );
-        let n = on_pool!(self, pool => sqlx::query(&sql)
+        let n = on_pool!(self, pool => sqlx::query(sql)
             .bind(holder)
             .bind(ttl_ms)
             .execute(pool)
@@ -42,13 +42,13 @@ impl Store {
     /// primary key): `at` has no index, and a scan of the whole table would hold SQLite's
     /// write lock, and so every call's audit commit, for as long as it ran.
     pub async fn prune_audit(&self, limit: i64) -> Result<u64, StoreError> {
-        let now = self.db_now_sql();
-        let sql = format!(
+        let sql = crate::sql_at_now!(
+            self,
             "DELETE FROM audit_entries WHERE id IN (SELECT id FROM (SELECT id, at FROM audit_entries \
              ORDER BY id LIMIT $1) oldest \
              WHERE at < {now} - 60000 - (SELECT keep_ms FROM audit_retention WHERE id = 1))"
         );
-        let n = on_pool!(self, pool => sqlx::query(&sql)
+        let n = on_pool!(self, pool => sqlx::query(sql)
             .bind(limit)
             .execute(pool)
             .await?

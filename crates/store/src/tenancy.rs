@@ -31,16 +31,35 @@ pub struct TokenRow {
     pub revoked_at: Option<i64>,
 }
 
-/// Everything needed to authenticate a request, fetched in one query by token ID.
+/// Who is behind a token or a console session: an active user and their org.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct CallerRow {
-    pub digest: Vec<u8>,
+pub struct PersonRow {
     pub user_id: String,
     pub user_name: String,
     #[sqlx(try_from = "String")]
     pub role: Role,
     pub org_id: String,
     pub org_slug: String,
+}
+
+impl From<PersonRow> for keyway_model::Caller {
+    fn from(row: PersonRow) -> Self {
+        Self {
+            user_id: row.user_id,
+            user_name: row.user_name,
+            org_id: row.org_id,
+            org_slug: row.org_slug,
+            role: row.role,
+        }
+    }
+}
+
+/// Everything needed to authenticate a request, fetched in one query by token ID.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CallerRow {
+    pub digest: Vec<u8>,
+    #[sqlx(flatten)]
+    pub person: PersonRow,
     /// How long the token has left, in ms, by the database's clock when it was read (never
     /// a replica's own wall clock, which may be off); `None`: it does not expire.
     pub expires_in: Option<i64>,
@@ -138,15 +157,15 @@ impl Store {
         &self,
         token_id: &str,
     ) -> Result<Option<CallerRow>, StoreError> {
-        let now = self.db_now_sql();
-        let sql = format!(
+        let sql = crate::sql_at_now!(
+            self,
             "SELECT t.digest, u.id AS user_id, u.name AS user_name, u.role, o.id AS org_id, \
              o.slug AS org_slug, t.expires_at - {now} AS expires_in, t.last_used_at \
              FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN orgs o ON o.id = u.org_id \
              WHERE t.id = $1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL \
              AND (t.expires_at IS NULL OR t.expires_at > {now})"
         );
-        Ok(on_pool!(self, pool => sqlx::query_as(&sql)
+        Ok(on_pool!(self, pool => sqlx::query_as(sql)
             .bind(token_id)
             .fetch_optional(pool)
             .await?))
