@@ -340,46 +340,73 @@ crate::both_backends! {
     }
 }
 
-/// What an org keeps is bounded: past its 64 most recently kept documents, the oldest is let
-/// go (its ID answers 404 like a missing one), and the newest work.
+/// What an org keeps is bounded: past its 64 most recently kept documents the oldest is let
+/// go (its ID answers 404 like a missing one), and the documents one member keeps count at
+/// most 16 of those, so keeping more lets their own oldest go, not their teammates'.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_org_keeps_its_64_newest_documents() {
+async fn an_org_keeps_its_64_newest_documents_and_a_member_16() {
     use serde_json::json;
     let app = spawn_app(Db::Sqlite).await;
-    let alice = app.user("acme", "alice", false).await;
-    let mut ids = Vec::new();
-    for n in 0..65 {
-        let document = json!({
-            "openapi": "3.0.3",
-            "info": {"title": format!("Service {n}"), "version": "1"},
-            "servers": [{"url": "https://api.example.com"}],
-            "paths": {"/items": {"get": {"operationId": "items", "responses": {"200": {"description": "ok"}}}}},
-        });
-        let (status, listing) = keep(&app, &alice.token, document.to_string().into_bytes()).await;
-        assert_eq!(status, 200, "{listing}");
-        ids.push(listing["document_id"].as_str().unwrap().to_owned());
-        // Apart in time, so "oldest" is never a tie.
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    let mut n = 0;
+    let mut keep_some = |token: String, count: usize| {
+        let start = n;
+        n += count;
+        let app = &app;
+        async move {
+            let mut ids = Vec::new();
+            for n in start..start + count {
+                let document = json!({
+                    "openapi": "3.0.3",
+                    "info": {"title": format!("Service {n}"), "version": "1"},
+                    "servers": [{"url": "https://api.example.com"}],
+                    "paths": {"/items": {"get": {"operationId": "items", "responses": {"200": {"description": "ok"}}}}},
+                });
+                let (status, listing) = keep(app, &token, document.to_string().into_bytes()).await;
+                assert_eq!(status, 200, "{listing}");
+                ids.push(listing["document_id"].as_str().unwrap().to_owned());
+                // Apart in time, so "oldest" is never a tie.
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            ids
+        }
+    };
+    let people = [
+        app.user("acme", "alice", false).await,
+        app.user("acme", "bob", false).await,
+        app.user("acme", "carol", false).await,
+        app.user("acme", "dave", false).await,
+        app.user("acme", "erin", false).await,
+    ];
+    // Alice keeps 17: her oldest goes, past her 16.
+    let alices = keep_some(people[0].token.clone(), 17).await;
+    // Three more people keep 16 each: the org holds 64, and all of Alice's newest 16 stay.
+    let mut others = Vec::new();
+    for person in &people[1..4] {
+        others.extend(keep_some(person.token.clone(), 16).await);
     }
+    // The 65th of the org: its oldest (Alice's second) goes.
+    let erins = keep_some(people[4].token.clone(), 1).await;
+
+    let alice = &people[0].token;
     let from =
         |id: &str| json!({"name": "Items", "openapi": {"document_id": id, "operation": "items"}});
-    let res = app
-        .call(
-            "POST",
-            "/v1/web-services",
-            &alice.token,
-            Some(from(&ids[0])),
-        )
-        .await;
-    assert_eq!(
-        (res.status, res.json["error"]["field"].as_str()),
-        (404, Some("openapi.document_id")),
-        "the oldest of 65 was let go: {}",
-        res.json
-    );
-    for id in [&ids[1], &ids[64]] {
+    for (id, why) in [
+        (&alices[0], "past Alice's 16"),
+        (&alices[1], "the org's oldest of 65"),
+    ] {
         let res = app
-            .call("POST", "/v1/web-services", &alice.token, Some(from(id)))
+            .call("POST", "/v1/web-services", alice, Some(from(id)))
+            .await;
+        assert_eq!(
+            (res.status, res.json["error"]["field"].as_str()),
+            (404, Some("openapi.document_id")),
+            "{why}: {}",
+            res.json
+        );
+    }
+    for id in [&alices[2], &alices[16], &others[0], &others[47], &erins[0]] {
+        let res = app
+            .call("POST", "/v1/web-services", alice, Some(from(id)))
             .await;
         assert_eq!(res.status, 201, "{}", res.json);
     }

@@ -12,18 +12,23 @@ pub struct OpenApiDocumentRow {
     pub body: Vec<u8>,
 }
 
-/// How much an org keeps at most: the newest documents within both limits stay.
+/// How much an org keeps at most: the newest documents within both limits stay, and of
+/// those first kept by one person, the newest within that person's share.
 #[derive(Debug, Clone, Copy)]
 pub struct KeepLimits {
     pub documents: i64,
     pub bytes: i64,
+    pub per_person_documents: i64,
+    pub per_person_bytes: i64,
 }
 
 impl Store {
     /// Keeps `body` for `org_id` and returns its ID; the same document kept again (same
-    /// digest) keeps its first ID and counts as kept now. Then the org's oldest documents
-    /// past `limits` are let go, so what an org keeps is bounded (the document just kept is
-    /// the newest, so it stays: no document is larger than the byte limit).
+    /// digest) keeps its first ID and counts as kept now. Then the oldest of the documents
+    /// `user_id` first kept past their share are let go, then the org's oldest past its
+    /// limits, so what an org keeps is bounded and no one member can take more than their
+    /// share of it from the others (the document just kept is the newest, so it stays: no
+    /// document is larger than either byte limit).
     pub async fn keep_openapi_document(
         &self,
         org_id: &str,
@@ -38,11 +43,12 @@ impl Store {
                       ON CONFLICT (org_id, digest) DO UPDATE SET created_at = excluded.created_at";
         let select = "SELECT id FROM openapi_documents WHERE org_id = $1 AND digest = $2";
         // Newest first, with the running count and size; whatever is past either limit goes.
+        // `$4` narrows it to one keeper's documents, or is NULL for the whole org's.
         let evict = "DELETE FROM openapi_documents WHERE id IN (SELECT id FROM ( \
                      SELECT id, \
                      ROW_NUMBER() OVER (ORDER BY created_at DESC, id DESC) AS n, \
                      SUM(LENGTH(body)) OVER (ORDER BY created_at DESC, id DESC ROWS UNBOUNDED PRECEDING) AS total \
-                     FROM openapi_documents WHERE org_id = $1) AS ranked \
+                     FROM openapi_documents WHERE org_id = $1 AND ($4 IS NULL OR created_by = $4)) AS ranked \
                      WHERE n > $2 OR total > $3)";
         let id = new_id();
         Ok(on_pool!(self, pool => {
@@ -62,12 +68,19 @@ impl Store {
                 .bind(digest)
                 .fetch_one(&mut *tx)
                 .await?;
-            sqlx::query(evict)
-                .bind(org_id)
-                .bind(limits.documents)
-                .bind(limits.bytes)
-                .execute(&mut *tx)
-                .await?;
+            let shares = [
+                (limits.per_person_documents, limits.per_person_bytes, Some(user_id)),
+                (limits.documents, limits.bytes, None),
+            ];
+            for (documents, bytes, keeper) in shares {
+                sqlx::query(evict)
+                    .bind(org_id)
+                    .bind(documents)
+                    .bind(bytes)
+                    .bind(keeper)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
             kept
         }))

@@ -19,9 +19,14 @@ pub(crate) const CONCURRENT_DOCUMENTS: usize = 2;
 /// database's disk with distinct documents; letting the oldest go, rather than refusing the
 /// newest, never leaves an org stuck (there is no call to remove a kept document), and a web
 /// service made from a document does not need it afterwards.
+/// Of those, the documents one member first kept count at most 16 and 64 MiB (a quarter):
+/// past that, keeping another lets their own oldest go, so one member cannot push the rest
+/// of the org's documents out.
 pub const KEPT: keyway_store::KeepLimits = keyway_store::KeepLimits {
     documents: 64,
     bytes: 256 * 1024 * 1024,
+    per_person_documents: 16,
+    per_person_bytes: 64 * 1024 * 1024,
 };
 /// How long a read waits for its turn before the caller is told to try again.
 const WAIT_FOR_TURN: Duration = Duration::from_secs(5);
