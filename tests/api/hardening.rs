@@ -96,6 +96,52 @@ async fn a_credential_travels_over_plain_http_only_where_allowed(app) {
     app.assert_secrets_kept(&[&key]).await;
 }
 
+async fn a_definition_cannot_set_the_headers_keyway_sets(app) {
+    let alice = app.user("acme", "alice", false).await;
+    let upstream = Upstream::start(Tls::Plain).await;
+    let key = secret("key");
+    let credential = api_key(&app, &alice, &key, json!({"allowed_hosts": ["http://upstream.test"]})).await;
+    let url = upstream.url("http", "upstream.test", "/json");
+    // A `Host` would aim the signed call at another virtual host than the one allowed; a
+    // `Content-Length` on a body-less call would leave a pooled connection out of step.
+    for (name, value) in [("Host", "attacker.test"), ("content-length", "200"), ("Transfer-Encoding", "chunked"), ("Connection", "close")] {
+        let request = json!({"url": url, "credential_id": credential, "headers": [{"name": name, "value": value}]});
+        let res = app.call("POST", "/v1/dispatch", &alice.token, Some(json!({"request": request}))).await;
+        assert_eq!((res.status, res.code()), (400, "invalid_request"), "{name}: {}", res.json);
+        assert_eq!(res.json["error"]["field"], "headers");
+        assert!(res.json["error"]["message"].as_str().unwrap().contains(name), "{}", res.json);
+        let res = app.call("POST", "/v1/web-services", &alice.token, Some(json!({"name": "t", "request": request}))).await;
+        assert_eq!((res.status, res.code()), (400, "invalid_request"), "{name}: {}", res.json);
+    }
+    assert!(upstream.requests().is_empty(), "nothing was sent");
+    // Pasted from docs or a browser: imported without them, with a word.
+    let res = app.call("POST", "/v1/curl/import", &alice.token, Some(json!({
+        "command": format!("curl {url} -H 'Host: attacker.test' -H 'Content-Length: 200' -H 'Accept: application/json'"),
+    }))).await;
+    assert_eq!(res.status, 200, "{}", res.json);
+    let headers = res.json["request"]["headers"].as_array().unwrap();
+    assert_eq!(headers.len(), 1, "only Accept is kept: {}", res.json);
+    let warnings = res.json["warnings"].to_string();
+    assert!(warnings.contains("Host header is left out") && warnings.contains("Content-Length header is left out"), "{warnings}");
+
+    // A definition stored before they were refused: the header is not sent.
+    let res = app.call("POST", "/v1/web-services", &alice.token, Some(json!({"name": "old", "request": {
+        "url": url, "credential_id": credential, "headers": [{"name": "X-Was-Host", "value": "attacker.test"}],
+    }}))).await;
+    assert_eq!(res.status, 201, "{}", res.json);
+    let id = res.json["id"].as_str().unwrap().to_owned();
+    app.sql("UPDATE web_services SET request = REPLACE(request, 'X-Was-Host', 'Host') WHERE id = $1", &[&id]).await;
+    let res = app.call("GET", &format!("/v1/web-services/{id}"), &alice.token, None).await;
+    assert_eq!(res.json["request"]["headers"][0]["name"], "Host", "the stored definition holds it: {}", res.json);
+    let res = app.call("POST", &format!("/v1/web-services/{id}/run"), &alice.token, Some(json!({}))).await;
+    assert_eq!(res.status, 200, "{}", res.json);
+    let seen = upstream.requests();
+    assert_eq!(seen.len(), 1);
+    let host = seen[0].header("host").unwrap_or_default().to_owned();
+    assert!(host.starts_with("upstream.test"), "the URL's host, not the stored one: {host}");
+    app.assert_secrets_kept(&[&key]).await;
+}
+
 async fn literal_secrets_are_not_stored_in_definitions(app) {
     let alice = app.user("acme", "alice", false).await;
     let pasted = secret("pasted");

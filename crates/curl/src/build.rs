@@ -59,6 +59,18 @@ pub(crate) fn finish(
     if draft.json && !named.contains("accept") {
         headers.push(Header::new("Accept", "application/json"));
     }
+    // Commands copied from a browser or from API docs often carry these; Keyway sets them
+    // itself, so they are left out with a word rather than failing the import.
+    headers.retain(|h| {
+        let keep = !keyway_model::request::is_set_by_keyway(&h.name);
+        if !keep {
+            warnings.push(format!(
+                "the {} header is left out: Keyway sets it itself, from the URL and the body",
+                h.name
+            ));
+        }
+        keep
+    });
     let method = draft
         .method
         .unwrap_or_else(|| if body.is_some() { "POST" } else { "GET" }.to_owned());

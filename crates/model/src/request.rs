@@ -163,6 +163,17 @@ impl RequestDefinition {
                 )
                 .into());
             }
+            if is_set_by_keyway(&h.name) {
+                return Err(ParseError::new(
+                    "headers",
+                    format!(
+                        "header {i} ({}): Keyway sets this header itself (from the URL and the \
+                         body); leave it out",
+                        h.name
+                    ),
+                )
+                .into());
+            }
             if h.value.contains(['\r', '\n', '\0']) || h.value.len() > Self::MAX_HEADER_BYTES {
                 return Err(ParseError::new(
                     "headers",
@@ -277,6 +288,29 @@ fn parse_url_template(raw: &str) -> Result<String, ParseError> {
     Ok(url.to_owned())
 }
 
+/// Headers Keyway sets itself, from the URL and the body, or that belong to one hop of a
+/// connection: a definition may not set them. A `Host` would send the signed call to another
+/// virtual host than the one the credential's `allowed_hosts` approved (the check, the DNS
+/// lookup and TLS all use the URL's host), and a `Content-Length` on a call without a body
+/// would leave a pooled connection, which other callers' calls reuse, out of step.
+pub const SET_BY_KEYWAY: [&str; 10] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+];
+
+/// Whether `name` is one of [`SET_BY_KEYWAY`], in any letter case.
+pub fn is_set_by_keyway(name: &str) -> bool {
+    SET_BY_KEYWAY.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
 /// RFC 9110 `token`: what header names and methods are made of.
 pub fn is_token(s: &str) -> bool {
     !s.is_empty()
@@ -339,6 +373,29 @@ mod tests {
                 other => panic!("{bad}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn headers_keyway_sets_are_refused_in_any_case() {
+        for name in [
+            "Host",
+            "content-length",
+            "Transfer-Encoding",
+            "CONNECTION",
+            "TE",
+            "Expect",
+        ] {
+            let mut i = input("https://api.example.com/x");
+            i.headers = vec![Header::new(name, "x")];
+            let err = RequestDefinition::parse(i).unwrap_err();
+            assert!(
+                err.to_string().contains("Keyway sets this header itself"),
+                "{name}: {err}"
+            );
+        }
+        let mut i = input("https://api.example.com/x");
+        i.headers = vec![Header::new("X-Host", "x"), Header::new("Accept", "a")];
+        assert!(RequestDefinition::parse(i).is_ok());
     }
 
     #[test]

@@ -29,7 +29,12 @@ impl Dispatcher {
             .into_owned();
         let mut headers = HeaderMap::with_capacity(definition.headers.len() + 2);
         let mut header_budget = MAX_HEADER_BYTES;
-        for h in &definition.headers {
+        // Definitions stored before these headers were refused may still hold one.
+        let headers_kept = definition
+            .headers
+            .iter()
+            .filter(|h| !keyway_model::request::is_set_by_keyway(&h.name));
+        for h in headers_kept {
             let value = renderer
                 .render_header(&h.name, &h.value, header_budget)
                 .map_err(|e| match e {
