@@ -59,8 +59,25 @@ pub struct Suggestion {
     pub from: String,
 }
 
+/// What a JSON body skeleton is built into, and what it may still use.
+struct Skeleton<'a> {
+    /// The placeholders, by dotted path.
+    fields: &'a mut Vec<String>,
+    left_out: &'a mut Vec<String>,
+    /// Required fields that may still be filled in.
+    budget: usize,
+    /// Optional fields past [`MAX_LEFT_OUT`], counted instead of listed.
+    unlisted: usize,
+}
+
 /// How deep a body skeleton follows nested objects.
 const MAX_SKELETON_DEPTH: usize = 8;
+/// How many required fields a body skeleton fills in at most, at every depth together. A
+/// schema whose required properties refer back to it doubles (or more) the work at every
+/// level, so without a bound a 1 KB document made a request build billions of fields.
+const MAX_SKELETON_FIELDS: usize = 512;
+/// How many optional fields are listed as left out at most (the rest are counted).
+const MAX_LEFT_OUT: usize = 256;
 
 impl Document {
     /// The request definition for `selector`, on `server` (or the operation's first).
@@ -163,10 +180,20 @@ impl Document {
         let schema = self.body_schema(op, media);
         let mut fields = Vec::new();
         let skeleton = match kind {
-            "json" => Some(
-                self.json_skeleton(schema, "", 0, &mut fields, &mut built.left_out)?
-                    .to_string(),
-            ),
+            "json" => {
+                let mut out = Skeleton {
+                    fields: &mut fields,
+                    left_out: &mut built.left_out,
+                    budget: MAX_SKELETON_FIELDS,
+                    unlisted: 0,
+                };
+                let skeleton = self.json_skeleton(schema, "", 0, &mut out)?;
+                if out.unlisted > 0 {
+                    let more = format!("{} more optional fields", out.unlisted);
+                    out.left_out.push(more);
+                }
+                Some(skeleton.to_string())
+            }
             "urlencoded" => {
                 let (required, optional) = self.properties(schema)?;
                 built.left_out.extend(
@@ -281,8 +308,7 @@ impl Document {
         schema: Option<&Value>,
         prefix: &str,
         depth: usize,
-        fields: &mut Vec<String>,
-        left_out: &mut Vec<String>,
+        out: &mut Skeleton<'_>,
     ) -> Result<Value, OpenApiError> {
         let Some(schema) = schema else {
             return Ok(Value::Object(Map::new()));
@@ -291,6 +317,19 @@ impl Document {
         let (required, optional) = self.properties(Some(schema))?;
         let mut object = Map::new();
         for name in required {
+            if object.contains_key(&name) {
+                continue;
+            }
+            out.budget = out
+                .budget
+                .checked_sub(1)
+                .ok_or_else(|| OpenApiError::Invalid {
+                    at: "requestBody.schema".into(),
+                    message: format!(
+                        "the request body needs more than {MAX_SKELETON_FIELDS} required fields \
+                     (counting nested objects); Keyway fills in at most that many"
+                    ),
+                })?;
             let key = if prefix.is_empty() {
                 name.clone()
             } else {
@@ -308,21 +347,24 @@ impl Document {
                     || p.get("properties").is_some()
             });
             let value = if nested && depth < MAX_SKELETON_DEPTH {
-                self.json_skeleton(property, &key, depth + 1, fields, left_out)?
+                self.json_skeleton(property, &key, depth + 1, out)?
             } else {
-                fields.push(key.clone());
+                out.fields.push(key.clone());
                 Value::String(format!("${{{key}}}"))
             };
             object.insert(name, value);
         }
-        left_out.extend(optional.into_iter().map(|f| {
-            let key = if prefix.is_empty() {
-                f
-            } else {
-                format!("{prefix}.{f}")
-            };
-            format!("optional field `{key}`")
-        }));
+        let room = MAX_LEFT_OUT.saturating_sub(out.left_out.len());
+        out.unlisted += optional.len().saturating_sub(room);
+        out.left_out
+            .extend(optional.into_iter().take(room).map(|f| {
+                let key = if prefix.is_empty() {
+                    f
+                } else {
+                    format!("{prefix}.{f}")
+                };
+                format!("optional field `{key}`")
+            }));
         Ok(Value::Object(object))
     }
 

@@ -427,3 +427,50 @@ fn a_document_of_almost_16_mib_is_read() {
         .unwrap();
     assert_eq!(operations.len(), n);
 }
+
+/// A body schema whose required properties refer back to it: every level multiplies the
+/// fields. Six of them over eight levels were 1.7 million placeholders (twenty, billions)
+/// built on the request's worker from a document of a few hundred bytes; now the skeleton
+/// stops at 512 required fields with a clear refusal. Repeated names in `required` count once.
+#[test]
+fn a_body_schema_that_multiplies_itself_is_refused() {
+    let schema = |required: Vec<String>| {
+        let properties: serde_json::Map<String, serde_json::Value> = required
+            .iter()
+            .map(|name| {
+                (
+                    name.clone(),
+                    serde_json::json!({"$ref": "#/components/schemas/S"}),
+                )
+            })
+            .collect();
+        serde_json::json!({
+            "openapi": "3.0.3",
+            "info": {"title": "t", "version": "1"},
+            "servers": [{"url": "https://api.example.com"}],
+            "paths": {"/s": {"post": {"operationId": "make",
+                "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/S"}}}},
+                "responses": {"200": {"description": "ok"}}}}},
+            "components": {"schemas": {"S": {"type": "object", "required": required, "properties": properties}}},
+        })
+        .to_string()
+    };
+    let build = |text: String| {
+        Document::parse(text.as_bytes())
+            .unwrap()
+            .build(&keyway_openapi::Selector::Id("make".into()), None)
+    };
+    let six = (0..6).map(|n| format!("f{n}")).collect();
+    let started = std::time::Instant::now();
+    match build(schema(six)) {
+        Err(OpenApiError::Invalid { at, message }) => {
+            assert_eq!(at, "requestBody.schema");
+            assert!(message.contains("512"), "{message}");
+        }
+        other => panic!("refused: {:?}", other.map(|b| b.placeholders.len())),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // The same name required 600 times is one field, then its own object's, and so on.
+    let built = build(schema(vec!["a".to_owned(); 600])).unwrap();
+    assert_eq!(built.placeholders.len(), 1, "{:?}", built.placeholders);
+}
