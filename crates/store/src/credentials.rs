@@ -138,6 +138,7 @@ impl Store {
         );
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            crate::lock_org!(self, &mut *tx, &new.org_id);
             sqlx::query(&sql)
                 .bind(&new.id)
                 .bind(&new.org_id)

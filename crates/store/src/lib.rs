@@ -71,6 +71,21 @@ macro_rules! sql_at_now {
 }
 pub(crate) use sql_at_now;
 
+/// On PostgreSQL, holds the org's row until `$tx` ends, so that writes counted against the
+/// org's limits take turns: under READ COMMITTED two inserts would each count without the
+/// other's row, and both pass. SQLite's one writer already makes them take turns.
+macro_rules! lock_org {
+    ($store:expr, $tx:expr, $org_id:expr) => {
+        if $store.backend() == $crate::Backend::Postgres {
+            sqlx::query("SELECT 1 FROM orgs WHERE id = $1 FOR UPDATE")
+                .bind($org_id)
+                .execute($tx)
+                .await?;
+        }
+    };
+}
+pub(crate) use lock_org;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

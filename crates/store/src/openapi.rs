@@ -53,6 +53,7 @@ impl Store {
         let id = new_id();
         Ok(on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            crate::lock_org!(self, &mut *tx, org_id);
             sqlx::query(insert)
                 .bind(&id)
                 .bind(org_id)

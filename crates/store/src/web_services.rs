@@ -49,6 +49,7 @@ impl Store {
         let count = "SELECT COUNT(*) FROM web_services WHERE org_id = $1";
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            crate::lock_org!(self, &mut *tx, org_id);
             sqlx::query(sql)
                 .bind(&id)
                 .bind(org_id)
