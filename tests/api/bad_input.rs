@@ -2,7 +2,7 @@
 
 use crate::both_backends;
 use crate::credentials::client_cert;
-use crate::helpers::secret;
+use crate::helpers::{secret, Db};
 use rcgen::{CertificateParams, KeyPair};
 use serde_json::json;
 
@@ -119,4 +119,30 @@ both_backends! {
         let shown = app.call("GET", &format!("/v1/credentials/{id}"), &alice.token, None).await;
         assert_eq!((shown.json["name"].as_str(), shown.json["secret_version"].as_i64()), (Some("Keep"), Some(1)));
     }
+}
+
+both_backends! {
+// A NUL character (`%00` in a path or query, `\u0000` in JSON) reaches the database as
+// part of an ID. PostgreSQL refuses such text (SQLSTATE 22021), which answered 500 and logged
+// an internal error on every try; it is the request's fault: 400. SQLite compares the text as
+// given and finds nothing.
+async fn a_nul_character_is_a_bad_request_not_an_internal_error(app) {
+    let alice = app.user("acme", "alice", false).await;
+    let lookups = [
+        ("GET", "/v1/credentials/%00", None, 404),
+        ("GET", "/v1/web-services/%00", None, 404),
+        ("GET", "/v1/audit?credential_id=%00", None, 200),
+        ("POST", "/v1/web-services", Some(json!({"name": "n", "openapi": {"document_id": "\u{0}", "operation": "x"}})), 404),
+    ];
+    for (method, path, body, on_sqlite) in lookups {
+        let res = app.call(method, path, &alice.token, body).await;
+        match app.db {
+            Db::Postgres => {
+                assert_eq!((res.status, res.code()), (400, "invalid_request"), "{path}: {}", res.json);
+                assert!(res.json["error"]["message"].as_str().unwrap().contains("NUL"), "{}", res.json);
+            }
+            Db::Sqlite => assert_eq!(res.status, on_sqlite, "{path}: {}", res.json),
+        }
+    }
+}
 }

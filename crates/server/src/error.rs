@@ -61,10 +61,21 @@ impl ApiError {
     /// Storage that cannot take requests, found anywhere in the cause chain: whatever the
     /// operation, the answer is 503 `storage_unavailable` and the caller may retry.
     fn storage(&self) -> Option<Unavailable> {
+        self.store_error().and_then(StoreError::unavailable)
+    }
+
+    /// Text the database refused to hold (a NUL character), anywhere in the cause chain: the
+    /// request's fault, 400, never a 500.
+    fn unstorable(&self) -> bool {
+        self.store_error()
+            .is_some_and(StoreError::is_unstorable_text)
+    }
+
+    fn store_error(&self) -> Option<&StoreError> {
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
         while let Some(err) = cause {
             if let Some(store) = err.downcast_ref::<StoreError>() {
-                return store.unavailable();
+                return Some(store);
             }
             cause = err.source();
         }
@@ -76,6 +87,9 @@ impl ApiError {
     fn describe(&self) -> (StatusCode, &'static str) {
         if self.storage().is_some() {
             return (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable");
+        }
+        if self.unstorable() {
+            return (StatusCode::BAD_REQUEST, "invalid_request");
         }
         match self {
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
@@ -195,6 +209,10 @@ impl ApiError {
                 Unavailable::DiskError => "the database's disk failed; nothing was changed; the operator must check it",
             }
             .to_owned()
+        } else if self.unstorable() {
+            "a value holds a NUL character (\\u0000 or %00), which cannot be stored or looked up; \
+             nothing was changed"
+                .to_owned()
         } else if self.is_internal() {
             tracing::error!(error = %Chain(self), "request failed");
             "an internal error occurred; it has been logged".to_owned()

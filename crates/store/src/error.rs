@@ -76,6 +76,20 @@ impl StoreError {
         matches!(code.map(|c| c & 0xff), Some(5 | 6))
     }
 
+    /// PostgreSQL refused a text value it cannot hold: a NUL character (`\0`), which the
+    /// API's JSON, paths (`%00`) and queries can all carry, SQLSTATE 22021 (or 22P05, a
+    /// character the database's encoding lacks). The request is at fault, not the database;
+    /// SQLite stores or compares such text as given.
+    pub fn is_unstorable_text(&self) -> bool {
+        let StoreError::Database(err) = self else {
+            return false;
+        };
+        err.as_database_error()
+            .filter(|db| db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_none())
+            .and_then(|db| db.code())
+            .is_some_and(|code| matches!(code.as_ref(), "22021" | "22P05"))
+    }
+
     /// Whether the database cannot take writes or requests at all right now, and why.
     pub fn unavailable(&self) -> Option<Unavailable> {
         match self {
