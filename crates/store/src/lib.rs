@@ -28,7 +28,7 @@ pub use credentials::{
 };
 pub use error::{StoreError, Unavailable};
 pub use keys::{RewrapCandidate, Rewrapped, VaultKeyRow};
-pub use oauth::{HeldLease, OAuthStateRow, TokenWrite};
+pub use oauth::{HeldLease, OAuthStateRow, TokenWrite, OAUTH_STATES_PER_CREDENTIAL};
 pub use openapi::{KeepLimits, OpenApiDocumentRow};
 pub use tenancy::{CallerRow, OrgRow, PersonRow, TokenRow, UserRow};
 pub use web_services::{WebServiceRow, WebServiceWrite};

@@ -32,16 +32,30 @@ pub struct TokenWrite {
     pub settings: Option<String>,
 }
 
+/// Authorization requests in flight per credential at most: starting another lets the
+/// oldest go (its redirect then answers like an unknown state). Without a bound, anyone who
+/// may connect a credential could add rows without end.
+pub const OAUTH_STATES_PER_CREDENTIAL: i64 = 16;
+/// Old, never-completed requests removed per new one at most, so the removal never holds
+/// the database (SQLite's one writer) for long.
+const PURGE_BATCH: i64 = 100;
+
 impl Store {
     pub async fn insert_oauth_state(&self, row: &OAuthStateRow) -> Result<(), StoreError> {
         let sql =
             "INSERT INTO oauth_states (state_digest, credential_id, issuer, verifier_key_id, \
                    verifier_wrapped, verifier_ciphertext, created_at, expires_at, browser_binding) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+        let purge = "DELETE FROM oauth_states WHERE state_digest IN (SELECT state_digest \
+                     FROM oauth_states WHERE expires_at < $1 LIMIT $2)";
+        let keep_newest = "DELETE FROM oauth_states WHERE credential_id = $1 AND state_digest \
+                           NOT IN (SELECT state_digest FROM oauth_states WHERE credential_id = $1 \
+                           ORDER BY created_at DESC, state_digest DESC LIMIT $2)";
         on_pool!(self, pool => {
             // Old, never-completed requests are dropped on the way.
-            sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
+            sqlx::query(purge)
                 .bind(now_ms() - 24 * 3600 * 1000)
+                .bind(PURGE_BATCH)
                 .execute(pool)
                 .await?;
             sqlx::query(sql)
@@ -54,6 +68,11 @@ impl Store {
                 .bind(row.created_at)
                 .bind(row.expires_at)
                 .bind(&row.browser_binding)
+                .execute(pool)
+                .await?;
+            sqlx::query(keep_newest)
+                .bind(&row.credential_id)
+                .bind(OAUTH_STATES_PER_CREDENTIAL)
                 .execute(pool)
                 .await?;
         });

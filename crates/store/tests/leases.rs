@@ -1,15 +1,16 @@
 //! The queries replicas coordinate through, on SQLite and PostgreSQL: the refresh lease
 //! (taken, held, extended, released, expired by the database's clock, freed by its guard
 //! after a panic) and the generation
-//! compare-and-swap of token writes and status changes.
+//! compare-and-swap of token writes and status changes, and the bound on authorization
+//! requests in flight per credential.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod common;
 
 use keyway_model::{Kind, Role, Status};
 use keyway_store::{
-    AuditAction, AuditOutcome, AuditQuery, NewAuditEvent, NewCredential, SecretRow, Store,
-    TokenWrite,
+    AuditAction, AuditOutcome, AuditQuery, NewAuditEvent, NewCredential, OAuthStateRow, SecretRow,
+    Store, TokenWrite, OAUTH_STATES_PER_CREDENTIAL,
 };
 
 /// A migrated store with one org, one user and one OAuth credential; the temp dir (SQLite)
@@ -260,4 +261,44 @@ async fn a_held_lease_is_freed_however_its_holder_ends_sqlite() {
 #[tokio::test]
 async fn a_held_lease_is_freed_however_its_holder_ends_postgres() {
     a_held_lease_is_freed_however_its_holder_ends(true).await;
+}
+
+/// Authorization requests in flight are bounded per credential: starting one past
+/// [`OAUTH_STATES_PER_CREDENTIAL`] lets the oldest go (before, every `authorize` call added a
+/// row for good, until a day after it expired).
+async fn authorization_requests_are_bounded_per_credential(postgres: bool) {
+    let (store, _org, id, _dir) = seeded(postgres).await;
+    let total = OAUTH_STATES_PER_CREDENTIAL + 4;
+    let now = keyway_store::now_ms();
+    for n in 0..total {
+        let row = OAuthStateRow {
+            state_digest: format!("state-{n:02}"),
+            credential_id: id.clone(),
+            issuer: "https://issuer.test".into(),
+            verifier_key_id: "k1".into(),
+            verifier_wrapped: vec![1],
+            verifier_ciphertext: vec![2],
+            created_at: now + n,
+            expires_at: now + 600_000,
+            browser_binding: None,
+        };
+        store.insert_oauth_state(&row).await.unwrap();
+    }
+    for n in 0..total {
+        let taken = store
+            .take_oauth_state(&format!("state-{n:02}"))
+            .await
+            .unwrap();
+        assert_eq!(taken.is_some(), n >= 4, "state {n} of {total}");
+    }
+}
+
+#[tokio::test]
+async fn authorization_requests_are_bounded_per_credential_sqlite() {
+    authorization_requests_are_bounded_per_credential(false).await;
+}
+
+#[tokio::test]
+async fn authorization_requests_are_bounded_per_credential_postgres() {
+    authorization_requests_are_bounded_per_credential(true).await;
 }
