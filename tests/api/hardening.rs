@@ -142,6 +142,31 @@ async fn a_definition_cannot_set_the_headers_keyway_sets(app) {
     app.assert_secrets_kept(&[&key]).await;
 }
 
+async fn piped_values_cannot_climb_the_path(app) {
+    let alice = app.user("acme", "alice", false).await;
+    let upstream = Upstream::start(Tls::Plain).await;
+    let key = secret("key");
+    let credential = api_key(&app, &alice, &key, json!({"allowed_hosts": ["http://upstream.test"]})).await;
+    let url = upstream.url("http", "upstream.test", "/v1/users/${id}/profile");
+    let request = json!({"url": url, "credential_id": credential});
+    // A survey answer of `..` would have sent the signed call to /v1/profile.
+    for id in ["..", ".", "%2e%2e"] {
+        let res = app.call("POST", "/v1/dispatch", &alice.token, Some(json!({"request": request, "context": {"id": id}}))).await;
+        if id.starts_with('%') {
+            // Percent signs in a piped value are encoded: `%252e%252e` is a plain segment.
+            assert_eq!(res.status, 200, "{id}: {}", res.json);
+            continue;
+        }
+        assert_eq!((res.status, res.code()), (400, "invalid_request"), "{id}: {}", res.json);
+        assert_eq!(res.json["error"]["field"], "url");
+    }
+    let res = app.call("POST", "/v1/dispatch", &alice.token, Some(json!({"request": request, "context": {"id": "a..b"}}))).await;
+    assert_eq!(res.status, 200, "{}", res.json);
+    let targets: Vec<String> = upstream.requests().iter().map(|r| r.target.clone()).collect();
+    assert_eq!(targets, ["/v1/users/%252e%252e/profile", "/v1/users/a..b/profile"]);
+    app.assert_secrets_kept(&[&key]).await;
+}
+
 async fn literal_secrets_are_not_stored_in_definitions(app) {
     let alice = app.user("acme", "alice", false).await;
     let pasted = secret("pasted");

@@ -27,6 +27,16 @@ impl Dispatcher {
             .render_within(&definition.url, Escape::Url, MAX_URL_BYTES, "url")
             .map_err(DispatchError::RenderedTooLarge)?
             .into_owned();
+        // A piped `..` (or `.`) is a path segment of its own that the URL parser would resolve,
+        // climbing to another endpoint of the allowed host than the definition names. Dots in
+        // the definition's own URL are its author's.
+        if has_dot_segment(&raw_url) && !has_dot_segment(&definition.url) {
+            return Err(invalid(
+                "url",
+                "a piped value makes a `.` or `..` path segment, which would change the path the \
+                 definition calls; pipe it somewhere else or refuse it upstream",
+            ));
+        }
         let mut headers = HeaderMap::with_capacity(definition.headers.len() + 2);
         let mut header_budget = MAX_HEADER_BYTES;
         // Definitions stored before these headers were refused may still hold one.
@@ -122,4 +132,47 @@ impl Dispatcher {
 
 pub(super) fn invalid(field: &'static str, message: impl Into<String>) -> DispatchError {
     DispatchError::Invalid(ParseError::new(field, message))
+}
+
+/// Whether the path of `url` (before its query) has a `.` or `..` segment, written plainly or
+/// percent-encoded (`%2e`), which a URL parser resolves away.
+fn has_dot_segment(url: &str) -> bool {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let Some(start) = after_scheme.find('/') else {
+        return false;
+    };
+    let path = &after_scheme[start..];
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    path.split('/').any(|segment| {
+        let lower = segment.to_ascii_lowercase().replace("%2e", ".");
+        lower == "." || lower == ".."
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_dot_segment;
+
+    #[test]
+    fn dot_segments_plain_or_encoded_in_the_path_only() {
+        for url in [
+            "https://a.test/x/../y",
+            "https://a.test/x/./y",
+            "https://a.test/x/..",
+            "https://a.test/%2E%2e/y",
+            "https://a.test/.%2e?q=1",
+        ] {
+            assert!(has_dot_segment(url), "{url}");
+        }
+        for url in [
+            "https://a.test/x/..y",
+            "https://a.test/x?next=../y",
+            "https://a.test/x#..",
+            "https://a.test",
+            "https://a.test/v1.2/x",
+            "https://a.test/%252e%252e/x",
+        ] {
+            assert!(!has_dot_segment(url), "{url}");
+        }
+    }
 }
