@@ -308,3 +308,48 @@ async fn mend_audit(app: &TestApp) {
         }
     }
 }
+
+/// A name whose DNS servers never answer; every other name as the tests' resolver has it.
+#[derive(Debug)]
+struct Silent;
+
+impl keyway_net::resolver::Lookup for Silent {
+    fn lookup(
+        &self,
+        host: &str,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = std::io::Result<Vec<std::net::IpAddr>>> + Send>,
+    > {
+        if host == "silent.test" {
+            Box::pin(std::future::pending())
+        } else {
+            test_lookup().lookup(host)
+        }
+    }
+}
+
+both_backends! {
+// The plain-HTTP check resolves the name to see whether it is on an allowed network; that
+// lookup waited without end for a name whose servers never answer (and, 64 at once, held
+// every resolver slot). It now ends with the call's time limit: 504 `upstream_timeout`.
+async fn a_lookup_that_never_answers_ends_with_the_call(_app) {
+    let app = spawn_app_resolving(
+        _app.db,
+        |s| s.dispatch.timeout_ms = 1000,
+        std::sync::Arc::new(Silent),
+    )
+    .await;
+    let alice = app.user("acme", "alice", false).await;
+    let credential = api_key(&app, &alice, &secret("key"), json!({})).await;
+    let request = json!({"url": "http://silent.test:9/x", "credential_id": credential});
+    let started = std::time::Instant::now();
+    let res = tokio::time::timeout(
+        Duration::from_secs(10),
+        app.call("POST", "/v1/dispatch", &alice.token, Some(json!({"request": request}))),
+    )
+    .await
+    .expect("answered within the call's limit, not left waiting on DNS");
+    assert_eq!((res.status, res.code()), (504, "upstream_timeout"), "{}", res.json);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+}

@@ -135,6 +135,15 @@ pub async fn spawn_app(db: Db) -> TestApp {
 /// A test app on [`test_settings`] changed by `configure`, built by the application builder
 /// that `keyway serve` uses. Only storage, the master key and the resolver are the harness's.
 pub async fn spawn_app_configured(db: Db, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_resolving(db, configure, Arc::new(test_lookup())).await
+}
+
+/// [`spawn_app_configured`] with names resolved by `lookup` instead of [`test_lookup`].
+pub async fn spawn_app_resolving(
+    db: Db,
+    configure: impl FnOnce(&mut Settings),
+    lookup: Arc<dyn keyway_net::resolver::Lookup>,
+) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings();
@@ -164,7 +173,7 @@ pub async fn spawn_app_configured(db: Db, configure: impl FnOnce(&mut Settings))
     )
     .into();
     configure(&mut settings);
-    let application = Application::build_with_lookup(&settings, Arc::new(test_lookup()))
+    let application = Application::build_with_lookup(&settings, lookup)
         .await
         .unwrap();
     let address = format!("http://{}", application.address());

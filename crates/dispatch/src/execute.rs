@@ -214,10 +214,17 @@ impl Dispatcher {
                 allowed: resolved.allowed_hosts.as_slice().to_vec(),
             });
         }
-        if url.scheme() == "http"
-            && !resolved.allowed_hosts.permits_plain_http(host)
-            && !self.net.on_allowed_network(url).await?
-        {
+        if url.scheme() == "http" && !resolved.allowed_hosts.permits_plain_http(host) {
+            // The lookup waits for a resolver slot and the name's servers: never longer than
+            // a call may take, so a name whose servers never answer cannot hold a request
+            // (and, many at once, every other caller's lookups) past the contract's limit.
+            let limit = self.config.timeout;
+            let allowed = tokio::time::timeout(limit, self.net.on_allowed_network(url))
+                .await
+                .map_err(|_| DispatchError::Timeout(send::millis(limit)))??;
+            if allowed {
+                return Ok(());
+            }
             return Err(DispatchError::InsecureDestination {
                 host: host.to_owned(),
             });
