@@ -647,3 +647,46 @@ async fn curl_with_only_the_base_url_changed() {
         "{head}"
     );
 }
+
+both_backends! {
+// An upstream that repeats the request on an error page (the URL with its `?key=`, the
+// headers) or in a redirect's `Location`: the answer goes back with the secret replaced by
+// `[redacted]`, so a member who may only use a shared credential never reads it (before,
+// Bob read Alice's key from the 404's body). Proxy mode streams bodies through as they come;
+// its headers are cleaned.
+async fn an_upstream_that_repeats_the_request_does_not_hand_out_the_secret(app) {
+    let alice = app.user("acme", "alice", false).await;
+    let bob = app.user("acme", "bob", false).await;
+    let upstream = Upstream::start(Tls::Plain).await;
+    let base = upstream.url("http", "upstream.test", "");
+    let mut keys = Vec::new();
+    let mut credentials = Vec::new();
+    for extra in [json!({"query_param": "key"}), json!({"header_name": "X-Api-Key"})] {
+        let key = secret("echoed");
+        let mut body = json!({"name": secret("n"), "kind": "api_key", "api_key": key, "shared": true,
+            "allowed_hosts": ["http://upstream.test"], "proxy_base_url": base});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let res = app.call("POST", "/v1/credentials", &alice.token, Some(body)).await;
+        assert_eq!(res.status, 201, "{}", res.json);
+        credentials.push(res.json["id"].as_str().unwrap().to_owned());
+        keys.push(key);
+    }
+    for (credential, key) in credentials.iter().zip(&keys) {
+        let res = app.call("POST", "/v1/dispatch", &bob.token, Some(json!({"request": {
+            "url": upstream.url("http", "upstream.test", "/echo-request?q=1"), "credential_id": credential,
+        }}))).await;
+        assert_eq!((res.status, res.json["status"].as_u64()), (200, Some(404)), "{}", res.json);
+        let text = res.json.to_string();
+        assert!(!text.contains(key.as_str()), "the key came back: {text}");
+        assert!(res.json["body"].as_str().unwrap().contains("[redacted]"), "{text}");
+    }
+    // The upstream did receive the key: it is the answer that was cleaned.
+    assert!(upstream.requests()[0].target.contains(keys[0].as_str()));
+
+    let res = send(&app, "GET", &format!("/v1/proxy/{}/echo-request", credentials[0]), &[("authorization", &format!("Bearer {}", bob.token))], empty()).await;
+    assert_eq!(res.status(), 404);
+    let location = header(&res, "location").unwrap().to_owned();
+    assert!(!location.contains(keys[0].as_str()) && location.contains("[redacted]"), "{location}");
+    app.assert_secrets_kept(&keys.iter().map(String::as_str).collect::<Vec<_>>()).await;
+}
+}

@@ -242,24 +242,27 @@ impl Dispatcher {
             Material::OAuth2 { .. } => Some(self.token(resolved, None).await?),
             _ => None,
         };
-        let answer = self
+        let mut answer = self
             .send(
                 client.clone(),
                 self.signed(resolved, bearer.as_ref(), prepared)?,
             )
             .await?;
         // An OAuth call answered 401 is refreshed and retried once.
-        match bearer {
+        let fresh = match &bearer {
             Some(rejected) if answer.status == 401 => {
-                let fresh = self.token(resolved, Some(&rejected)).await?;
-                let mut retry = self
+                let fresh = self.token(resolved, Some(rejected)).await?;
+                answer = self
                     .send(client, self.signed(resolved, Some(&fresh), prepared)?)
                     .await?;
-                retry.attempts = 2;
-                Ok(retry)
+                answer.attempts = 2;
+                Some(fresh)
             }
-            _ => Ok(answer),
-        }
+            _ => None,
+        };
+        let bearers: Vec<&SecretString> = bearer.iter().chain(fresh.iter()).collect();
+        answer.scrub(&crate::scrub::Secrets::of(&resolved.material, &bearers));
+        Ok(answer)
     }
 
     /// The client a call with this credential goes out on: with its mTLS identity, if it has

@@ -6,6 +6,7 @@ mod audit;
 mod error;
 mod execute;
 mod metrics;
+mod scrub;
 mod sign;
 
 pub use audit::{AuditFailure, AuditGate, AuditSink, AuditWriter};

@@ -227,7 +227,7 @@ where
                         String::from_utf8_lossy(v.as_bytes()).into_owned(),
                     )
                 })
-                .collect();
+                .collect::<Vec<(String, String)>>();
             let authorization = req
                 .headers()
                 .get("authorization")
@@ -239,6 +239,31 @@ where
             };
             let body = body.to_bytes().to_vec();
             let path = target.split('?').next().unwrap_or_default().to_owned();
+            if path == "/echo-request" {
+                // What some real APIs do on an error page: repeat the request back.
+                let echoed = format!(
+                    "no such page: {target} (authorization: {authorization:?}, x-api-key: {:?})",
+                    headers
+                        .iter()
+                        .find(|(k, _)| k == "x-api-key")
+                        .map(|(_, v)| v)
+                );
+                let response = Response::builder()
+                    .status(404)
+                    .header("content-type", "text/plain")
+                    .header("location", format!("https://upstream.test{target}/"))
+                    .body(Full::new(Bytes::from(echoed)).boxed())
+                    .unwrap();
+                record.lock().unwrap().push(Seen {
+                    method,
+                    target,
+                    headers,
+                    body,
+                    client_cn,
+                    peer,
+                });
+                return Ok::<_, Infallible>(response);
+            }
             record.lock().unwrap().push(Seen {
                 method,
                 target,
@@ -264,7 +289,9 @@ fn full(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Bod
 }
 
 /// `/json`, `/bearer/{token}` (401 unless that bearer token is sent), `/status/{code}`, `/bytes/{n}` (with a length), `/stream/{n}` (chunked, no
-/// length, 64 KiB chunks), `/slow/{ms}`, `/redirect`, `/binary`; anything else echoes "ok".
+/// length, 64 KiB chunks), `/slow/{ms}`, `/redirect`, `/binary`, `/echo-request` (404 that
+/// repeats the request's target, `Authorization` and `X-Api-Key` in its body and `Location`);
+/// anything else echoes "ok".
 async fn respond(path: &str, authorization: Option<&str>) -> Response<Body> {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {

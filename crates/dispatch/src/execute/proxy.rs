@@ -170,22 +170,32 @@ impl Dispatcher {
                 _ => err,
             })?;
         // An OAuth call answered 401 is refreshed and retried once, if its body can be.
-        match (bearer, replay, retry_headers) {
+        let (mut answer, fresh) = match (&bearer, replay, retry_headers) {
             (Some(rejected), Some(body), Some(mut headers))
                 if first.status == hyper::StatusCode::UNAUTHORIZED =>
             {
                 drop(first);
-                let fresh = self.token(resolved, Some(&rejected)).await?;
+                let fresh = self.token(resolved, Some(rejected)).await?;
                 let mut url = url.clone();
                 sign(&resolved.material, Some(&fresh), &mut headers, &mut url)?;
                 let mut retry = self
                     .exchange(&client, request(send::whole(body), headers), deadline, cap)
                     .await?;
                 retry.attempts = 2;
-                Ok(retry)
+                (retry, Some(fresh))
             }
-            _ => Ok(first),
+            _ => (first, None),
+        };
+        // The answer's headers only: its body streams through as it comes (see decisions.md).
+        let bearers: Vec<&SecretString> = bearer.iter().chain(fresh.iter()).collect();
+        let secrets = crate::scrub::Secrets::of(&resolved.material, &bearers);
+        for value in answer.headers.values_mut() {
+            if let Some(clean) = secrets.scrub(value.as_bytes()) {
+                *value = HeaderValue::from_bytes(&clean)
+                    .unwrap_or_else(|_| HeaderValue::from_static("[redacted]"));
+            }
         }
+        Ok(answer)
     }
 
     /// Sends `request` and waits for the answer's head until `deadline`; the body follows.

@@ -91,6 +91,18 @@ pub(super) struct Answer {
 }
 
 impl Answer {
+    /// Replaces the call's secret wherever the upstream repeated it (see [`crate::scrub`]).
+    pub(super) fn scrub(&mut self, secrets: &crate::scrub::Secrets) {
+        for header in &mut self.headers {
+            if let Some(value) = secrets.scrub_text(&header.value) {
+                header.value = value;
+            }
+        }
+        if let Some(body) = secrets.scrub(&self.body) {
+            self.body = body;
+        }
+    }
+
     pub(super) fn finish(self, started: Instant) -> CallResult {
         let (body, body_base64) = match String::from_utf8(self.body) {
             Ok(text) => (Some(text), None),
