@@ -430,3 +430,50 @@ async fn a_person_grant_without_refresh_token_never_becomes_the_app(app) {
     assert_eq!(upstream.requests().len(), 1, "no call went out as the app");
 }
 }
+
+/// The database refuses every write of sealed fields (as a failing disk would).
+async fn break_secret_writes(app: &TestApp, broken: bool) {
+    match (app.db, broken) {
+        (Db::Sqlite, true) => {
+            for event in ["INSERT", "UPDATE"] {
+                app.sql(&format!("CREATE TRIGGER secrets_broken_{event} BEFORE {event} ON credential_secrets BEGIN SELECT RAISE(ABORT, 'disk failed'); END"), &[]).await;
+            }
+        }
+        (Db::Sqlite, false) => {
+            for event in ["INSERT", "UPDATE"] {
+                app.sql(&format!("DROP TRIGGER secrets_broken_{event}"), &[])
+                    .await;
+            }
+        }
+        (Db::Postgres, true) => {
+            app.sql("CREATE OR REPLACE FUNCTION secrets_broken() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk failed'; END $$", &[]).await;
+            app.sql("CREATE TRIGGER secrets_broken BEFORE INSERT OR UPDATE ON credential_secrets FOR EACH ROW EXECUTE FUNCTION secrets_broken()", &[]).await;
+        }
+        (Db::Postgres, false) => {
+            app.sql("DROP TRIGGER secrets_broken ON credential_secrets", &[])
+                .await;
+        }
+    }
+}
+
+both_backends! {
+// A redirect whose tokens cannot be stored is the database's failure, not the person's: 503
+// with "start the connection again" (the provider's code is single use), as every other route
+// answers a storage failure. It answered 400.
+async fn a_redirect_whose_tokens_cannot_be_stored_is_a_503(app) {
+    let server = AuthServer::start();
+    let alice = app.user("acme", "alice", false).await;
+    let client = server.register(&redirect_uri(&app), "client_secret_basic", true).await;
+    let res = app.call("POST", "/v1/credentials", &alice.token, Some(custom("Service", &server, &client, "client_secret_basic"))).await;
+    assert_eq!(res.status, 201, "{}", res.json);
+    let id = res.json["id"].as_str().unwrap().to_owned();
+    let authorize_url = res.json["authorize_url"].as_str().unwrap().to_owned();
+    let landing = server.browse(&authorize_url, &redirect_uri(&app)).await;
+    break_secret_writes(&app, true).await;
+    let (code, html, _) = land(&app, &landing).await;
+    break_secret_writes(&app, false).await;
+    assert_eq!(code, 503, "{html}");
+    assert!(html.contains("start the connection again"), "{html}");
+    assert_eq!(status(&app, &alice.token, &id).await, "pending_authorization");
+}
+}

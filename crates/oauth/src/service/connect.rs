@@ -45,7 +45,9 @@ pub enum RedirectError {
     CredentialGone,
     #[error("exchanging the authorization code failed: {0}")]
     Exchange(String),
-    #[error("the connection could not be stored; try again")]
+    /// The database failed while the redirect was handled. The provider's code is single
+    /// use, so only a new connection can work.
+    #[error("the connection could not be stored (the database is not available): start the connection again from Keyway in a moment")]
     Internal,
 }
 

@@ -50,30 +50,28 @@ pub(crate) async fn finished(
     id: &str,
     outcome: Result<Connected, RedirectError>,
 ) -> HttpResponse {
-    let problem = match outcome {
+    let (problem, status) = match outcome {
         Ok(_) => return see_other(&format!("/console/credentials/{id}?done=connected")),
-        Err(err) => format!("The connection failed: {err}. Nothing was changed."),
+        Err(err) => (
+            format!("The connection failed: {err}. Nothing was changed."),
+            // The database's failure, not the request's.
+            match err {
+                RedirectError::Internal => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::BAD_REQUEST,
+            },
+        ),
     };
     let shown = async {
         let (caller, session) = signed_in(req, state).await?;
         let csrf = sessions::csrf_token(session.expose_secret());
-        detail_page(
-            state,
-            &caller,
-            &csrf,
-            id,
-            None,
-            Some(&problem),
-            StatusCode::BAD_REQUEST,
-        )
-        .await
+        detail_page(state, &caller, &csrf, id, None, Some(&problem), status).await
     }
     .await;
     match shown {
         Ok(page) => page,
         // Signed out meanwhile: the result alone.
         Err(_) => super::pages::page(
-            StatusCode::BAD_REQUEST,
+            status,
             &super::pages::Message {
                 title: "Connection failed",
                 message: &problem,

@@ -4,7 +4,7 @@
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use keyway_oauth::RedirectParams;
+use keyway_oauth::{RedirectError, RedirectParams};
 
 use crate::auth::Authenticated;
 use crate::error::ApiError;
@@ -56,8 +56,13 @@ pub async fn redirect(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
         ),
         Err(err) => {
             tracing::info!(error = %err, "OAuth redirect refused");
+            // The database's failure, not the request's: 503, like every other route.
+            let status = match err {
+                RedirectError::Internal => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::BAD_REQUEST,
+            };
             page(
-                StatusCode::BAD_REQUEST,
+                status,
                 "Connection failed",
                 &format!("{err}. Nothing was changed."),
             )
