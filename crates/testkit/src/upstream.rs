@@ -239,31 +239,22 @@ where
             };
             let body = body.to_bytes().to_vec();
             let path = target.split('?').next().unwrap_or_default().to_owned();
-            if path == "/echo-request" {
-                // What some real APIs do on an error page: repeat the request back.
+            // What some real APIs do on an error page: repeat the request back.
+            let echo = (path == "/echo-request").then(|| {
+                let key = headers
+                    .iter()
+                    .find(|(k, _)| k == "x-api-key")
+                    .map(|(_, v)| v);
                 let echoed = format!(
-                    "no such page: {target} (authorization: {authorization:?}, x-api-key: {:?})",
-                    headers
-                        .iter()
-                        .find(|(k, _)| k == "x-api-key")
-                        .map(|(_, v)| v)
+                    "no such page: {target} (authorization: {authorization:?}, x-api-key: {key:?})"
                 );
-                let response = Response::builder()
+                Response::builder()
                     .status(404)
                     .header("content-type", "text/plain")
                     .header("location", format!("https://upstream.test{target}/"))
                     .body(Full::new(Bytes::from(echoed)).boxed())
-                    .unwrap();
-                record.lock().unwrap().push(Seen {
-                    method,
-                    target,
-                    headers,
-                    body,
-                    client_cn,
-                    peer,
-                });
-                return Ok::<_, Infallible>(response);
-            }
+                    .unwrap()
+            });
             record.lock().unwrap().push(Seen {
                 method,
                 target,
@@ -272,6 +263,9 @@ where
                 client_cn,
                 peer,
             });
+            if let Some(echo) = echo {
+                return Ok::<_, Infallible>(echo);
+            }
             Ok::<_, Infallible>(respond(&path, authorization.as_deref()).await)
         }
     });
