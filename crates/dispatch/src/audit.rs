@@ -454,7 +454,9 @@ async fn retry_results(shared: Arc<Shared>, results: Vec<NewAuditEvent>) {
         over: false,
     };
     let mut delay = Duration::from_millis(100);
-    for attempt in 2.. {
+    let mut attempt: u32 = 1;
+    loop {
+        attempt = attempt.saturating_add(1);
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(RETRY_CAP);
         match shared.store.append_audit_batch(&room.results).await {

@@ -3,12 +3,14 @@
 //! repeats the query, an echo of the headers) would otherwise hand the secret to whoever
 //! made the call, including a member who may only use a shared credential.
 
-use base64::Engine;
+use hyper::header::{HeaderMap, HeaderValue};
 use keyway_credentials::Material;
 use keyway_model::ApiKeyPlacement;
 use memchr::memmem;
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
+
+use crate::sign::{basic_pair, query_value};
 
 /// What a found secret is replaced with.
 const REDACTED: &[u8] = b"[redacted]";
@@ -16,60 +18,59 @@ const REDACTED: &[u8] = b"[redacted]";
 /// secret that short is guessed sooner than echoed.
 const MIN_LEN: usize = 6;
 
-/// The forms in which a call carried its credential's secret.
-pub(crate) struct Secrets(Vec<Zeroizing<Vec<u8>>>);
+/// One form of the secret: the material's own bytes, or an encoding of them made for the
+/// call (wiped when dropped). Nothing is copied that need not be.
+enum Form<'a> {
+    Held(&'a str),
+    Encoded(Zeroizing<String>),
+}
 
-impl Secrets {
+impl Form<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Form::Held(text) => text.as_bytes(),
+            Form::Encoded(text) => text.as_bytes(),
+        }
+    }
+}
+
+/// The forms in which a call carried its credential's secret, as [`crate::sign`] writes them.
+pub(crate) struct Secrets<'a>(Vec<Form<'a>>);
+
+impl<'a> Secrets<'a> {
     /// `bearers`: the OAuth access tokens the call was signed with (a retry may add one).
-    pub(crate) fn of(material: &Material, bearers: &[&SecretString]) -> Self {
-        let mut found: Vec<Zeroizing<Vec<u8>>> = Vec::new();
-        let mut add = |value: &[u8]| {
-            if value.len() >= MIN_LEN && !found.iter().any(|f| f.as_slice() == value) {
-                found.push(Zeroizing::new(value.to_vec()));
-            }
-        };
+    pub(crate) fn of(material: &'a Material, bearers: &[&'a SecretString]) -> Self {
+        let mut forms = Vec::with_capacity(2);
         match material {
             Material::OAuth2 { client_secret, .. } => {
-                for bearer in bearers {
-                    add(bearer.expose_secret().as_bytes());
-                }
-                if let Some(secret) = client_secret {
-                    add(secret.expose_secret().as_bytes());
-                }
+                forms.extend(bearers.iter().map(|b| Form::Held(b.expose_secret())));
+                forms.extend(client_secret.iter().map(|s| Form::Held(s.expose_secret())));
             }
             Material::Basic { username, password } => {
-                let pair = Zeroizing::new(format!(
-                    "{}:{}",
-                    username.expose_secret(),
-                    password.expose_secret()
-                ));
-                let encoded = Zeroizing::new(
-                    base64::engine::general_purpose::STANDARD.encode(pair.as_bytes()),
-                );
-                add(encoded.as_bytes());
-                add(password.expose_secret().as_bytes());
+                forms.push(Form::Encoded(basic_pair(username, password)));
+                forms.push(Form::Held(password.expose_secret()));
             }
             Material::ApiKey { api_key, placement } => {
-                add(api_key.expose_secret().as_bytes());
+                forms.push(Form::Held(api_key.expose_secret()));
                 if let ApiKeyPlacement::Query { .. } = placement {
-                    // As it was written into the query.
-                    let encoded: Zeroizing<String> = Zeroizing::new(
-                        form_urlencoded::byte_serialize(api_key.expose_secret().as_bytes())
-                            .collect(),
-                    );
-                    add(encoded.as_bytes());
+                    let encoded = query_value(api_key);
+                    if encoded.as_str() != api_key.expose_secret() {
+                        forms.push(Form::Encoded(encoded));
+                    }
                 }
             }
         }
-        Self(found)
+        forms.retain(|form| form.bytes().len() >= MIN_LEN);
+        Self(forms)
     }
 
     /// `bytes` with every secret replaced, or `None` when none is in it.
     pub(crate) fn scrub(&self, bytes: &[u8]) -> Option<Vec<u8>> {
         let mut out: Option<Vec<u8>> = None;
-        for secret in &self.0 {
+        for form in &self.0 {
+            let secret = form.bytes();
             let current = out.as_deref().unwrap_or(bytes);
-            let finder = memmem::Finder::new(secret.as_slice());
+            let finder = memmem::Finder::new(secret);
             if finder.find(current).is_none() {
                 continue;
             }
@@ -91,6 +92,17 @@ impl Secrets {
     pub(crate) fn scrub_text(&self, text: &str) -> Option<String> {
         self.scrub(text.as_bytes())
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// [`Secrets::scrub`] for every value of `headers`.
+    pub(crate) fn scrub_headers(&self, headers: &mut HeaderMap) {
+        for value in headers.values_mut() {
+            if let Some(clean) = self.scrub(value.as_bytes()) {
+                // The replacement is ASCII and the rest was a valid value already.
+                *value = HeaderValue::from_bytes(&clean)
+                    .unwrap_or_else(|_| HeaderValue::from_static("[redacted]"));
+            }
+        }
     }
 }
 

@@ -27,15 +27,8 @@ pub fn sign(
             headers.insert(AUTHORIZATION, secret_header(&value)?);
         }
         Material::Basic { username, password } => {
-            let pair = Zeroizing::new(format!(
-                "{}:{}",
-                username.expose_secret(),
-                password.expose_secret()
-            ));
-            let value = Zeroizing::new(format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(pair.as_bytes())
-            ));
+            let value =
+                Zeroizing::new(format!("Basic {}", basic_pair(username, password).as_str()));
             headers.insert(AUTHORIZATION, secret_header(&value)?);
         }
         Material::ApiKey { api_key, placement } => match placement {
@@ -50,11 +43,9 @@ pub fn sign(
             }
             ApiKeyPlacement::Query { query_param } => {
                 // Appended, not re-serialised: the definition's own query stays byte for byte.
-                let pair = Zeroizing::new(
-                    form_urlencoded::Serializer::new(String::new())
-                        .append_pair(query_param, api_key.expose_secret())
-                        .finish(),
-                );
+                let name: String =
+                    form_urlencoded::byte_serialize(query_param.as_bytes()).collect();
+                let pair = Zeroizing::new(format!("{name}={}", query_value(api_key).as_str()));
                 let query = Zeroizing::new(match url.query() {
                     Some(q) if !q.is_empty() => format!("{q}&{}", pair.as_str()),
                     _ => pair.to_string(),
@@ -64,6 +55,21 @@ pub fn sign(
         },
     }
     Ok(())
+}
+
+/// `username:password` in base64, as Basic authentication sends it.
+pub(crate) fn basic_pair(username: &SecretString, password: &SecretString) -> Zeroizing<String> {
+    let pair = Zeroizing::new(format!(
+        "{}:{}",
+        username.expose_secret(),
+        password.expose_secret()
+    ));
+    Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(pair.as_bytes()))
+}
+
+/// An API key as it is written into a query string (form-encoded).
+pub(crate) fn query_value(api_key: &SecretString) -> Zeroizing<String> {
+    Zeroizing::new(form_urlencoded::byte_serialize(api_key.expose_secret().as_bytes()).collect())
 }
 
 fn secret_header(value: &str) -> Result<HeaderValue, DispatchError> {

@@ -143,10 +143,10 @@ fn has_dot_segment(url: &str) -> bool {
     };
     let path = &after_scheme[start..];
     let path = path.split(['?', '#']).next().unwrap_or_default();
-    path.split('/').any(|segment| {
-        let lower = segment.to_ascii_lowercase().replace("%2e", ".");
-        lower == "." || lower == ".."
-    })
+    // Compared in place: this runs on every call.
+    const DOTS: [&str; 6] = [".", "..", "%2e", "%2e%2e", ".%2e", "%2e."];
+    path.split('/')
+        .any(|segment| DOTS.iter().any(|dots| segment.eq_ignore_ascii_case(dots)))
 }
 
 #[cfg(test)]

@@ -188,13 +188,7 @@ impl Dispatcher {
         };
         // The answer's headers only: its body streams through as it comes (see decisions.md).
         let bearers: Vec<&SecretString> = bearer.iter().chain(fresh.iter()).collect();
-        let secrets = crate::scrub::Secrets::of(&resolved.material, &bearers);
-        for value in answer.headers.values_mut() {
-            if let Some(clean) = secrets.scrub(value.as_bytes()) {
-                *value = HeaderValue::from_bytes(&clean)
-                    .unwrap_or_else(|_| HeaderValue::from_static("[redacted]"));
-            }
-        }
+        crate::scrub::Secrets::of(&resolved.material, &bearers).scrub_headers(&mut answer.headers);
         Ok(answer)
     }
 

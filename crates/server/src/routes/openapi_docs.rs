@@ -31,7 +31,7 @@ struct KeepParams {
 #[utoipa::path(post, path = "/v1/openapi/operations", tag = "web-services", operation_id = "list_openapi_operations",
     summary = "List the operations of an OpenAPI 3.0/3.1 or Swagger 2.0 document (JSON or YAML)",
     security(("bearer" = [])),
-    params(("keep" = Option<bool>, Query, description = "Keep the document for your org and answer its `document_id`, to set up web services from it by ID. An org keeps its 64 most recently kept documents, within 256 MiB together; older ones are let go")),
+    params(("keep" = Option<bool>, Query, description = "Keep the document for your org and answer its `document_id`, to set up web services from it by ID. An org keeps its 64 most recently kept documents, within 256 MiB together, and a member at most 16 of them (64 MiB); older ones are let go")),
     request_body(description = "The document itself, up to 16 MiB; references outside it are refused, never fetched",
         content((String = "application/json"), (String = "application/yaml"))),
     responses(
