@@ -3,6 +3,7 @@
 //! disk that fills up or turns read-only, and the memory one hostile request can take.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+use keyway_testkit::auth_server::AuthServer;
 use keyway_testkit::db::{sqlite_count, Database};
 use keyway_testkit::process::{base_env, bootstrap, call, dispatch, free_port, http, Replica};
 use keyway_testkit::upstream::{Tls, Upstream};
@@ -302,6 +303,72 @@ async fn postgres_stopping_under_replicas_fails_fast_and_they_recover_by_themsel
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     drop(replicas);
+    db.drop_now().await;
+}
+
+/// A token refresh that the database fails under: the provider answered, but Keyway could not
+/// keep the new token. That is Keyway's storage failing (503 `storage_unavailable`, retry
+/// later), not the provider (it answered 502 `oauth_token_request_failed` before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_whose_token_cannot_be_stored_answers_storage_unavailable() {
+    let mut cluster = Cluster::init();
+    cluster.start().await;
+    let db = Database::create(&cluster.url("postgres")).await;
+    let env = base_env(&db.url, "http://127.0.0.1:1");
+    let token = bootstrap(&env);
+    let server = AuthServer::start();
+    let upstream = Upstream::start(Tls::Plain).await;
+    let replica = Replica::start(&env, free_port()).await;
+    let client = http();
+    let registered = server
+        .register("http://127.0.0.1:1/redirect", "client_secret_basic", false)
+        .await;
+    let (status, body) = call(
+        &client,
+        Method::POST,
+        &format!("{}/v1/credentials", replica.base),
+        &token,
+        Some(json!({
+            "name": "Machine", "kind": "oauth2", "provider": "custom",
+            "grant_type": "client_credentials", "scopes": ["api:read"],
+            "client_id": registered.client_id, "client_secret": registered.client_secret,
+            "authorize_url": format!("{}/auth", server.issuer),
+            "token_url": format!("{}/token", server.issuer),
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let request = json!({
+        "url": upstream.url("http", "127.0.0.1", "/json"),
+        "credential_id": body["id"],
+    });
+    let (status, body) = dispatch(&client, &replica.base, &token, &request).await;
+    assert_eq!(status, 200, "{body}");
+
+    // The token has expired; the provider holds the refresh long enough for the database to
+    // stop after the call's use is on record.
+    db.sql("UPDATE credentials SET token_expires_at = 1").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    server.post("/_test/token-delay", json!({"ms": 1500})).await;
+    let uses = "SELECT COUNT(*) FROM audit_events WHERE action = 'credential.use'";
+    let used = db.count(uses).await;
+    let in_flight = {
+        let (client, base, token) = (client.clone(), replica.base.clone(), token.clone());
+        tokio::spawn(async move { dispatch(&client, &base, &token, &request).await })
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while db.count(uses).await == used {
+        assert!(Instant::now() < deadline, "the call's use was recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cluster.stop();
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "storage_unavailable", "{body}");
+    assert_eq!(upstream.requests().len(), 1, "the call did not go out");
+    server.post("/_test/token-delay", json!({"ms": 0})).await;
+    cluster.start().await;
+    drop(replica);
     db.drop_now().await;
 }
 

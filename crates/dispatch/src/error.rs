@@ -65,6 +65,11 @@ impl DispatchError {
             DispatchError::InsecureDestination { .. } => "insecure_destination",
             DispatchError::NeedsReauthorization { .. } => "credential_needs_reauthorization",
             DispatchError::Credential(CredentialError::NotFound) => "not_found",
+            DispatchError::Credential(CredentialError::Store(err))
+                if err.unavailable().is_some() =>
+            {
+                "storage_unavailable"
+            }
             DispatchError::Credential(_) => "credential_error",
             DispatchError::TokenUnavailable(_) => "oauth_token_request_failed",
             DispatchError::Unreachable(_) => "upstream_unreachable",

@@ -318,6 +318,7 @@ impl Dispatcher {
                     credential_id: resolved.row.id.clone(),
                 },
                 TokenError::Unavailable(why) => DispatchError::TokenUnavailable(why),
+                TokenError::Storage(err) => DispatchError::Credential(err),
             })
     }
 }

@@ -1,6 +1,7 @@
 //! What the dispatcher needs from the OAuth client: a valid access token for a credential.
 //! A trait here, below both, so the dispatcher can ask the OAuth client without depending on it.
 
+use keyway_credentials::CredentialError;
 use keyway_credentials::Resolved;
 use secrecy::SecretString;
 use std::future::Future;
@@ -14,6 +15,10 @@ pub enum TokenError {
     /// The provider could not be reached or answered with an error; says what happened.
     #[error("{0}")]
     Unavailable(String),
+    /// Keyway's own storage failed while reading or keeping the token: not the provider's
+    /// fault, so it is answered as any storage failure is (503 when the database is down).
+    #[error("the token could not be read or stored")]
+    Storage(#[source] CredentialError),
 }
 
 pub type TokenFuture<'a> =

@@ -5,7 +5,7 @@ use crate::client::millis;
 use crate::client::{self, GrantError, Granted, StoredTokens};
 use crate::service::settings_of;
 use crate::OAuth;
-use keyway_credentials::Resolved;
+use keyway_credentials::{CredentialError, Resolved};
 use keyway_model::oauth::GrantType;
 use keyway_model::Status;
 use keyway_net::{TokenError, TokenFuture, TokenSource};
@@ -307,7 +307,16 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn unavailable(err: impl std::fmt::Display) -> TokenError {
-    tracing::error!(error = %err, "token source failed");
-    TokenError::Unavailable("the token could not be read or stored".into())
+/// Keyway's storage failed under the token source: the database's error goes up with its
+/// cause, so a database that is down answers 503, never the provider's 502.
+fn unavailable(err: impl Into<CredentialError>) -> TokenError {
+    let err = err.into();
+    let mut chain = err.to_string();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(inner) = cause {
+        chain = format!("{chain}: {inner}");
+        cause = inner.source();
+    }
+    tracing::error!(error = %chain, "token source failed");
+    TokenError::Storage(err)
 }
