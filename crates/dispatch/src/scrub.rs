@@ -106,6 +106,97 @@ impl<'a> Secrets<'a> {
     }
 }
 
+/// What proxy mode masks a secret with in a streamed body: one byte for each of the secret's,
+/// so that the upstream's `Content-Length`, sent before the body, stays true.
+const MASK: u8 = b'*';
+
+/// Masks a call's secret in an answer body that streams on after the call has returned (proxy
+/// mode), whatever chunks it arrives in: the end of a chunk that may be the start of a secret
+/// is held back until the next chunk shows whether it is one. At most the longest form, less
+/// one byte, is held, and only while the data could still become a secret, so ordinary
+/// streams (server-sent events) pass through as they come.
+pub(crate) struct StreamMask {
+    /// The forms, copied (the body outlives the call's material), wiped when dropped.
+    forms: Vec<Zeroizing<Vec<u8>>>,
+    held: Zeroizing<Vec<u8>>,
+}
+
+impl StreamMask {
+    /// `None` when there is nothing to look for.
+    pub(crate) fn of(secrets: &Secrets<'_>) -> Option<Self> {
+        let forms: Vec<_> = secrets
+            .0
+            .iter()
+            .map(|form| Zeroizing::new(form.bytes().to_vec()))
+            .collect();
+        (!forms.is_empty()).then(|| Self {
+            forms,
+            held: Zeroizing::new(Vec::new()),
+        })
+    }
+
+    /// What of `chunk` (after anything held) can be sent now, masked.
+    pub(crate) fn next(&mut self, chunk: bytes::Bytes) -> bytes::Bytes {
+        let clean = self.held.is_empty()
+            && self
+                .forms
+                .iter()
+                .all(|form| memmem::find(&chunk, form).is_none());
+        if clean {
+            // The common case: nothing to mask, and no copy unless the end must wait.
+            let keep = self.undecided(&chunk);
+            let ready = chunk.len() - keep;
+            self.held
+                .extend_from_slice(chunk.get(ready..).unwrap_or_default());
+            return chunk.slice(..ready);
+        }
+        let mut data = std::mem::take(&mut *self.held);
+        data.extend_from_slice(&chunk);
+        for form in &self.forms {
+            let mut at = 0;
+            while let Some(found) = data.get(at..).and_then(|rest| memmem::find(rest, form)) {
+                let start = at + found;
+                if let Some(hit) = data.get_mut(start..start + form.len()) {
+                    hit.fill(MASK);
+                }
+                at = start + form.len();
+            }
+        }
+        let keep = self.undecided(&data);
+        let ready = data.len() - keep;
+        self.held
+            .extend_from_slice(data.get(ready..).unwrap_or_default());
+        data.truncate(ready);
+        bytes::Bytes::from(data)
+    }
+
+    /// What was held back, once the body has ended (the start of a secret that never came).
+    pub(crate) fn finish(&mut self) -> bytes::Bytes {
+        bytes::Bytes::copy_from_slice(&std::mem::take(&mut *self.held))
+    }
+
+    /// How many bytes at the end of `data` are the start of some form: they must wait.
+    fn undecided(&self, data: &[u8]) -> usize {
+        let mut keep = 0;
+        for form in &self.forms {
+            let (Some(&first), longest) = (form.first(), form.len().saturating_sub(1)) else {
+                continue;
+            };
+            let from = data.len() - longest.min(data.len());
+            let tail = data.get(from..).unwrap_or_default();
+            // The first candidate is the longest one.
+            for at in memchr::memchr_iter(first, tail) {
+                let rest = tail.get(at..).unwrap_or_default();
+                if rest.len() > keep && form.starts_with(rest) {
+                    keep = rest.len();
+                    break;
+                }
+            }
+        }
+        keep
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +245,67 @@ mod tests {
             },
         );
         assert_eq!(Secrets::of(&short, &[]).scrub(b"abcabc"), None);
+    }
+
+    /// Masks `body` cut into chunks at `cuts`, as a stream would deliver it.
+    fn streamed(mask: &mut StreamMask, body: &[u8], cuts: &[usize]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut from = 0;
+        for &cut in cuts.iter().chain(std::iter::once(&body.len())) {
+            let chunk = bytes::Bytes::copy_from_slice(&body[from..cut]);
+            out.extend_from_slice(&mask.next(chunk));
+            from = cut;
+        }
+        out.extend_from_slice(&mask.finish());
+        out
+    }
+
+    #[test]
+    fn a_streamed_secret_is_masked_wherever_the_chunks_split_it() {
+        let material = key(
+            "s3cr3t-key",
+            ApiKeyPlacement::Header {
+                header_name: "X-Key".into(),
+                prefix: String::new(),
+            },
+        );
+        let secrets = Secrets::of(&material, &[]);
+        let body = b"x-key: s3cr3t-key; again s3cr3t-keys3cr3t-key; almost s3cr3t-ke";
+        let expected = b"x-key: **********; again ********************; almost s3cr3t-ke";
+        for a in 0..=body.len() {
+            for b in a..=body.len() {
+                let mut mask = StreamMask::of(&secrets).unwrap();
+                let out = streamed(&mut mask, body, &[a, b]);
+                assert_eq!(
+                    String::from_utf8_lossy(&out),
+                    String::from_utf8_lossy(expected),
+                    "cut at {a} and {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_stream_without_the_secret_is_passed_on_as_it_comes() {
+        let material = key(
+            "s3cr3t-key",
+            ApiKeyPlacement::Header {
+                header_name: "X-Key".into(),
+                prefix: String::new(),
+            },
+        );
+        let mut mask = StreamMask::of(&Secrets::of(&material, &[])).unwrap();
+        let event = bytes::Bytes::from_static(b"data: {\"n\":1}\n\n");
+        assert_eq!(mask.next(event.clone()), event, "nothing held back");
+        // Only a possible start of the secret waits for the next chunk.
+        assert_eq!(
+            &mask.next(bytes::Bytes::from_static(b"data: s3c"))[..],
+            b"data: "
+        );
+        assert_eq!(
+            &mask.next(bytes::Bytes::from_static(b"ond\n"))[..],
+            b"s3cond\n"
+        );
+        assert!(mask.finish().is_empty());
     }
 }

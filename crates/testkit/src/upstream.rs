@@ -248,12 +248,22 @@ where
                 let echoed = format!(
                     "no such page: {target} (authorization: {authorization:?}, x-api-key: {key:?})"
                 );
-                Response::builder()
+                let builder = Response::builder()
                     .status(404)
                     .header("content-type", "text/plain")
-                    .header("location", format!("https://upstream.test{target}/"))
-                    .body(Full::new(Bytes::from(echoed)).boxed())
-                    .unwrap()
+                    .header("location", format!("https://upstream.test{target}/"));
+                // `?chunked`: in 3-byte chunks, so a secret arrives split over several.
+                let body = if target.contains("chunked") {
+                    let echoed = Bytes::from(echoed);
+                    let frames = (0..echoed.len()).step_by(3).map(move |at| {
+                        let end = (at + 3).min(echoed.len());
+                        Ok::<_, Infallible>(Frame::data(echoed.slice(at..end)))
+                    });
+                    StreamBody::new(futures_util::stream::iter(frames)).boxed()
+                } else {
+                    Full::new(Bytes::from(echoed)).boxed()
+                };
+                builder.body(body).unwrap()
             });
             record.lock().unwrap().push(Seen {
                 method,
@@ -284,7 +294,8 @@ fn full(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Bod
 
 /// `/json`, `/bearer/{token}` (401 unless that bearer token is sent), `/status/{code}`, `/bytes/{n}` (with a length), `/stream/{n}` (chunked, no
 /// length, 64 KiB chunks), `/slow/{ms}`, `/redirect`, `/binary`, `/echo-request` (404 that
-/// repeats the request's target, `Authorization` and `X-Api-Key` in its body and `Location`);
+/// repeats the request's target, `Authorization` and `X-Api-Key` in its body and `Location`;
+/// with `chunked` in the query, the body comes in 3-byte chunks);
 /// anything else echoes "ok".
 async fn respond(path: &str, authorization: Option<&str>) -> Response<Body> {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();

@@ -186,9 +186,11 @@ impl Dispatcher {
             }
             _ => (first, None),
         };
-        // The answer's headers only: its body streams through as it comes (see decisions.md).
+        // The headers now; the body as it streams, byte for byte (its length went ahead).
         let bearers: Vec<&SecretString> = bearer.iter().chain(fresh.iter()).collect();
-        crate::scrub::Secrets::of(&resolved.material, &bearers).scrub_headers(&mut answer.headers);
+        let secrets = crate::scrub::Secrets::of(&resolved.material, &bearers);
+        secrets.scrub_headers(&mut answer.headers);
+        answer.body.mask(crate::scrub::StreamMask::of(&secrets));
         Ok(answer)
     }
 

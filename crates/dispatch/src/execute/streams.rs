@@ -2,6 +2,7 @@
 //! back-pressured through a small channel) and the upstream's answer on its way back (capped
 //! and under the call's deadline), plus which headers cross in each direction.
 
+use crate::scrub::StreamMask;
 use bytes::Bytes;
 use futures_util::Stream;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -139,6 +140,8 @@ pub struct AnswerBody {
     seen: u64,
     deadline: Pin<Box<Sleep>>,
     done: bool,
+    /// The call's secret, masked wherever the upstream repeats it.
+    mask: Option<StreamMask>,
 }
 
 impl std::fmt::Debug for AnswerBody {
@@ -158,7 +161,13 @@ impl AnswerBody {
             seen: 0,
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
             done: false,
+            mask: None,
         }
+    }
+
+    /// Masks the call's secret in what streams from here on.
+    pub(super) fn mask(&mut self, mask: Option<StreamMask>) {
+        self.mask = mask;
     }
 }
 
@@ -178,7 +187,9 @@ impl Stream for AnswerBody {
             let frame = match ready!(Pin::new(&mut this.incoming).poll_frame(cx)) {
                 None => {
                     this.done = true;
-                    return Poll::Ready(None);
+                    // The end: what was held back could not become a secret after all.
+                    let rest = this.mask.as_mut().map(StreamMask::finish);
+                    return Poll::Ready(rest.filter(|r| !r.is_empty()).map(Ok));
                 }
                 Some(Err(_)) => {
                     this.done = true;
@@ -194,6 +205,13 @@ impl Stream for AnswerBody {
             if this.seen > this.limit {
                 this.done = true;
                 return Poll::Ready(Some(Err(AnswerCut::TooLarge(this.limit))));
+            }
+            let chunk = match this.mask.as_mut() {
+                Some(mask) => mask.next(chunk),
+                None => chunk,
+            };
+            if chunk.is_empty() {
+                continue;
             }
             return Poll::Ready(Some(Ok(chunk)));
         }
