@@ -16,44 +16,75 @@ pub trait Lookup: Send + Sync + std::fmt::Debug {
     fn lookup(&self, host: &str) -> Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send>>;
 }
 
-/// getaddrinfo on tokio's blocking pool. A call that passes its deadline drops its wait, but
-/// getaddrinfo itself cannot be cancelled: it runs on until the system resolver gives up. So
-/// at most [`MAX_LOOKUPS`] run at once; a lookup holds its slot until getaddrinfo returns,
-/// and a call waiting for a slot gives up at its own deadline. Names pointed at a slow DNS
-/// server therefore cannot fill the blocking pool that other work shares.
-#[derive(Debug)]
+/// The system's DNS configuration (`/etc/resolv.conf`, `/etc/hosts`), asked by a resolver in
+/// Rust (hickory). A lookup is a future: a call that passes its deadline drops it, and the
+/// lookup ends there, with no retry left to run and no thread held. getaddrinfo, which this
+/// replaced, could not be cancelled: a name whose servers never answer kept a blocking thread
+/// (and one of 64 lookup slots) until the system resolver gave up, so one caller could make
+/// every other caller's lookups wait. Both address families are asked for, so a name with
+/// one refused address is refused whatever the other family says.
+#[derive(Debug, Clone)]
 pub struct SystemLookup {
-    slots: Arc<tokio::sync::Semaphore>,
+    resolver: Result<Arc<hickory_resolver::TokioResolver>, Arc<str>>,
 }
 
-/// Concurrent getaddrinfo calls at most.
-pub const MAX_LOOKUPS: usize = 64;
-
 impl Default for SystemLookup {
+    /// From the system's configuration. Without one (no readable `/etc/resolv.conf`), names
+    /// fail to resolve with the reason, and IP addresses still work: Keyway never falls back
+    /// to a public DNS server the operator did not choose.
     fn default() -> Self {
-        Self {
-            slots: Arc::new(tokio::sync::Semaphore::new(MAX_LOOKUPS)),
+        let resolver = hickory_resolver::TokioResolver::builder_tokio()
+            .map(|mut builder| {
+                Self::tune(builder.options_mut());
+                Arc::new(builder.build())
+            })
+            .map_err(|e| {
+                Arc::from(format!(
+                    "the system's DNS configuration cannot be read: {e}"
+                ))
+            });
+        Self { resolver }
+    }
+}
+
+impl SystemLookup {
+    /// The name servers at `servers` (port 53 unless given), with `timeout` per attempt:
+    /// for tests, which run their own server on loopback.
+    pub fn with_servers(servers: &[SocketAddr], timeout: std::time::Duration) -> Self {
+        use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+        use hickory_resolver::proto::xfer::Protocol;
+        let mut config = ResolverConfig::new();
+        for server in servers {
+            config.add_name_server(NameServerConfig::new(*server, Protocol::Udp));
         }
+        let mut builder = hickory_resolver::TokioResolver::builder_with_config(
+            config,
+            hickory_resolver::name_server::TokioConnectionProvider::default(),
+        );
+        let options = builder.options_mut();
+        Self::tune(options);
+        options.timeout = timeout;
+        Self {
+            resolver: Ok(Arc::new(builder.build())),
+        }
+    }
+
+    fn tune(options: &mut hickory_resolver::config::ResolverOpts) {
+        options.ip_strategy = hickory_resolver::config::LookupIpStrategy::Ipv4AndIpv6;
     }
 }
 
 impl Lookup for SystemLookup {
     fn lookup(&self, host: &str) -> Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send>> {
         let host = host.to_owned();
-        let slots = self.slots.clone();
+        let resolver = self.resolver.clone();
         Box::pin(async move {
-            let slot = slots
-                .acquire_owned()
+            let resolver = resolver.map_err(|why| io::Error::other(why.to_string()))?;
+            let found = resolver
+                .lookup_ip(host.as_str())
                 .await
-                .map_err(|_| io::Error::other("the resolver is shutting down"))?;
-            let found = tokio::task::spawn_blocking(move || {
-                let _slot = slot;
-                std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), 0))
-                    .map(|addrs| addrs.map(|a| a.ip()).collect::<Vec<_>>())
-            })
-            .await
-            .map_err(|_| io::Error::other("the lookup task failed"))?;
-            found
+                .map_err(|e| io::Error::new(io::ErrorKind::NotFound, e.to_string()))?;
+            Ok(found.iter().collect())
         })
     }
 }
