@@ -290,12 +290,15 @@ impl Document {
                     .collect()
             })
             .unwrap_or_default();
+        // A set, not the list: a document's `required` and `properties` may each hold
+        // millions of names, and comparing every one with every other is their product.
+        let needed: std::collections::HashSet<&str> = required.iter().map(String::as_str).collect();
         let optional = schema
             .get("properties")
             .and_then(Value::as_object)
             .map(|p| {
                 p.keys()
-                    .filter(|k| !required.contains(k))
+                    .filter(|k| !needed.contains(k.as_str()))
                     .cloned()
                     .collect()
             })

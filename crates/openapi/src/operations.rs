@@ -11,6 +11,30 @@ const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
+/// The most entries a listing holds: operations, and their parameters, servers and security
+/// schemes, all together. Each operation inherits the document's servers and security, so
+/// a small document could otherwise list their product (20,000 paths under 20,000 security
+/// options are 400 million entries from 500 KB of text). The largest public APIs list a few
+/// tens of thousands.
+const MAX_LISTED: usize = 200_000;
+
+/// What is left of [`MAX_LISTED`] while a listing is built.
+struct Room(usize);
+
+impl Room {
+    fn take(&mut self, n: usize) -> Result<(), OpenApiError> {
+        self.0 = self.0.checked_sub(n).ok_or_else(|| {
+            invalid(
+                "paths",
+                &format!(
+                    "lists more than {MAX_LISTED} operations, parameters, servers and security                      schemes in all (each operation counts those it inherits): Keyway lists at                      most that many"
+                ),
+            )
+        })?;
+        Ok(())
+    }
+}
+
 /// One operation: a method on a path, with what calling it needs.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Operation {
@@ -76,6 +100,7 @@ impl Document {
                 .ok_or_else(|| invalid("paths", "must be an object"))?,
         };
         let mut operations = Vec::new();
+        let mut room = Room(MAX_LISTED);
         for (path, item) in paths {
             let at = format!("paths.{path}");
             let item = resolve(root, item, &at)?;
@@ -88,7 +113,8 @@ impl Document {
                 let op = op
                     .as_object()
                     .ok_or_else(|| invalid(&at, "must be an object"))?;
-                operations.push(self.operation(path, method, item, op, &at)?);
+                room.take(1)?;
+                operations.push(self.operation(path, method, item, op, &at, &mut room)?);
             }
         }
         Ok(operations)
@@ -101,9 +127,14 @@ impl Document {
         item: &Map<String, Value>,
         op: &Map<String, Value>,
         at: &str,
+        room: &mut Room,
     ) -> Result<Operation, OpenApiError> {
         let root = &self.root;
-        let mut parameters: Vec<Parameter> = Vec::new();
+        // A slot per parameter, and where each (name, place) stands: an operation's
+        // parameter replaces the path's of the same name and place without a search.
+        let mut parameters: Vec<Option<Parameter>> = Vec::new();
+        let mut placed: std::collections::HashMap<(String, String), usize> =
+            std::collections::HashMap::new();
         let mut body_types = Vec::new();
         let mut form_params = false;
         let listed = [item.get("parameters"), op.get("parameters")];
@@ -116,6 +147,7 @@ impl Document {
                 .as_array()
                 .ok_or_else(|| invalid(&list_at, "must be a list"))?;
             for (i, param) in list.iter().enumerate() {
+                room.take(1)?;
                 let param_at = format!("{list_at}[{i}]");
                 let param = resolve(root, param, &param_at)?;
                 let text = |key: &str| param.get(key).and_then(Value::as_str).map(str::to_owned);
@@ -125,9 +157,7 @@ impl Document {
                     "body" => body_types.push(String::new()),
                     "formData" => form_params = true,
                     _ => {
-                        // An operation's parameter replaces the path's of the same name and place.
-                        parameters.retain(|p| !(p.name == name && p.location == location));
-                        parameters.push(Parameter {
+                        let parameter = Parameter {
                             required: location == "path"
                                 || param
                                     .get("required")
@@ -136,7 +166,14 @@ impl Document {
                             description: text("description"),
                             name,
                             location,
-                        });
+                        };
+                        let key = (parameter.name.clone(), parameter.location.clone());
+                        if let Some(replaced) = placed.insert(key, parameters.len()) {
+                            if let Some(slot) = parameters.get_mut(replaced) {
+                                *slot = None;
+                            }
+                        }
+                        parameters.push(Some(parameter));
                     }
                 }
             }
@@ -173,6 +210,10 @@ impl Document {
                 }
             },
         };
+        let parameters: Vec<Parameter> = parameters.into_iter().flatten().collect();
+        let servers = self.servers(item, op);
+        room.take(servers.len())?;
+        let security = self.security(op, at, room)?;
         Ok(Operation {
             id: op.get("operationId").and_then(Value::as_str).map_or_else(
                 || format!("{} {path}", method.to_uppercase()),
@@ -181,10 +222,10 @@ impl Document {
             method: method.to_uppercase(),
             path: path.to_owned(),
             summary: op.get("summary").and_then(Value::as_str).map(str::to_owned),
-            servers: self.servers(item, op),
+            servers,
             parameters,
             request_body_types,
-            security: self.security(op, at)?,
+            security,
         })
     }
 
@@ -237,6 +278,7 @@ impl Document {
         &self,
         op: &Map<String, Value>,
         at: &str,
+        room: &mut Room,
     ) -> Result<Vec<SecurityOption>, OpenApiError> {
         let root = &self.root;
         let Some(requirements) = op.get("security").or_else(|| root.get("security")) else {
@@ -251,9 +293,11 @@ impl Document {
         };
         let mut options = Vec::new();
         for requirement in requirements {
+            room.take(1)?;
             let Some(requirement) = requirement.as_object() else {
                 continue;
             };
+            room.take(requirement.len())?;
             let mut schemes = Vec::new();
             for (name, scopes) in requirement {
                 let scheme_at = format!("{at}.security.{name}");

@@ -101,6 +101,12 @@ pub(crate) fn to_json(text: &str) -> Result<Value, OpenApiError> {
             return Err(too_many(line));
         }
         if anchor != 0 {
+            // The copy kept for its aliases is as much work as the value itself: charged, or
+            // anchors nested in anchors would copy one subtree once per level for free.
+            spent = spent.saturating_add(cost);
+            if spent > budget {
+                return Err(too_many(line));
+            }
             anchors.insert(
                 anchor,
                 Anchored {
@@ -249,6 +255,16 @@ mod tests {
         }
         // Refused by the budget (10^10 values would never finish or fit otherwise).
         let err = to_json(&text).unwrap_err();
+        assert!(err.to_string().contains("too many values"), "{err}");
+        // Anchors nested in anchors, never used: each level kept its own copy of the list
+        // inside (100 levels of 40,000 values, in 80 KB of text).
+        let list = vec!["1"; 40_000].join(",");
+        let nested = format!(
+            "x: {}[{list}]{}\n",
+            (0..100).map(|i| format!("&a{i} [")).collect::<String>(),
+            "]".repeat(100)
+        );
+        let err = to_json(&nested).unwrap_err();
         assert!(err.to_string().contains("too many values"), "{err}");
         let deep = format!("{}x{}", "[".repeat(200), "]".repeat(200));
         assert!(to_json(&deep).is_err());

@@ -191,6 +191,47 @@ fn hostile_documents_get_a_clear_refusal() {
         refused(unknown_scheme),
         Err(OpenApiError::Invalid { .. })
     ));
+    // Every operation inherits the document's security options: 2,000 paths under 200
+    // options would list 400,000 of them from 60 KB of text. Refused, naming the bound.
+    let options = vec![r#"{"k": []}"#; 200].join(",");
+    let paths: Vec<String> = (0..2000)
+        .map(|i| format!(r#""/p{i}": {{"get": {{}}}}"#))
+        .collect();
+    let product = format!(
+        r#"{{"openapi": "3.0.0", "components": {{"securitySchemes": {{"k": {{"type": "apiKey", "in": "header", "name": "K"}}}}}},
+            "security": [{options}], "paths": {{{}}}}}"#,
+        paths.join(",")
+    );
+    let err = refused(&product).unwrap_err();
+    assert!(err.to_string().contains("200000"), "{err}");
+    // The same document with 400 paths lists 80,400 entries: within the bound.
+    let fewer = product.replacen(&paths[400..].join(","), r#""/last": {"get": {}}"#, 1);
+    assert_eq!(refused(&fewer).unwrap().len(), 401);
+    // Parameters that replace one another are found without a search per parameter: an
+    // operation's own replaces the path's of the same name and place, in its own position.
+    let replaced = r#"{"openapi": "3.0.0", "paths": {"/a/{id}": {
+        "parameters": [{"name": "id", "in": "path"}, {"name": "q", "in": "query", "description": "path's"}],
+        "get": {"parameters": [{"name": "q", "in": "query", "description": "own"}, {"name": "q", "in": "header"}]}}}}"#;
+    let listed = refused(replaced).unwrap();
+    let described: Vec<(&str, &str, Option<&str>)> = listed[0]
+        .parameters
+        .iter()
+        .map(|p| {
+            (
+                p.name.as_str(),
+                p.location.as_str(),
+                p.description.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        described,
+        [
+            ("id", "path", None),
+            ("q", "query", Some("own")),
+            ("q", "header", None)
+        ]
+    );
     let huge = vec![b' '; MAX_DOCUMENT_BYTES + 1];
     assert_eq!(
         Document::parse(&huge).unwrap_err(),
