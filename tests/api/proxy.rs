@@ -703,6 +703,26 @@ async fn an_upstream_that_repeats_the_request_does_not_hand_out_the_secret(app) 
             }
         }
     }
+    // A compressed answer would hide the secret from the search: a signed call asks for
+    // none, whatever the caller or the definition asked for, and one that comes encoded
+    // anyway is not passed on (502, saying why).
+    let auth = format!("Bearer {}", bob.token);
+    let res = send(&app, "GET", &format!("/v1/proxy/{}/json", credentials[1]), &[("authorization", &auth), ("accept-encoding", "gzip, br")], empty()).await;
+    assert_eq!(res.status(), 200);
+    let asked = upstream.requests().last().unwrap().header("accept-encoding").map(str::to_owned);
+    assert_eq!(asked.as_deref(), Some("identity"));
+    let res = send(&app, "GET", &format!("/v1/proxy/{}/echo-request?encoded", credentials[1]), &[("authorization", &auth)], empty()).await;
+    let (status, code, body) = refused(res).await;
+    assert_eq!((status, code.as_str()), (502, "upstream_unreachable"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("Content-Encoding: gzip"), "{body}");
+    assert!(!body.to_string().contains(keys[1].as_str()));
+    let res = app.call("POST", "/v1/dispatch", &bob.token, Some(json!({"request": {
+        "url": upstream.url("http", "upstream.test", "/echo-request?encoded"), "credential_id": credentials[1],
+        "headers": [{"name": "Accept-Encoding", "value": "gzip"}],
+    }}))).await;
+    assert_eq!((res.status, res.json["error"]["code"].as_str()), (502, Some("upstream_unreachable")), "{}", res.json);
+    assert!(!res.json.to_string().contains(keys[1].as_str()));
+    assert_eq!(upstream.requests().last().unwrap().header("accept-encoding"), Some("identity"));
     app.assert_secrets_kept(&keys.iter().map(String::as_str).collect::<Vec<_>>()).await;
 }
 }

@@ -35,6 +35,10 @@ pub enum DispatchError {
     TokenUnavailable(String),
     #[error("the upstream could not be reached: {0}")]
     Unreachable(String),
+    /// The answer came compressed although the signed call asked for it unencoded: it cannot
+    /// be searched for the credential's secret, so it is not passed on.
+    #[error("the upstream answered with an encoded body (Content-Encoding: {0}) although Keyway asked for none; Keyway reads every answer to keep the credential's secret out of it, so it does not pass on one it cannot read")]
+    EncodedAnswer(String),
     #[error("the upstream did not answer within {0} ms")]
     Timeout(u64),
     #[error("the upstream's response is larger than the limit of {0} bytes")]
@@ -72,7 +76,9 @@ impl DispatchError {
             }
             DispatchError::Credential(_) => "credential_error",
             DispatchError::TokenUnavailable(_) => "oauth_token_request_failed",
-            DispatchError::Unreachable(_) => "upstream_unreachable",
+            DispatchError::Unreachable(_) | DispatchError::EncodedAnswer(_) => {
+                "upstream_unreachable"
+            }
             DispatchError::Timeout(_) => "upstream_timeout",
             DispatchError::TooLarge(_) => "response_too_large",
             DispatchError::BodyTooLarge(_) => "payload_too_large",

@@ -260,6 +260,14 @@ impl Dispatcher {
             }
             _ => None,
         };
+        let encodings = answer
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("content-encoding"))
+            .map(|h| h.value.as_bytes());
+        if let Some(encoding) = crate::sign::encoded_answer(encodings) {
+            return Err(DispatchError::EncodedAnswer(encoding));
+        }
         let bearers: Vec<&SecretString> = bearer.iter().chain(fresh.iter()).collect();
         answer.scrub(&crate::scrub::Secrets::of(&resolved.material, &bearers));
         Ok(answer)

@@ -94,6 +94,40 @@ impl<'a> Secrets<'a> {
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// [`Secrets::scrub`] for every string and key of a parsed JSON answer: an upstream that
+    /// escapes characters (`\/`, `\u003d`) writes the secret in a form the search of the raw
+    /// bytes does not find, and parsing turns it back into the secret. `true` when something
+    /// was replaced. Parsed JSON nests at most 128 levels deep, which bounds the recursion.
+    pub(crate) fn scrub_json(&self, value: &mut serde_json::Value) -> bool {
+        use serde_json::Value;
+        match value {
+            Value::String(text) => match self.scrub_text(text) {
+                Some(clean) => {
+                    *text = clean;
+                    true
+                }
+                None => false,
+            },
+            Value::Array(items) => items
+                .iter_mut()
+                .fold(false, |found, item| self.scrub_json(item) | found),
+            Value::Object(map) => {
+                let mut found = false;
+                if map.keys().any(|key| self.scrub_text(key).is_some()) {
+                    let entries = std::mem::take(map);
+                    for (key, item) in entries {
+                        let key = self.scrub_text(&key).unwrap_or(key);
+                        map.insert(key, item);
+                    }
+                    found = true;
+                }
+                map.values_mut()
+                    .fold(found, |found, item| self.scrub_json(item) | found)
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => false,
+        }
+    }
+
     /// [`Secrets::scrub`] for every value of `headers`.
     pub(crate) fn scrub_headers(&self, headers: &mut HeaderMap) {
         for value in headers.values_mut() {

@@ -1,7 +1,7 @@
 //! Signing: puts a resolved credential's material on an outgoing request.
 
 use base64::Engine;
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION};
 use keyway_credentials::Material;
 use keyway_model::ApiKeyPlacement;
 use secrecy::{ExposeSecret, SecretString};
@@ -54,7 +54,25 @@ pub fn sign(
             }
         },
     }
+    // The answer is searched for the secret before anyone reads it (`crate::scrub`), which a
+    // compressed body would hide: a signed call asks for its answer unencoded.
+    headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     Ok(())
+}
+
+/// The `Content-Encoding` of an answer that came encoded although the call asked for none
+/// (see [`sign`]), cut to a short printable token for the error message.
+pub(crate) fn encoded_answer<'a>(mut encodings: impl Iterator<Item = &'a [u8]>) -> Option<String> {
+    encodings
+        .find(|value| !value.trim_ascii().eq_ignore_ascii_case(b"identity"))
+        .map(|value| {
+            value
+                .iter()
+                .filter(|b| b.is_ascii_graphic() || **b == b' ')
+                .take(32)
+                .map(|b| char::from(*b))
+                .collect()
+        })
 }
 
 /// `username:password` in base64, as Basic authentication sends it.

@@ -174,9 +174,9 @@ impl From<DispatchError> for ApiError {
                 StatusCode::CONFLICT,
                 detail(&[("credential_id", json!(credential_id))]),
             ),
-            DispatchError::Unreachable(_) | DispatchError::TokenUnavailable(_) => {
-                (StatusCode::BAD_GATEWAY, Map::new())
-            }
+            DispatchError::Unreachable(_)
+            | DispatchError::EncodedAnswer(_)
+            | DispatchError::TokenUnavailable(_) => (StatusCode::BAD_GATEWAY, Map::new()),
             DispatchError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, Map::new()),
             DispatchError::AuditUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, Map::new()),
             DispatchError::TooLarge(limit) => (

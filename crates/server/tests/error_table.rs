@@ -160,6 +160,11 @@ fn dispatch_errors() -> Vec<(DispatchError, u16, &'static str)> {
             502,
             "upstream_unreachable",
         ),
+        (
+            DispatchError::EncodedAnswer("gzip".into()),
+            502,
+            "upstream_unreachable",
+        ),
         (DispatchError::Timeout(1), 504, "upstream_timeout"),
         (DispatchError::TooLarge(1), 502, "response_too_large"),
         (DispatchError::BodyTooLarge(1), 413, "payload_too_large"),
@@ -205,6 +210,7 @@ fn dispatch_variants(e: &DispatchError) {
         | DispatchError::Credential(_)
         | DispatchError::TokenUnavailable(_)
         | DispatchError::Unreachable(_)
+        | DispatchError::EncodedAnswer(_)
         | DispatchError::Timeout(_)
         | DispatchError::TooLarge(_)
         | DispatchError::BodyTooLarge(_)

@@ -248,10 +248,15 @@ where
                 let echoed = format!(
                     "no such page: {target} (authorization: {authorization:?}, x-api-key: {key:?})"
                 );
-                let builder = Response::builder()
+                let mut builder = Response::builder()
                     .status(404)
                     .header("content-type", "text/plain")
                     .header("location", format!("https://upstream.test{target}/"));
+                // `?encoded`: marked compressed whatever the request asked for, as an upstream
+                // that ignores `Accept-Encoding: identity` would answer.
+                if target.contains("encoded") {
+                    builder = builder.header("content-encoding", "gzip");
+                }
                 // `?chunked`: in 3-byte chunks, so a secret arrives split over several.
                 let body = if target.contains("chunked") {
                     let echoed = Bytes::from(echoed);
@@ -295,7 +300,8 @@ fn full(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Bod
 /// `/json`, `/bearer/{token}` (401 unless that bearer token is sent), `/status/{code}`, `/bytes/{n}` (with a length), `/stream/{n}` (chunked, no
 /// length, 64 KiB chunks), `/slow/{ms}`, `/redirect`, `/binary`, `/echo-request` (404 that
 /// repeats the request's target, `Authorization` and `X-Api-Key` in its body and `Location`;
-/// with `chunked` in the query, the body comes in 3-byte chunks);
+/// with `chunked` in the query, the body comes in 3-byte chunks; with `encoded`, it is marked
+/// `Content-Encoding: gzip`);
 /// anything else echoes "ok".
 async fn respond(path: &str, authorization: Option<&str>) -> Response<Body> {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();

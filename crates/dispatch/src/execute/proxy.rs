@@ -186,6 +186,14 @@ impl Dispatcher {
             }
             _ => (first, None),
         };
+        let encodings = answer
+            .headers
+            .get_all(hyper::header::CONTENT_ENCODING)
+            .iter()
+            .map(|value| value.as_bytes());
+        if let Some(encoding) = crate::sign::encoded_answer(encodings) {
+            return Err(DispatchError::EncodedAnswer(encoding));
+        }
         // The headers now; the body as it streams, byte for byte (its length went ahead).
         let bearers: Vec<&SecretString> = bearer.iter().chain(fresh.iter()).collect();
         let secrets = crate::scrub::Secrets::of(&resolved.material, &bearers);

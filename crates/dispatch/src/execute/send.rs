@@ -63,6 +63,7 @@ impl Dispatcher {
                 headers,
                 body,
                 is_json,
+                json: None,
                 attempts: 1,
             })
         };
@@ -87,6 +88,8 @@ pub(super) struct Answer {
     pub(super) headers: Vec<Header>,
     pub(super) body: Vec<u8>,
     pub(super) is_json: bool,
+    /// The body parsed, once it has been (the scrub parses a JSON answer).
+    pub(super) json: Option<serde_json::Value>,
     pub(super) attempts: u32,
 }
 
@@ -101,6 +104,18 @@ impl Answer {
         if let Some(body) = secrets.scrub(&self.body) {
             self.body = body;
         }
+        if self.is_json {
+            if let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(&self.body) {
+                // Found only in an escaped form: the body becomes the cleaned JSON, written
+                // out again, so neither `body` nor `json` holds it.
+                if secrets.scrub_json(&mut json) {
+                    if let Ok(text) = serde_json::to_vec(&json) {
+                        self.body = text;
+                    }
+                }
+                self.json = Some(json);
+            }
+        }
     }
 
     pub(super) fn finish(self, started: Instant) -> CallResult {
@@ -111,8 +126,9 @@ impl Answer {
                 Some(base64::engine::general_purpose::STANDARD.encode(e.as_bytes())),
             ),
         };
-        let json = match (&body, self.is_json) {
-            (Some(text), true) => serde_json::from_str(text).ok(),
+        let json = match (self.json, &body, self.is_json) {
+            (Some(json), Some(_), true) => Some(json),
+            (None, Some(text), true) => serde_json::from_str(text).ok(),
             _ => None,
         };
         CallResult {
@@ -129,4 +145,46 @@ impl Answer {
 
 pub(super) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyway_credentials::Material;
+    use keyway_model::ApiKeyPlacement;
+
+    #[test]
+    fn a_secret_the_upstream_escaped_in_json_is_redacted_in_body_and_json() {
+        let material = Material::ApiKey {
+            api_key: SecretString::from("s3cr3t/key=".to_owned()),
+            placement: ApiKeyPlacement::Header {
+                header_name: "X-Key".into(),
+                prefix: String::new(),
+            },
+        };
+        // As PHP (`\/`) and Gson (`\u003d`) write it: the raw bytes never hold the key.
+        let body =
+            br#"{"echo": "s3cr3t\/key\u003d", "s3cr3t\/key=": [1, {"deep": "x s3cr3t\/key= y"}]}"#;
+        let mut answer = Answer {
+            status: 400,
+            headers: Vec::new(),
+            body: body.to_vec(),
+            is_json: true,
+            json: None,
+            attempts: 1,
+        };
+        answer.scrub(&crate::scrub::Secrets::of(&material, &[]));
+        let result = answer.finish(Instant::now());
+        let text = result.body.unwrap();
+        let json = result.json.unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"echo": "[redacted]", "[redacted]": [1, {"deep": "x [redacted] y"}]})
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            json
+        );
+        assert!(!text.contains("s3cr3t"), "{text}");
+    }
 }
