@@ -317,6 +317,7 @@ fn unavailable(err: impl Into<CredentialError>) -> TokenError {
         chain = format!("{chain}: {inner}");
         cause = inner.source();
     }
-    tracing::error!(error = %chain, "token source failed");
+    // The server logs the same chain when it answers; here only for tracing a refresh.
+    tracing::debug!(error = %chain, "token source failed");
     TokenError::Storage(err)
 }
