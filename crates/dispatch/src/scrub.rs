@@ -64,28 +64,22 @@ impl<'a> Secrets<'a> {
         Self(forms)
     }
 
-    /// `bytes` with every secret replaced, or `None` when none is in it.
+    /// `bytes` with every secret replaced, or `None` when none is in it. Each run of bytes
+    /// that any form covers becomes one `[redacted]`.
     pub(crate) fn scrub(&self, bytes: &[u8]) -> Option<Vec<u8>> {
-        let mut out: Option<Vec<u8>> = None;
-        for form in &self.0 {
-            let secret = form.bytes();
-            let current = out.as_deref().unwrap_or(bytes);
-            let finder = memmem::Finder::new(secret);
-            if finder.find(current).is_none() {
-                continue;
-            }
-            let mut next = Vec::with_capacity(current.len());
-            let mut at = 0;
-            for start in finder.find_iter(current) {
-                // find_iter does not overlap matches, so `start >= at` always holds.
-                next.extend_from_slice(current.get(at..start).unwrap_or_default());
-                next.extend_from_slice(REDACTED);
-                at = start + secret.len();
-            }
-            next.extend_from_slice(current.get(at..).unwrap_or_default());
-            out = Some(next);
+        let found = covered(self.0.iter().map(Form::bytes), bytes);
+        if found.is_empty() {
+            return None;
         }
-        out
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut at = 0;
+        for (start, end) in found {
+            out.extend_from_slice(bytes.get(at..start).unwrap_or_default());
+            out.extend_from_slice(REDACTED);
+            at = end;
+        }
+        out.extend_from_slice(bytes.get(at..).unwrap_or_default());
+        Some(out)
     }
 
     /// [`Secrets::scrub`] for text (a secret is valid UTF-8, so replacing it keeps the rest so).
@@ -140,6 +134,32 @@ impl<'a> Secrets<'a> {
     }
 }
 
+/// Where `forms` occur in `bytes`, as sorted runs that do not touch one another: every
+/// occurrence, also those that overlap (a secret that begins as it ends, `abcXYZabc`,
+/// repeated as `abcXYZabcXYZabc`, is one run), found in the original bytes rather than in
+/// bytes another form's replacement already changed.
+fn covered<'a>(forms: impl Iterator<Item = &'a [u8]>, bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for form in forms {
+        let finder = memmem::Finder::new(form);
+        let mut from = 0;
+        while let Some(found) = bytes.get(from..).and_then(|rest| finder.find(rest)) {
+            let start = from + found;
+            runs.push((start, start + form.len()));
+            from = start + 1;
+        }
+    }
+    runs.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(runs.len());
+    for (start, end) in runs {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    merged
+}
+
 /// What proxy mode masks a secret with in a streamed body: one byte for each of the secret's,
 /// so that the upstream's `Content-Length`, sent before the body, stays true.
 const MASK: u8 = b'*';
@@ -152,7 +172,10 @@ const MASK: u8 = b'*';
 pub(crate) struct StreamMask {
     /// The forms, copied (the body outlives the call's material), wiped when dropped.
     forms: Vec<Zeroizing<Vec<u8>>>,
+    /// The end of what came so far, as it came: it may be the start of a secret.
     held: Zeroizing<Vec<u8>>,
+    /// Runs of `held` that an occurrence already covers, masked when they are sent.
+    held_covered: Vec<(usize, usize)>,
 }
 
 impl StreamMask {
@@ -166,6 +189,7 @@ impl StreamMask {
         (!forms.is_empty()).then(|| Self {
             forms,
             held: Zeroizing::new(Vec::new()),
+            held_covered: Vec::new(),
         })
     }
 
@@ -178,35 +202,43 @@ impl StreamMask {
                 .all(|form| memmem::find(&chunk, form).is_none());
         if clean {
             // The common case: nothing to mask, and no copy unless the end must wait.
-            let keep = self.undecided(&chunk);
-            let ready = chunk.len() - keep;
+            let ready = chunk.len() - self.undecided(&chunk);
             self.held
                 .extend_from_slice(chunk.get(ready..).unwrap_or_default());
             return chunk.slice(..ready);
         }
-        let mut data = std::mem::take(&mut *self.held);
+        // Searched as it came (masking first would hide an occurrence that overlaps one
+        // already found), with what earlier chunks' occurrences covered of the held part.
+        let mut data = Zeroizing::new(std::mem::take(&mut *self.held));
         data.extend_from_slice(&chunk);
-        for form in &self.forms {
-            let mut at = 0;
-            while let Some(found) = data.get(at..).and_then(|rest| memmem::find(rest, form)) {
-                let start = at + found;
-                if let Some(hit) = data.get_mut(start..start + form.len()) {
-                    hit.fill(MASK);
-                }
-                at = start + form.len();
-            }
-        }
-        let keep = self.undecided(&data);
-        let ready = data.len() - keep;
+        let mut runs = covered(self.forms.iter().map(|f| f.as_slice()), &data);
+        runs.append(&mut self.held_covered);
+        let ready = data.len() - self.undecided(&data);
         self.held
             .extend_from_slice(data.get(ready..).unwrap_or_default());
-        data.truncate(ready);
-        bytes::Bytes::from(data)
+        let mut out = data.get(..ready).unwrap_or_default().to_vec();
+        for (start, end) in runs {
+            if let Some(hit) = out.get_mut(start.min(ready)..end.min(ready)) {
+                hit.fill(MASK);
+            }
+            if end > ready {
+                self.held_covered
+                    .push((start.max(ready) - ready, end - ready));
+            }
+        }
+        bytes::Bytes::from(out)
     }
 
     /// What was held back, once the body has ended (the start of a secret that never came).
     pub(crate) fn finish(&mut self) -> bytes::Bytes {
-        bytes::Bytes::copy_from_slice(&std::mem::take(&mut *self.held))
+        let mut rest = self.held.to_vec();
+        for (start, end) in std::mem::take(&mut self.held_covered) {
+            if let Some(hit) = rest.get_mut(start..end) {
+                hit.fill(MASK);
+            }
+        }
+        self.held.clear();
+        bytes::Bytes::from(rest)
     }
 
     /// How many bytes at the end of `data` are the start of some form: they must wait.
@@ -313,6 +345,35 @@ mod tests {
                 assert_eq!(
                     String::from_utf8_lossy(&out),
                     String::from_utf8_lossy(expected),
+                    "cut at {a} and {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn overlapping_occurrences_are_covered_whole() {
+        // A secret that begins as it ends, repeated so that its occurrences overlap.
+        let material = key(
+            "abcXYZabc",
+            ApiKeyPlacement::Header {
+                header_name: "X-Key".into(),
+                prefix: String::new(),
+            },
+        );
+        let secrets = Secrets::of(&material, &[]);
+        assert_eq!(
+            secrets.scrub_text("<abcXYZabcXYZabc>").unwrap(),
+            "<[redacted]>"
+        );
+        let body = b"<abcXYZabcXYZabc> abcXYZab abcXYZabc";
+        for a in 0..=body.len() {
+            for b in a..=body.len() {
+                let mut mask = StreamMask::of(&secrets).unwrap();
+                let out = streamed(&mut mask, body, &[a, b]);
+                assert_eq!(
+                    String::from_utf8_lossy(&out),
+                    "<***************> abcXYZab *********",
                     "cut at {a} and {b}"
                 );
             }
