@@ -23,6 +23,14 @@ pub(super) fn refuse_stored_secrets(request: &RequestDefinition) -> Result<(), W
     }
     // With the placeholders taken out, what is left of the URL is stored as written.
     let Ok(url) = url::Url::parse(&literal(&request.url)) else {
+        // A placeholder in the host or port (`https://${host}/x`) leaves no URL to parse:
+        // the same checks on the text, or a secret would pass as part of an unparsed URL.
+        if literal_secret_in_url_text(&request.url) {
+            return Err(stored_secret(
+                "url",
+                "the URL holds a literal secret (a user name or password, or a secret-like query parameter), which would be stored in plain text with the web service: store it as a credential and set credential_id".into(),
+            ));
+        }
         return Ok(());
     };
     if !url.username().is_empty() || url.password().is_some() {
@@ -105,6 +113,23 @@ pub fn url_without_literal_secrets(url: &str) -> Option<String> {
     changed.then_some(out)
 }
 
+/// Whether the text of a URL, placeholders aside, carries user-info or a literal secret in a
+/// secret-like query parameter.
+fn literal_secret_in_url_text(url: &str) -> bool {
+    let before_fragment = url.split('#').next().unwrap_or_default();
+    let (base, query) = match before_fragment.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (before_fragment, None),
+    };
+    let after_scheme = base.split_once("://").map_or(base, |(_, rest)| rest);
+    let authority = after_scheme.split('/').next().unwrap_or_default();
+    let user_info = authority
+        .rsplit_once('@')
+        .is_some_and(|(info, _)| literal_text(info).chars().any(|c| c != ':'));
+    user_info
+        || query.is_some_and(|query| url_without_literal_secrets(&format!("https://h?{query}")).is_some())
+}
+
 /// `text` with its placeholders taken out.
 fn literal_text(text: &str) -> String {
     Renderer::new(&Context::default())
@@ -181,6 +206,28 @@ mod tests {
             "Bearer ${token}"
         ));
         assert!(!is_literal_secret_header("Accept", "application/json"));
+    }
+
+    #[test]
+    fn a_url_that_parses_only_with_its_placeholders_is_checked_as_text() {
+        let check = |url: &str| {
+            let request = RequestDefinition::parse(keyway_model::RequestInput {
+                method: Some("GET".into()),
+                url: url.into(),
+                headers: Vec::new(),
+                body: None,
+                content_type: None,
+                credential_id: None,
+                timeout_ms: None,
+            })
+            .unwrap();
+            refuse_stored_secrets(&request).is_err()
+        };
+        assert!(check("https://alice:hunter2@${host}/x"));
+        assert!(check("https://${h}:${p}/x?api_key=S3CR3T"));
+        assert!(!check("https://${h}:${p}/x?api_key=${key}&q=1"));
+        assert!(!check("https://${user}:${password}@${host}/x"));
+        assert!(!check("https://${host}/x?page=2"));
     }
 
     #[test]
