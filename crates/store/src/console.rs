@@ -13,6 +13,9 @@ pub struct SessionCaller {
     pub idle_ms: i64,
 }
 
+/// Console sessions one person keeps at most (browsers and devices at once).
+pub const SESSIONS_PER_PERSON: i64 = 20;
+
 impl Store {
     /// A sign-in link valid for `ttl_ms` from now.
     pub async fn create_login_link(
@@ -66,14 +69,27 @@ impl Store {
              (digest, user_id, created_at, last_seen_at, expires_at, token_id) \
              VALUES ($1, $2, {now}, {now}, {now} + $3, $4)"
         );
+        // A person's newest sessions only: each sign-in adds a row that lives for hours, and
+        // a script signing in again and again (its own token, its own form cookie) must not
+        // grow the table without end. The oldest go, as a browser's cookie would expire.
+        let trim = "DELETE FROM console_sessions WHERE user_id = $1 AND digest NOT IN \
+                    (SELECT digest FROM console_sessions WHERE user_id = $1 \
+                     ORDER BY created_at DESC, digest LIMIT $2)";
         on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
             sqlx::query(sql)
                 .bind(digest)
                 .bind(user_id)
                 .bind(ttl_ms)
                 .bind(token_id)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
+            sqlx::query(trim)
+                .bind(user_id)
+                .bind(SESSIONS_PER_PERSON)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
         });
         Ok(())
     }

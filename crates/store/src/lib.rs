@@ -21,7 +21,7 @@ mod tenancy;
 mod web_services;
 
 pub use audit::{AuditAction, AuditOutcome, AuditQuery, AuditRow, NewAuditEvent};
-pub use console::SessionCaller;
+pub use console::{SessionCaller, SESSIONS_PER_PERSON};
 pub use credentials::{
     AccessWrite, CredentialChange, CredentialRow, DeleteOutcome, NewCredential, SecretRow,
     SecretUpdate, WebServiceRef,

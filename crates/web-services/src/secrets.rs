@@ -127,7 +127,9 @@ fn literal_secret_in_url_text(url: &str) -> bool {
         .rsplit_once('@')
         .is_some_and(|(info, _)| literal_text(info).chars().any(|c| c != ':'));
     user_info
-        || query.is_some_and(|query| url_without_literal_secrets(&format!("https://h?{query}")).is_some())
+        || query.is_some_and(|query| {
+            url_without_literal_secrets(&format!("https://h?{query}")).is_some()
+        })
 }
 
 /// `text` with its placeholders taken out.
