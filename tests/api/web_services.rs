@@ -73,6 +73,10 @@ async fn web_services_from_curl_run_by_id(app) {
     let replace = json!({"request": {"url": upstream.url("http", "upstream.test", "/v2"), "credential_id": credential}});
     let res = app.call("PUT", &format!("/v1/web-services/{id}"), &bob.token, Some(replace.clone())).await;
     assert_eq!((res.status, res.code()), (403, "forbidden"));
+    // The right is checked before the body: a body that would not validate is refused as
+    // forbidden too, not described.
+    let res = app.call("PUT", &format!("/v1/web-services/{id}"), &bob.token, Some(json!({"request": {"url": 1}}))).await;
+    assert_eq!((res.status, res.code()), (403, "forbidden"), "{}", res.json);
     let res = app.call("PUT", &format!("/v1/web-services/{id}"), &admin.token, Some(replace)).await;
     assert_eq!(res.status, 200, "{}", res.json);
     assert_eq!(res.json["name"], "Hook", "a replace without a name keeps it");

@@ -291,6 +291,12 @@ impl WebServices {
         Ok(entry)
     }
 
+    /// Whether `caller` may change web service `id` (an error saying why not): checked before
+    /// a request body is read, so a caller without the right learns nothing from validation.
+    pub async fn may_manage(&self, caller: &Caller, id: &str) -> Result<(), WebServiceError> {
+        self.manageable(caller, id).await.map(drop)
+    }
+
     async fn manageable(
         &self,
         caller: &Caller,

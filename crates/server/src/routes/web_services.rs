@@ -61,8 +61,9 @@ pub async fn replace(
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    // Rights first, so a caller learns nothing about a web service from validation errors.
-    state.web_services.get(&caller, &id).await?;
+    // Rights first (to change it, not only to see it), so a caller learns nothing about a
+    // web service from validation errors.
+    state.web_services.may_manage(&caller, &id).await?;
     let input: WebServiceInput = body.read().await?;
     Ok(HttpResponse::Ok().json(state.web_services.replace(&caller, &id, input).await?))
 }
