@@ -82,7 +82,13 @@ async fn mtls_files_are_checked_before_saving_and_shown_after() {
         .post_multipart("/console/credentials/check-mtls", &fields, &mismatched)
         .await;
     assert_eq!(refused.status, 400, "{}", refused.body);
-    assert!(refused.body.contains("\"error\""), "{}", refused.body);
+    let error: serde_json::Value = serde_json::from_str(&refused.body).unwrap();
+    assert_eq!(
+        error["error"]["code"], "invalid_mtls_material",
+        "{}",
+        refused.body
+    );
+    assert!(error["error"]["message"].is_string(), "{}", refused.body);
     assert!(!refused.body.contains("PRIVATE KEY"));
     // Without the session's CSRF token there is no check either.
     let mut forged = fields;

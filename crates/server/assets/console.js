@@ -31,7 +31,7 @@ for (const button of document.querySelectorAll("button[data-check-mtls]")) {
       });
       const found = await response.json();
       output.textContent = found.error
-        ? "Refused: " + found.error
+        ? "Refused: " + found.error.message
         : `Subject: ${found.subject} · Issuer: ${found.issuer} · Expires: ${found.not_after} · ` +
           `Key: ${found.key_type} · SHA-256: ${found.sha256_fingerprint}`;
     } catch {

@@ -261,13 +261,15 @@ pub(super) async fn check_mtls(
                 }),
             )
         }
+        // The contract's error shape, as every other refusal.
         Ok(None) => (
             StatusCode::BAD_REQUEST,
-            serde_json::json!({"error": "give a client certificate and its private key first"}),
+            serde_json::json!({"error": {"code": "invalid_request", "field": "mtls",
+                "message": "give a client certificate and its private key first"}}),
         ),
         Err(err) => (
             err.status_code(),
-            serde_json::json!({"error": err.public_message()}),
+            serde_json::json!({"error": {"code": err.code(), "message": err.public_message()}}),
         ),
     };
     Ok(HttpResponse::build(status)
