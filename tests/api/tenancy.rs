@@ -140,3 +140,25 @@ both_backends! {
         assert_eq!(me.json["role"], "member");
     }
 }
+
+both_backends! {
+// A token's ID is not a secret (it shows in `keyway token list`): a request with the right
+// ID and a wrong secret is refused and records no use of the token.
+async fn a_wrong_secret_records_no_use_of_the_token(app) {
+    let alice = app.user("acme", "alice", false).await;
+    let (id, secret) = alice.token.rsplit_once('_').unwrap();
+    let wrong: String = secret
+        .chars()
+        .map(|c| if c == '0' { '1' } else { '0' })
+        .collect();
+    let res = app.call("GET", "/v1/me", &format!("{id}_{wrong}"), None).await;
+    assert_eq!(res.status, 401);
+    let tokens = app.store.list_tokens(&alice.id).await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].last_used_at, None, "the wrong secret touched the token");
+    let res = app.call("GET", "/v1/me", &alice.token, None).await;
+    assert_eq!(res.status, 200);
+    let tokens = app.store.list_tokens(&alice.id).await.unwrap();
+    assert!(tokens[0].last_used_at.is_some(), "its holder's use is recorded");
+}
+}

@@ -78,8 +78,9 @@ impl FromRequest for Authenticated {
 /// its user active (used for bearer tokens and for signing in to the console with a token).
 pub(crate) async fn caller_of_token(state: &AppState, token: &str) -> Result<Caller, ApiError> {
     let (id, secret) = tokens::parse(token).ok_or(ApiError::Unauthenticated)?;
-    let cached = match state.callers.get(id) {
-        Some(cached) => cached,
+    // `Some(last used)` when the row was read now rather than taken from the cache.
+    let (cached, read) = match state.callers.get(id) {
+        Some(cached) => (cached, None),
         None => {
             let row = state
                 .credentials
@@ -91,15 +92,7 @@ pub(crate) async fn caller_of_token(state: &AppState, token: &str) -> Result<Cal
             let last_used_at = row.last_used_at;
             let cached = CachedCaller::new(row);
             state.callers.insert(id.to_owned(), cached.clone());
-            // "Last used" to the minute: a write per token and minute at most, not
-            // per request, and never a reason to refuse one.
-            let now = keyway_store::now_ms();
-            if last_used_at.is_none_or(|at| now - at > TOUCH_EVERY_MS) {
-                if let Err(e) = state.credentials.store().touch_token(id).await {
-                    tracing::warn!(error = %e, "the token's last use could not be recorded");
-                }
-            }
-            cached
+            (cached, Some(last_used_at))
         }
     };
     if !tokens::matches(&cached.row.digest, secret) {
@@ -110,6 +103,17 @@ pub(crate) async fn caller_of_token(state: &AppState, token: &str) -> Result<Cal
     if cached.expires.is_some_and(|at| at <= Instant::now()) {
         state.callers.remove(&id.to_owned());
         return Err(ApiError::Unauthenticated);
+    }
+    // "Last used" to the minute, and only for the token's holder (a token's ID alone, with a
+    // wrong secret, must not write): a write per token and minute at most, not per request,
+    // and never a reason to refuse one.
+    if let Some(last_used_at) = read {
+        let now = keyway_store::now_ms();
+        if last_used_at.is_none_or(|at| now - at > TOUCH_EVERY_MS) {
+            if let Err(e) = state.credentials.store().touch_token(id).await {
+                tracing::warn!(error = %e, "the token's last use could not be recorded");
+            }
+        }
     }
     Ok(cached.row.person.into())
 }
