@@ -313,6 +313,33 @@ mod tests {
         assert_eq!(Secrets::of(&short, &[]).scrub(b"abcabc"), None);
     }
 
+    /// An API key sent in a header.
+    fn header_key(value: &str) -> Material {
+        key(
+            value,
+            ApiKeyPlacement::Header {
+                header_name: "X-Key".into(),
+                prefix: String::new(),
+            },
+        )
+    }
+
+    /// Checks that `body`, cut into three chunks at every pair of places, streams out as
+    /// `expected`.
+    fn masked_at_every_cut(secrets: &Secrets<'_>, body: &[u8], expected: &str) {
+        for a in 0..=body.len() {
+            for b in a..=body.len() {
+                let mut mask = StreamMask::of(secrets).unwrap();
+                let out = streamed(&mut mask, body, &[a, b]);
+                assert_eq!(
+                    String::from_utf8_lossy(&out),
+                    expected,
+                    "cut at {a} and {b}"
+                );
+            }
+        }
+    }
+
     /// Masks `body` cut into chunks at `cuts`, as a stream would deliver it.
     fn streamed(mask: &mut StreamMask, body: &[u8], cuts: &[usize]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -328,67 +355,33 @@ mod tests {
 
     #[test]
     fn a_streamed_secret_is_masked_wherever_the_chunks_split_it() {
-        let material = key(
-            "s3cr3t-key",
-            ApiKeyPlacement::Header {
-                header_name: "X-Key".into(),
-                prefix: String::new(),
-            },
+        let material = header_key("s3cr3t-key");
+        masked_at_every_cut(
+            &Secrets::of(&material, &[]),
+            b"x-key: s3cr3t-key; again s3cr3t-keys3cr3t-key; almost s3cr3t-ke",
+            "x-key: **********; again ********************; almost s3cr3t-ke",
         );
-        let secrets = Secrets::of(&material, &[]);
-        let body = b"x-key: s3cr3t-key; again s3cr3t-keys3cr3t-key; almost s3cr3t-ke";
-        let expected = b"x-key: **********; again ********************; almost s3cr3t-ke";
-        for a in 0..=body.len() {
-            for b in a..=body.len() {
-                let mut mask = StreamMask::of(&secrets).unwrap();
-                let out = streamed(&mut mask, body, &[a, b]);
-                assert_eq!(
-                    String::from_utf8_lossy(&out),
-                    String::from_utf8_lossy(expected),
-                    "cut at {a} and {b}"
-                );
-            }
-        }
     }
 
     #[test]
     fn overlapping_occurrences_are_covered_whole() {
         // A secret that begins as it ends, repeated so that its occurrences overlap.
-        let material = key(
-            "abcXYZabc",
-            ApiKeyPlacement::Header {
-                header_name: "X-Key".into(),
-                prefix: String::new(),
-            },
-        );
+        let material = header_key("abcXYZabc");
         let secrets = Secrets::of(&material, &[]);
         assert_eq!(
             secrets.scrub_text("<abcXYZabcXYZabc>").unwrap(),
             "<[redacted]>"
         );
-        let body = b"<abcXYZabcXYZabc> abcXYZab abcXYZabc";
-        for a in 0..=body.len() {
-            for b in a..=body.len() {
-                let mut mask = StreamMask::of(&secrets).unwrap();
-                let out = streamed(&mut mask, body, &[a, b]);
-                assert_eq!(
-                    String::from_utf8_lossy(&out),
-                    "<***************> abcXYZab *********",
-                    "cut at {a} and {b}"
-                );
-            }
-        }
+        masked_at_every_cut(
+            &secrets,
+            b"<abcXYZabcXYZabc> abcXYZab abcXYZabc",
+            "<***************> abcXYZab *********",
+        );
     }
 
     #[test]
     fn a_stream_without_the_secret_is_passed_on_as_it_comes() {
-        let material = key(
-            "s3cr3t-key",
-            ApiKeyPlacement::Header {
-                header_name: "X-Key".into(),
-                prefix: String::new(),
-            },
-        );
+        let material = header_key("s3cr3t-key");
         let mut mask = StreamMask::of(&Secrets::of(&material, &[])).unwrap();
         let event = bytes::Bytes::from_static(b"data: {\"n\":1}\n\n");
         assert_eq!(mask.next(event.clone()), event, "nothing held back");
