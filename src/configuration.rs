@@ -233,6 +233,18 @@ impl Settings {
         }
     }
 
+    /// How long a replica reuses what it read. At most a second: the contract promises that
+    /// a revoked or expired token, a disabled user and a changed credential are seen by every
+    /// replica within one, and a cached caller would outlive that.
+    pub fn cache_ttl(&self) -> anyhow::Result<std::time::Duration> {
+        if self.cache_ttl_ms > 1000 {
+            bail!(
+                "cache_ttl_ms must be at most 1000: a revoked token must stop working on every replica within a second"
+            );
+        }
+        Ok(std::time::Duration::from_millis(self.cache_ttl_ms))
+    }
+
     /// The dispatcher's limits.
     pub fn dispatch_config(&self) -> anyhow::Result<keyway_dispatch::DispatchConfig> {
         let d = &self.dispatch;

@@ -52,6 +52,8 @@ impl Application {
         settings: &Settings,
         lookup: Arc<dyn Lookup>,
     ) -> anyhow::Result<Self> {
+        // Settings first: a refused one must not leave a database or a key behind.
+        let cache_ttl = settings.cache_ttl()?;
         // Every TLS client in the process uses ring (reqwest is built without a default provider).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let store = connect(settings).await?;
@@ -61,7 +63,6 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let address = listener.local_addr()?;
         let public_url = settings.public_url_for(&address);
-        let cache_ttl = Duration::from_millis(settings.cache_ttl_ms);
         let credentials = Credentials::with_cache_ttl(store.clone(), keyring.clone(), cache_ttl)
             .with_org_limit(settings.limits.credentials_per_org);
         let metrics = Metrics::new()?;

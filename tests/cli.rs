@@ -162,6 +162,25 @@ fn keyway_key(id: &str) -> String {
     ok(keyway(dir.path(), &["key", "generate", "--id", id], &[]))
 }
 
+#[test]
+fn a_cache_longer_than_the_contracts_second_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = keyway(
+        dir.path(),
+        &["serve"],
+        &[
+            ("KEYWAY_CACHE_TTL_MS", "5000"),
+            ("KEYWAY_LISTEN", "127.0.0.1:0"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "must refuse to start");
+    assert!(
+        stderr.contains("cache_ttl_ms must be at most 1000"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn postgres_without_a_master_key_is_refused() {
     let schema = format!(
