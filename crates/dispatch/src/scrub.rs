@@ -142,10 +142,18 @@ fn covered<'a>(forms: impl Iterator<Item = &'a [u8]>, bytes: &[u8]) -> Vec<(usiz
     let mut runs: Vec<(usize, usize)> = Vec::new();
     for form in forms {
         let finder = memmem::Finder::new(form);
+        let first = runs.len();
         let mut from = 0;
         while let Some(found) = bytes.get(from..).and_then(|rest| finder.find(rest)) {
             let start = from + found;
-            runs.push((start, start + form.len()));
+            let end = start + form.len();
+            // One form's occurrences come in order: an overlapping one extends the last run,
+            // so a body of repeats makes one run, not one per byte.
+            let extends = runs.len() > first;
+            match runs.last_mut() {
+                Some(last) if extends && start <= last.1 => last.1 = end,
+                _ => runs.push((start, end)),
+            }
             from = start + 1;
         }
     }
@@ -377,6 +385,17 @@ mod tests {
             b"<abcXYZabcXYZabc> abcXYZab abcXYZabc",
             "<***************> abcXYZab *********",
         );
+    }
+
+    #[test]
+    fn a_body_of_repeats_makes_one_run() {
+        let runs = covered([b"aaaaaa".as_slice()].into_iter(), &[b'a'; 100_000]);
+        assert_eq!(runs, vec![(0, 100_000)]);
+        let runs = covered(
+            [b"abab".as_slice(), b"zz".as_slice()].into_iter(),
+            b"zzababab-abab",
+        );
+        assert_eq!(runs, vec![(0, 8), (9, 13)]);
     }
 
     #[test]
